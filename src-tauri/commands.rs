@@ -1,0 +1,64 @@
+//! The IPC commands. Each takes the API from state and its decoded arguments, and makes one call.
+//! Arguments arrive as raw bytes (the console sends `Uint8Array` bodies) and are decoded by
+//! `closer_app::args`, so malformed, oversized or invalid-Unicode input becomes a typed
+//! `{ code, message }` error instead of a string from the IPC layer.
+
+use closer_app::args::{
+    self, ConversationArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs, Validate,
+};
+use closer_app::dto::{AppInfo, ConversationSummary, ConversationView, LeadFieldSaved, ProductView};
+use closer_app::{Api, ApiError};
+use serde::de::DeserializeOwned;
+use tauri::ipc::{CommandArg, CommandItem, InvokeBody, InvokeError};
+use tauri::{Runtime, State};
+
+/// A command's arguments, decoded and validated by the app crate.
+pub struct Args<T>(T);
+
+impl<'de, R: Runtime, T: DeserializeOwned + Validate> CommandArg<'de, R> for Args<T> {
+    fn from_command(command: CommandItem<'de, R>) -> Result<Self, InvokeError> {
+        let decoded = match command.message.payload() {
+            InvokeBody::Raw(bytes) if bytes.is_empty() => args::decode(b"{}"),
+            InvokeBody::Raw(bytes) => args::decode(bytes),
+            InvokeBody::Json(value) => args::decode_value(value.clone()),
+        };
+        decoded.map(Args).map_err(InvokeError::from)
+    }
+}
+
+type Reply<T> = Result<T, ApiError>;
+
+#[tauri::command]
+pub fn app_info(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<AppInfo> {
+    api.app_info(args.0)
+}
+
+#[tauri::command]
+pub fn list_conversations(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<Vec<ConversationSummary>> {
+    api.list_conversations(args.0)
+}
+
+#[tauri::command]
+pub fn open_conversation(api: State<'_, Api>, args: Args<ConversationArgs>) -> Reply<ConversationView> {
+    api.open_conversation(args.0)
+}
+
+#[tauri::command]
+pub fn send_reply(api: State<'_, Api>, args: Args<SendReplyArgs>) -> Reply<ConversationView> {
+    api.send_reply(args.0)
+}
+
+#[tauri::command]
+pub fn set_lead_field(api: State<'_, Api>, args: Args<SetLeadFieldArgs>) -> Reply<LeadFieldSaved> {
+    api.set_lead_field(args.0)
+}
+
+#[tauri::command]
+pub fn set_mode(api: State<'_, Api>, args: Args<SetModeArgs>) -> Reply<ConversationView> {
+    api.set_mode(args.0)
+}
+
+#[tauri::command]
+pub fn list_products(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<Vec<ProductView>> {
+    api.list_products(args.0)
+}

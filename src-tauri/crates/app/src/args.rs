@@ -1,0 +1,198 @@
+//! Arguments arrive from the webview as untrusted bytes. They are size-checked before parsing,
+//! parsed strictly (unknown fields, lone surrogates and malformed JSON are refused) and then
+//! validated, so every bad request becomes a typed [`ApiError`] before anything is touched.
+
+use closer_dialogue::Mode;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use ts_rs::TS;
+
+use crate::{ApiError, ErrorCode};
+
+/// Largest accepted request body.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// Largest accepted text argument (a message, a field value): 64 KiB of UTF-8.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Largest accepted name-like argument (a lead field name).
+pub const MAX_NAME_BYTES: usize = 64;
+
+/// Arguments that can check themselves after parsing.
+pub trait Validate {
+    fn validate(&self) -> Result<(), ApiError>;
+}
+
+/// Parses and validates a command's JSON body.
+pub fn decode<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, ApiError> {
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!("request of {} bytes exceeds the limit of {MAX_REQUEST_BYTES}", body.len()),
+        ));
+    }
+    let args: T = serde_json::from_slice(body).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("surrogate") || text.contains("hex escape") {
+            ApiError::invalid(format!(
+                "invalid Unicode in arguments (a lone surrogate or a broken \\u escape): {text}"
+            ))
+        } else {
+            ApiError::invalid(format!("malformed arguments: {text}"))
+        }
+    })?;
+    args.validate()?;
+    Ok(args)
+}
+
+/// Parses and validates arguments that were already parsed into a JSON value.
+pub fn decode_value<T: DeserializeOwned + Validate>(value: serde_json::Value) -> Result<T, ApiError> {
+    // Measure what the value would weigh on the wire, so both paths share one limit.
+    let body = serde_json::to_vec(&value).map_err(|e| ApiError::invalid(e.to_string()))?;
+    decode(&body)
+}
+
+fn text(name: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.len() > max {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!("{name} is {} bytes; the limit is {max}", value.len()),
+        ));
+    }
+    if value.trim().is_empty() {
+        return Err(ApiError::invalid(format!("{name} is empty")));
+    }
+    Ok(())
+}
+
+fn id(name: &str, value: i64) -> Result<(), ApiError> {
+    if value <= 0 {
+        return Err(ApiError::invalid(format!("{name} must be a positive id, got {value}")));
+    }
+    Ok(())
+}
+
+/// No arguments.
+#[derive(Debug, Default, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
+impl Validate for NoArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// Open one conversation.
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConversationArgs {
+    #[ts(type = "number")]
+    pub conversation_id: i64,
+}
+
+impl Validate for ConversationArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        id("conversationId", self.conversation_id)
+    }
+}
+
+/// Send a salesperson's reply.
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SendReplyArgs {
+    #[ts(type = "number")]
+    pub conversation_id: i64,
+    pub text: String,
+}
+
+impl Validate for SendReplyArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        id("conversationId", self.conversation_id)?;
+        text("text", &self.text, MAX_TEXT_BYTES)
+    }
+}
+
+/// A salesperson edits a lead field.
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SetLeadFieldArgs {
+    #[ts(type = "number")]
+    pub conversation_id: i64,
+    pub field: String,
+    pub value: String,
+}
+
+impl Validate for SetLeadFieldArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        id("conversationId", self.conversation_id)?;
+        text("field", &self.field, MAX_NAME_BYTES)?;
+        if !self.field.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            return Err(ApiError::invalid("field names are lowercase ASCII, digits and _"));
+        }
+        text("value", &self.value, MAX_TEXT_BYTES)
+    }
+}
+
+/// Switch the AI off, to drafting, or to auto.
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SetModeArgs {
+    #[ts(type = "number")]
+    pub conversation_id: i64,
+    pub mode: Mode,
+}
+
+impl Validate for SetModeArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        id("conversationId", self.conversation_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lone_surrogates_are_a_typed_error() {
+        let body = br#"{"conversationId":1,"text":"hi \ud800 there"}"#;
+        let err = decode::<SendReplyArgs>(body).expect_err("lone surrogate");
+        assert_eq!(err.code, ErrorCode::InvalidArgument);
+        assert!(err.message.contains("invalid Unicode"), "{}", err.message);
+    }
+
+    #[test]
+    fn paired_surrogates_are_fine() {
+        let body = br#"{"conversationId":1,"text":"\ud83d\ude00"}"#;
+        let args = decode::<SendReplyArgs>(body).expect("valid pair");
+        assert_eq!(args.text, "😀");
+    }
+
+    #[test]
+    fn oversized_text_and_request() {
+        let text = "好".repeat(MAX_TEXT_BYTES / 3 + 1);
+        let body = serde_json::json!({ "conversationId": 1, "text": text }).to_string();
+        assert_eq!(decode::<SendReplyArgs>(body.as_bytes()).expect_err("big").code, ErrorCode::TooLarge);
+        let huge = vec![b' '; MAX_REQUEST_BYTES + 1];
+        assert_eq!(decode::<NoArgs>(&huge).expect_err("huge").code, ErrorCode::TooLarge);
+    }
+
+    #[test]
+    fn malformed_and_unknown_fields() {
+        for body in [&b"{"[..], b"[]", b"{\"conversationId\":\"one\"}", b"{\"conversationId\":1,\"x\":2}", b"\xff\xfe"] {
+            assert_eq!(
+                decode::<ConversationArgs>(body).expect_err("malformed").code,
+                ErrorCode::InvalidArgument,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(decode::<ConversationArgs>(b"{\"conversationId\":0}").expect_err("id").code, ErrorCode::InvalidArgument);
+    }
+
+    #[test]
+    fn field_names_are_restricted() {
+        let body = br#"{"conversationId":1,"field":"Phone Number","value":"1"}"#;
+        assert_eq!(decode::<SetLeadFieldArgs>(body).expect_err("name").code, ErrorCode::InvalidArgument);
+        let ok = br#"{"conversationId":1,"field":"phone","value":"13800138000"}"#;
+        assert!(decode::<SetLeadFieldArgs>(ok).is_ok());
+    }
+}

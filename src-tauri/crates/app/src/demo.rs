@@ -1,0 +1,133 @@
+//! The demo data seeded on a first run: a bilingual catalog (cloud servers, backup, ERP
+//! integration, SaaS plans, home appliances), a published default strategy, and conversations in
+//! Chinese and English at every funnel stage with lead fields from every source.
+
+use closer_dialogue::{Channel, Event, FieldSource, Millis, Mode, Role, Stage};
+use closer_store::{NewConversation, Product, Store, VersionStatus};
+use serde::Deserialize;
+
+use crate::ApiError;
+
+const DEMO: &str = include_str!("../assets/demo.json");
+
+#[derive(Deserialize)]
+struct Demo {
+    products: Vec<DemoProduct>,
+    strategy: DemoStrategy,
+    conversations: Vec<DemoConversation>,
+}
+
+#[derive(Deserialize)]
+struct DemoProduct {
+    sku: String,
+    category: String,
+    name_en: String,
+    name_zh: String,
+    description_en: String,
+    description_zh: String,
+    price_cents: i64,
+    currency: String,
+    unit: String,
+    attributes: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct DemoStrategy {
+    name: String,
+    note: String,
+    document: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct DemoConversation {
+    customer_name: String,
+    channel: Channel,
+    language: String,
+    mode: Mode,
+    events: Vec<DemoEvent>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoEvent {
+    min_ago: i64,
+    message: Option<(Role, String)>,
+    field: Option<(String, String, FieldSource, f32)>,
+    stage: Option<(Stage, String)>,
+    handoff: Option<String>,
+}
+
+/// What the seeding wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SeedReport {
+    pub products: usize,
+    pub conversations: usize,
+    pub events: usize,
+}
+
+/// Writes the demo data with times relative to `now`. Products are upserted by SKU; the
+/// conversations are added each time it runs, so callers seed only an empty store.
+pub fn seed(store: &Store, now: Millis) -> Result<SeedReport, ApiError> {
+    let demo: Demo = serde_json::from_str(DEMO)
+        .map_err(|e| ApiError::new(crate::ErrorCode::Internal, format!("demo data: {e}")))?;
+    let mut report = SeedReport::default();
+    for p in demo.products {
+        store.upsert_product(&Product {
+            id: 0,
+            sku: p.sku,
+            category: p.category,
+            name_en: p.name_en,
+            name_zh: p.name_zh,
+            description_en: p.description_en,
+            description_zh: p.description_zh,
+            price_cents: p.price_cents,
+            currency: p.currency,
+            unit: p.unit,
+            attributes: p.attributes,
+        })?;
+        report.products += 1;
+    }
+    store.save_strategy_version(
+        &demo.strategy.name,
+        &demo.strategy.document,
+        &demo.strategy.note,
+        VersionStatus::Published,
+        "demo",
+        now,
+    )?;
+    let minutes = |m: i64| now - m * 60_000;
+    for c in demo.conversations {
+        let start = c.events.first().map_or(now, |e| minutes(e.min_ago));
+        let id = store.create_conversation(&NewConversation {
+            channel: c.channel,
+            customer_name: c.customer_name,
+            language: c.language,
+            at: start,
+        })?;
+        if c.mode != Mode::default() {
+            store.record(id, &Event::ModeChanged { mode: c.mode, at: start }, "demo")?;
+            report.events += 1;
+        }
+        for e in c.events {
+            let at = minutes(e.min_ago);
+            let event = match (e.message, e.field, e.stage, e.handoff) {
+                (Some((role, text)), None, None, None) => Event::Message { role, text, at },
+                (None, Some((field, value, source, confidence)), None, None) => {
+                    Event::FieldSet { field, value, source, confidence, at }
+                }
+                (None, None, Some((to, reason)), None) => Event::StageChanged { to, reason, at },
+                (None, None, None, Some(reason)) => Event::HandoffRequested { reason, at },
+                _ => {
+                    return Err(ApiError::new(
+                        crate::ErrorCode::Internal,
+                        "demo event must have exactly one of message, field, stage, handoff",
+                    ));
+                }
+            };
+            store.record(id, &event, "demo")?;
+            report.events += 1;
+        }
+        report.conversations += 1;
+    }
+    Ok(report)
+}

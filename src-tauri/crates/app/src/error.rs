@@ -1,0 +1,57 @@
+use closer_store::StoreError;
+use serde::Serialize;
+use ts_rs::TS;
+
+/// What went wrong, as a stable code the console can switch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The arguments were malformed (not JSON, wrong shape, invalid Unicode, empty text).
+    InvalidArgument,
+    /// An argument or the whole request exceeds its size limit.
+    TooLarge,
+    /// The conversation (or other object) does not exist.
+    NotFound,
+    /// The database file is damaged or not a Closer database.
+    CorruptDatabase,
+    /// The database was written by a newer Closer.
+    DatabaseTooNew,
+    /// Reading or writing local storage failed.
+    Storage,
+    /// A bug: please report it.
+    Internal,
+}
+
+/// The error every API call returns; it crosses IPC as `{ code, message }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArgument, message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let code = match &e {
+            StoreError::ConversationNotFound(_) | StoreError::StrategyNotFound(_) => ErrorCode::NotFound,
+            StoreError::TooNew { .. } => ErrorCode::DatabaseTooNew,
+            StoreError::BadValue(_) => ErrorCode::InvalidArgument,
+            e if e.is_corruption() => ErrorCode::CorruptDatabase,
+            _ => ErrorCode::Storage,
+        };
+        if code == ErrorCode::Storage {
+            tracing::error!(error = %e, "storage error");
+        }
+        ApiError::new(code, e.to_string())
+    }
+}

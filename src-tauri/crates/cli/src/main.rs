@@ -1,0 +1,100 @@
+//! `closer`: the headless command line. It calls the same `closer-app` API as the desktop shell
+//! and is what tests, evaluation and benchmarks drive. No window, no webview.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use closer_app::{Api, ApiError, DataDir, ErrorCode, Options};
+
+#[derive(Debug, Parser)]
+#[command(name = "closer", version, about = "Closer, the offline-first AI sales console (headless)")]
+struct Cli {
+    /// Data directory (default: $CLOSER_DATA_DIR, else the OS app-data directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The local database.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Demo data.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Open (and migrate) the database, run SQLite's integrity check, print the schema version and
+    /// row counts. Exits 1 if the file is damaged or not current.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum DemoCommand {
+    /// Seed the demo catalog, strategy and conversations into an empty database.
+    Seed,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let data_dir = DataDir::resolve(cli.data_dir);
+    let _logs = closer_app::logging::init(&data_dir, "closer-cli");
+    match run(cli.command, data_dir) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error [{}]: {}", code_name(e.code), e.message);
+            match e.code {
+                ErrorCode::CorruptDatabase | ErrorCode::DatabaseTooNew => ExitCode::from(3),
+                _ => ExitCode::from(2),
+            }
+        }
+    }
+}
+
+fn run(command: Command, data_dir: DataDir) -> Result<ExitCode, ApiError> {
+    let options = Options { data_dir, seed_demo: false, clock: closer_app::system_clock };
+    match command {
+        Command::Db { command: DbCommand::Check } => {
+            let api = Api::open(options)?;
+            let health = api.store().health()?;
+            println!("database:       {}", api.store().path().display());
+            println!("schema version: {} (latest {})", health.schema_version, health.latest_schema_version);
+            println!("journal mode:   {}", health.journal_mode);
+            println!("foreign keys:   {}", if health.foreign_keys { "on" } else { "off" });
+            println!("integrity:      {}", health.integrity.join("; "));
+            for (table, n) in &health.counts {
+                println!("  {table:<20} {n}");
+            }
+            Ok(if health.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Demo { command: DemoCommand::Seed } => {
+            let api = Api::open(options)?;
+            if !api.store().is_empty()? {
+                println!("{} already holds data; nothing seeded", api.store().path().display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let report = closer_app::demo::seed(api.store(), closer_app::system_clock())?;
+            println!(
+                "seeded {} products, {} conversations ({} events) into {}",
+                report.products,
+                report.conversations,
+                report.events,
+                api.store().path().display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn code_name(code: ErrorCode) -> String {
+    serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}

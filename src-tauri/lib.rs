@@ -1,0 +1,68 @@
+//! The desktop shell: a thin Tauri 2 layer over `closer-app`. It parses the command line, starts
+//! logging, opens the API, and registers the IPC commands.
+//!
+//! Key decision: commands are one call deep (see `commands.rs`); everything that can be tested
+//! without a window lives in the engine crates, which know nothing of Tauri.
+
+mod commands;
+
+include!("command_list.rs");
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use closer_app::{Api, DataDir, Options};
+
+/// Closer, the offline-first AI sales console.
+#[derive(Debug, Parser)]
+#[command(name = "closer-desktop", version)]
+struct Cli {
+    /// Data directory (default: $CLOSER_DATA_DIR, else the OS app-data directory).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Do not seed the demo data into an empty database.
+    #[arg(long)]
+    no_demo: bool,
+}
+
+/// Starts the app; returns when the window closes.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let data_dir = DataDir::resolve(cli.data_dir);
+    let _logs = closer_app::logging::init(&data_dir, "closer");
+    tracing::info!(data_dir = %data_dir.path().display(), "starting Closer");
+    let api = match Api::open(Options {
+        data_dir,
+        seed_demo: !cli.no_demo,
+        clock: closer_app::system_clock,
+    }) {
+        Ok(api) => api,
+        Err(e) => {
+            // A damaged database must not take the user's data down with a panic: say what and
+            // where, and leave the file alone.
+            tracing::error!(code = ?e.code, "cannot open the store: {}", e.message);
+            eprintln!("Closer cannot start: {}", e.message);
+            return ExitCode::from(3);
+        }
+    };
+    let result = tauri::Builder::default()
+        .manage(api)
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::list_conversations,
+            commands::open_conversation,
+            commands::send_reply,
+            commands::set_lead_field,
+            commands::set_mode,
+            commands::list_products,
+        ])
+        .run(tauri::generate_context!("tauri.conf.json"));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "the window system failed");
+            ExitCode::FAILURE
+        }
+    }
+}
