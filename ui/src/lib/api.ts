@@ -1,0 +1,84 @@
+// Typed access to the backend's IPC commands. Every call sends its arguments as raw bytes (a
+// UTF-8 JSON body) which the backend decodes and validates itself; failures reject with an
+// ApiError `{ code, message }`.
+import { invoke } from '@tauri-apps/api/core';
+import type {
+  ApiError,
+  AppInfo,
+  ConversationArgs,
+  ConversationSummary,
+  ConversationView,
+  ErrorCode,
+  LeadFieldSaved,
+  ProductView,
+  SendReplyArgs,
+  SetLeadFieldArgs,
+  SetModeArgs,
+} from './bindings';
+
+export type { ApiError, ErrorCode } from './bindings';
+
+export const ERROR_CODES: readonly ErrorCode[] = [
+  'invalid_argument',
+  'too_large',
+  'not_found',
+  'corrupt_database',
+  'database_too_new',
+  'storage',
+  'internal',
+];
+
+export function isApiError(value: unknown): value is ApiError {
+  if (typeof value !== 'object' || value === null) return false;
+  const { code, message } = value as { code?: unknown; message?: unknown };
+  return typeof message === 'string' && ERROR_CODES.includes(code as ErrorCode);
+}
+
+/** Turns whatever a failed call threw into an ApiError. */
+export function toApiError(error: unknown): ApiError {
+  if (isApiError(error)) return { code: error.code, message: error.message };
+  if (typeof error === 'object' && error !== null) {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && typeof message === 'string') {
+      return { code: 'internal', message: `${code}: ${message}` };
+    }
+    if (error instanceof Error) return { code: 'internal', message: error.message };
+  }
+  return { code: 'internal', message: String(error) };
+}
+
+const encoder = new TextEncoder();
+
+/** Encodes a command's arguments as the raw JSON body the backend expects. */
+export function encodeArgs(args?: object): Uint8Array {
+  return encoder.encode(JSON.stringify(args ?? {}));
+}
+
+async function call<T>(command: string, args?: object): Promise<T> {
+  try {
+    return await invoke<T>(command, encodeArgs(args));
+  } catch (error) {
+    throw toApiError(error);
+  }
+}
+
+export const api = {
+  appInfo: (): Promise<AppInfo> => call('app_info'),
+
+  /** Sorted by urgency: hand-off requested first, then longest waiting. */
+  listConversations: (): Promise<ConversationSummary[]> => call('list_conversations'),
+
+  /** Also marks the conversation read. */
+  openConversation: (args: ConversationArgs): Promise<ConversationView> =>
+    call('open_conversation', args),
+
+  sendReply: (args: SendReplyArgs): Promise<ConversationView> => call('send_reply', args),
+
+  setLeadField: (args: SetLeadFieldArgs): Promise<LeadFieldSaved> => call('set_lead_field', args),
+
+  setMode: (args: SetModeArgs): Promise<ConversationView> => call('set_mode', args),
+
+  listProducts: (): Promise<ProductView[]> => call('list_products'),
+};
+
+export type Api = typeof api;
