@@ -6,7 +6,9 @@
 use closer_app::args::{
     self, ConversationArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs, Validate,
 };
-use closer_app::dto::{AppInfo, ConversationSummary, ConversationView, LeadFieldSaved, ProductView};
+use closer_app::dto::{
+    AppInfo, ConversationSummary, ConversationView, LeadFieldSaved, ProductView,
+};
 use closer_app::{Api, ApiError};
 use serde::de::DeserializeOwned;
 use tauri::ipc::{CommandArg, CommandItem, InvokeBody, InvokeError};
@@ -34,12 +36,18 @@ pub fn app_info(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<AppInfo> {
 }
 
 #[tauri::command]
-pub fn list_conversations(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<Vec<ConversationSummary>> {
+pub fn list_conversations(
+    api: State<'_, Api>,
+    args: Args<NoArgs>,
+) -> Reply<Vec<ConversationSummary>> {
     api.list_conversations(args.0)
 }
 
 #[tauri::command]
-pub fn open_conversation(api: State<'_, Api>, args: Args<ConversationArgs>) -> Reply<ConversationView> {
+pub fn open_conversation(
+    api: State<'_, Api>,
+    args: Args<ConversationArgs>,
+) -> Reply<ConversationView> {
     api.open_conversation(args.0)
 }
 

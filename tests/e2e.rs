@@ -52,9 +52,10 @@ fn tool(env: &str, name: &str) -> PathBuf {
     let candidates = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect::<Vec<_>>())
         .unwrap_or_default();
-    candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!("{name} not found: install it (see .ci/setup) or set {env}")
-    })
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} not found: install it (see .ci/setup) or set {env}"))
 }
 
 fn start() -> Session {
@@ -64,9 +65,18 @@ fn start() -> Session {
     let display = match std::env::var("DISPLAY") {
         Ok(d) if !d.is_empty() => d,
         _ => {
-            let n = (90..200).find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()).expect("a free display");
+            let n = (90..200)
+                .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
+                .expect("a free display");
             let xvfb = Command::new(tool("XVFB", "Xvfb"))
-                .args([format!(":{n}"), "-screen".into(), "0".into(), "1280x800x24".into(), "-nolisten".into(), "tcp".into()])
+                .args([
+                    format!(":{n}"),
+                    "-screen".into(),
+                    "0".into(),
+                    "1280x800x24".into(),
+                    "-nolisten".into(),
+                    "tcp".into(),
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -119,7 +129,11 @@ fn screenshot_dir() -> PathBuf {
 async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.expect("screenshot");
     assert!(png.starts_with(b"\x89PNG"), "{name} is not a PNG");
-    assert!(png.len() > 10_000, "{name} is suspiciously small ({} bytes): a blank window?", png.len());
+    assert!(
+        png.len() > 10_000,
+        "{name} is suspiciously small ({} bytes): a blank window?",
+        png.len()
+    );
     let path = screenshot_dir().join(format!("{name}.png"));
     std::fs::write(&path, png).expect("write screenshot");
     println!("screenshot: {}", path.display());
@@ -156,9 +170,21 @@ async fn invoke_raw(client: &Client, command: &str, body: &str) -> Value {
 async fn open_row(client: &Client, name: &str) -> i64 {
     let rows = client.find_all(Locator::Css("[data-testid=conversation-row]")).await.expect("rows");
     for row in rows {
-        let row_name = row.find(Locator::Css(".customer-name")).await.expect("name").text().await.expect("text");
+        let row_name = row
+            .find(Locator::Css(".customer-name"))
+            .await
+            .expect("name")
+            .text()
+            .await
+            .expect("text");
         if row_name.trim() == name {
-            let id = row.attr("data-id").await.expect("attr").expect("data-id").parse().expect("numeric id");
+            let id = row
+                .attr("data-id")
+                .await
+                .expect("attr")
+                .expect("data-id")
+                .parse()
+                .expect("numeric id");
             row.click().await.expect("click row");
             return id;
         }
@@ -184,7 +210,11 @@ async fn the_console_in_a_real_window() {
 
     // 1. The seeded inbox is listed.
     wait_until("the seeded inbox", || async {
-        client.find_all(Locator::Css("[data-testid=conversation-row]")).await.map(|r| r.len() >= 6).unwrap_or(false)
+        client
+            .find_all(Locator::Css("[data-testid=conversation-row]"))
+            .await
+            .map(|r| r.len() >= 6)
+            .unwrap_or(false)
     })
     .await;
     let names = texts(&client, "[data-testid=conversation-row] .customer-name").await;
@@ -198,7 +228,10 @@ async fn the_console_in_a_real_window() {
     // 2. Opening a conversation shows its messages and lead fields with their sources.
     let emily = open_row(&client, "Emily Carter").await;
     wait_until("Emily's messages", || async {
-        texts(&client, "[data-testid=message] .message-text").await.iter().any(|t| t.contains("comparing CRM tools"))
+        texts(&client, "[data-testid=message] .message-text")
+            .await
+            .iter()
+            .any(|t| t.contains("comparing CRM tools"))
     })
     .await;
     let sources = lead_sources(&client).await;
@@ -207,29 +240,69 @@ async fn the_console_in_a_real_window() {
     screenshot(&client, "02-conversation").await;
 
     open_row(&client, "赵经理").await;
-    wait_until("赵经理's lead", || async { lead_sources(&client).await.get("company").map(String::as_str) == Some("crm") }).await;
+    wait_until("赵经理's lead", || async {
+        lead_sources(&client).await.get("company").map(String::as_str) == Some("crm")
+    })
+    .await;
 
     // 3. Switching language changes the interface text.
-    let before = client.find(Locator::Css("[data-testid=inbox-title]")).await.expect("title").text().await.expect("text");
-    client.find(Locator::Css("[data-testid=lang-switch]")).await.expect("switch").click().await.expect("click");
+    let before = client
+        .find(Locator::Css("[data-testid=inbox-title]"))
+        .await
+        .expect("title")
+        .text()
+        .await
+        .expect("text");
+    client
+        .find(Locator::Css("[data-testid=lang-switch]"))
+        .await
+        .expect("switch")
+        .click()
+        .await
+        .expect("click");
     wait_until("the other language", || async {
-        let now = client.find(Locator::Css("[data-testid=inbox-title]")).await.expect("title").text().await.unwrap_or_default();
+        let now = client
+            .find(Locator::Css("[data-testid=inbox-title]"))
+            .await
+            .expect("title")
+            .text()
+            .await
+            .unwrap_or_default();
         now != before
     })
     .await;
-    let after = client.find(Locator::Css("[data-testid=inbox-title]")).await.expect("title").text().await.expect("text");
+    let after = client
+        .find(Locator::Css("[data-testid=inbox-title]"))
+        .await
+        .expect("title")
+        .text()
+        .await
+        .expect("text");
     let pair: std::collections::BTreeSet<_> = [before.trim(), after.trim()].into_iter().collect();
     assert_eq!(pair, ["Inbox", "收件箱"].into_iter().collect(), "{before:?} → {after:?}");
     screenshot(&client, "03-language-switched").await;
 
     // 4. Bad input through the real IPC path is a typed error and changes nothing.
-    assert_eq!(client.execute("return typeof window.__TAURI__", vec![]).await.expect("exec"), json!("undefined"));
+    assert_eq!(
+        client.execute("return typeof window.__TAURI__", vec![]).await.expect("exec"),
+        json!("undefined")
+    );
     let open = format!(r#"{{"conversationId":{emily}}}"#);
     let count = |v: &Value| v["ok"]["messages"].as_array().map(Vec::len).expect("messages");
     let before = count(&invoke_raw(&client, "open_conversation", &open).await);
-    let lone = invoke_raw(&client, "send_reply", &format!(r#"{{"conversationId":{emily},"text":"hi \ud800"}}"#)).await;
+    let lone = invoke_raw(
+        &client,
+        "send_reply",
+        &format!(r#"{{"conversationId":{emily},"text":"hi \ud800"}}"#),
+    )
+    .await;
     assert_eq!(lone["err"]["code"], "invalid_argument", "{lone}");
-    let big = invoke_raw(&client, "send_reply", &format!(r#"{{"conversationId":{emily},"text":"{}"}}"#, "x".repeat(70_000))).await;
+    let big = invoke_raw(
+        &client,
+        "send_reply",
+        &format!(r#"{{"conversationId":{emily},"text":"{}"}}"#, "x".repeat(70_000)),
+    )
+    .await;
     assert_eq!(big["err"]["code"], "too_large", "{big}");
     let malformed = invoke_raw(&client, "send_reply", "{\"conversationId\":").await;
     assert_eq!(malformed["err"]["code"], "invalid_argument", "{malformed}");

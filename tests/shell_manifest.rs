@@ -54,7 +54,8 @@ fn every_listed_command_is_registered_in_the_invoke_handler() {
 #[test]
 fn the_capability_allows_exactly_the_listed_commands() {
     let capability: serde_json::Value =
-        serde_json::from_str(&read("src-tauri/capabilities/default.json")).expect("capability json");
+        serde_json::from_str(&read("src-tauri/capabilities/default.json"))
+            .expect("capability json");
     assert_eq!(capability["windows"], serde_json::json!(["main"]));
     let permissions: Vec<String> = capability["permissions"]
         .as_array()
@@ -84,7 +85,8 @@ fn the_console_calls_every_command_and_only_those() {
 
 #[test]
 fn the_window_is_locked_down() {
-    let conf: serde_json::Value = serde_json::from_str(&read("tauri.conf.json")).expect("tauri.conf.json");
+    let conf: serde_json::Value =
+        serde_json::from_str(&read("tauri.conf.json")).expect("tauri.conf.json");
     assert_eq!(conf["app"]["withGlobalTauri"], false);
     let csp = conf["app"]["security"]["csp"].as_object().expect("a CSP object");
     assert_eq!(csp["script-src"], "'self'");
@@ -102,7 +104,10 @@ fn the_window_is_locked_down() {
             if let Some(host) = source.strip_prefix("http://") {
                 assert_eq!(host, "ipc.localhost", "CSP {directive} names a remote origin {source}");
             }
-            assert!(!source.starts_with("https://"), "CSP {directive} names a remote origin {source}");
+            assert!(
+                !source.starts_with("https://"),
+                "CSP {directive} names a remote origin {source}"
+            );
         }
     }
 }

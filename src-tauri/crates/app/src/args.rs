@@ -44,7 +44,9 @@ pub fn decode<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, ApiError
 }
 
 /// Parses and validates arguments that were already parsed into a JSON value.
-pub fn decode_value<T: DeserializeOwned + Validate>(value: serde_json::Value) -> Result<T, ApiError> {
+pub fn decode_value<T: DeserializeOwned + Validate>(
+    value: serde_json::Value,
+) -> Result<T, ApiError> {
     // Measure what the value would weigh on the wire, so both paths share one limit.
     let body = serde_json::to_vec(&value).map_err(|e| ApiError::invalid(e.to_string()))?;
     decode(&body)
@@ -170,14 +172,23 @@ mod tests {
     fn oversized_text_and_request() {
         let text = "好".repeat(MAX_TEXT_BYTES / 3 + 1);
         let body = serde_json::json!({ "conversationId": 1, "text": text }).to_string();
-        assert_eq!(decode::<SendReplyArgs>(body.as_bytes()).expect_err("big").code, ErrorCode::TooLarge);
+        assert_eq!(
+            decode::<SendReplyArgs>(body.as_bytes()).expect_err("big").code,
+            ErrorCode::TooLarge
+        );
         let huge = vec![b' '; MAX_REQUEST_BYTES + 1];
         assert_eq!(decode::<NoArgs>(&huge).expect_err("huge").code, ErrorCode::TooLarge);
     }
 
     #[test]
     fn malformed_and_unknown_fields() {
-        for body in [&b"{"[..], b"[]", b"{\"conversationId\":\"one\"}", b"{\"conversationId\":1,\"x\":2}", b"\xff\xfe"] {
+        for body in [
+            &b"{"[..],
+            b"[]",
+            b"{\"conversationId\":\"one\"}",
+            b"{\"conversationId\":1,\"x\":2}",
+            b"\xff\xfe",
+        ] {
             assert_eq!(
                 decode::<ConversationArgs>(body).expect_err("malformed").code,
                 ErrorCode::InvalidArgument,
@@ -185,13 +196,19 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
-        assert_eq!(decode::<ConversationArgs>(b"{\"conversationId\":0}").expect_err("id").code, ErrorCode::InvalidArgument);
+        assert_eq!(
+            decode::<ConversationArgs>(b"{\"conversationId\":0}").expect_err("id").code,
+            ErrorCode::InvalidArgument
+        );
     }
 
     #[test]
     fn field_names_are_restricted() {
         let body = br#"{"conversationId":1,"field":"Phone Number","value":"1"}"#;
-        assert_eq!(decode::<SetLeadFieldArgs>(body).expect_err("name").code, ErrorCode::InvalidArgument);
+        assert_eq!(
+            decode::<SetLeadFieldArgs>(body).expect_err("name").code,
+            ErrorCode::InvalidArgument
+        );
         let ok = br#"{"conversationId":1,"field":"phone","value":"13800138000"}"#;
         assert!(decode::<SetLeadFieldArgs>(ok).is_ok());
     }

@@ -43,7 +43,9 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let code = match &e {
-            StoreError::ConversationNotFound(_) | StoreError::StrategyNotFound(_) => ErrorCode::NotFound,
+            StoreError::ConversationNotFound(_) | StoreError::StrategyNotFound(_) => {
+                ErrorCode::NotFound
+            }
             StoreError::TooNew { .. } => ErrorCode::DatabaseTooNew,
             StoreError::BadValue(_) => ErrorCode::InvalidArgument,
             e if e.is_corruption() => ErrorCode::CorruptDatabase,

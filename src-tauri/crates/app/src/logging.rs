@@ -1,7 +1,7 @@
 use tracing_appender::non_blocking::WorkerGuard;
-use tracing_subscriber::{EnvFilter, Layer};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::DataDir;
 
@@ -16,7 +16,8 @@ pub struct LogGuard {
 /// opened, logs go to stderr only.
 pub fn init(data_dir: &DataDir, program: &str) -> LogGuard {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter());
+    let stderr =
+        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter());
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix(program)
@@ -26,7 +27,10 @@ pub fn init(data_dir: &DataDir, program: &str) -> LogGuard {
     match appender {
         Ok(appender) => {
             let (writer, guard) = tracing_appender::non_blocking(appender);
-            let file = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(writer).with_filter(filter());
+            let file = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer)
+                .with_filter(filter());
             let _ = tracing_subscriber::registry().with(stderr).with(file).try_init();
             LogGuard { _file: Some(guard) }
         }

@@ -1,6 +1,8 @@
 //! The app API against a real SQLite file in a temporary data directory.
 
-use closer_app::args::{self, ConversationArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs};
+use closer_app::args::{
+    self, ConversationArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs,
+};
 use closer_app::{Api, DataDir, ErrorCode, Options};
 use closer_dialogue::{FieldSource, Mode, Role, Stage};
 
@@ -44,7 +46,8 @@ mod demo {
         let api = open(dir.path(), true);
         let inbox = api.list_conversations(NoArgs {}).expect("inbox");
         assert!(inbox.len() >= 6, "{} conversations", inbox.len());
-        let languages: std::collections::BTreeSet<_> = inbox.iter().map(|c| c.language.as_str()).collect();
+        let languages: std::collections::BTreeSet<_> =
+            inbox.iter().map(|c| c.language.as_str()).collect();
         assert_eq!(languages.into_iter().collect::<Vec<_>>(), ["en", "zh"]);
         let stages: std::collections::HashSet<_> = inbox.iter().map(|c| c.stage).collect();
         assert!(stages.len() >= 5, "stages {stages:?}");
@@ -52,7 +55,8 @@ mod demo {
         // Leads carry fields from all three sources.
         let mut sources = std::collections::BTreeSet::new();
         for c in &inbox {
-            let view = api.open_conversation(ConversationArgs { conversation_id: c.id }).expect("open");
+            let view =
+                api.open_conversation(ConversationArgs { conversation_id: c.id }).expect("open");
             sources.extend(view.lead.fields.iter().map(|f| f.source));
         }
         assert_eq!(sources.len(), 3, "{sources:?}");
@@ -87,18 +91,30 @@ mod commands {
         let api = open(dir.path(), true);
         let id = first(&api);
         let view = api
-            .send_reply(SendReplyArgs { conversation_id: id, text: "我是销售小张，马上为您处理".into() })
+            .send_reply(SendReplyArgs {
+                conversation_id: id,
+                text: "我是销售小张，马上为您处理".into(),
+            })
             .expect("reply");
         let last = view.messages.last().expect("message");
-        assert_eq!((last.role, last.text.as_str()), (Role::Salesperson, "我是销售小张，马上为您处理"));
+        assert_eq!(
+            (last.role, last.text.as_str()),
+            (Role::Salesperson, "我是销售小张，马上为您处理")
+        );
         assert_eq!(view.summary.waiting_since, None);
-        let view = api.set_mode(SetModeArgs { conversation_id: id, mode: Mode::Off }).expect("mode");
+        let view =
+            api.set_mode(SetModeArgs { conversation_id: id, mode: Mode::Off }).expect("mode");
         assert_eq!(view.summary.mode, Mode::Off);
         let saved = api
-            .set_lead_field(SetLeadFieldArgs { conversation_id: id, field: "phone".into(), value: "13700000000".into() })
+            .set_lead_field(SetLeadFieldArgs {
+                conversation_id: id,
+                field: "phone".into(),
+                value: "13700000000".into(),
+            })
             .expect("field");
         assert!(saved.changed);
-        let phone = saved.conversation.lead.fields.iter().find(|f| f.field == "phone").expect("phone");
+        let phone =
+            saved.conversation.lead.fields.iter().find(|f| f.field == "phone").expect("phone");
         assert_eq!((phone.value.as_str(), phone.source), ("13700000000", FieldSource::Salesperson));
         assert!(saved.conversation.lead.pending_sync >= 1);
     }
@@ -107,7 +123,8 @@ mod commands {
     fn unknown_conversation_is_not_found() {
         let dir = tempfile::tempdir().expect("tempdir");
         let api = open(dir.path(), false);
-        let err = api.open_conversation(ConversationArgs { conversation_id: 999 }).expect_err("missing");
+        let err =
+            api.open_conversation(ConversationArgs { conversation_id: 999 }).expect_err("missing");
         assert_eq!(err.code, ErrorCode::NotFound);
     }
 
@@ -121,11 +138,26 @@ mod commands {
         let audit_before = api.store().audit_log(10_000).expect("audit").len();
         let big = "x".repeat(args::MAX_TEXT_BYTES + 1);
         let bodies: Vec<(Vec<u8>, ErrorCode)> = vec![
-            (format!(r#"{{"conversationId":{id},"text":"{big}"}}"#).into_bytes(), ErrorCode::TooLarge),
-            (format!(r#"{{"conversationId":{id},"text":"\udc00"}}"#).into_bytes(), ErrorCode::InvalidArgument),
-            (format!(r#"{{"conversationId":{id},"text":"#).into_bytes(), ErrorCode::InvalidArgument),
-            (format!(r#"{{"conversationId":{id},"text":"   "}}"#).into_bytes(), ErrorCode::InvalidArgument),
-            (format!(r#"{{"conversationId":{id},"text":42}}"#).into_bytes(), ErrorCode::InvalidArgument),
+            (
+                format!(r#"{{"conversationId":{id},"text":"{big}"}}"#).into_bytes(),
+                ErrorCode::TooLarge,
+            ),
+            (
+                format!(r#"{{"conversationId":{id},"text":"\udc00"}}"#).into_bytes(),
+                ErrorCode::InvalidArgument,
+            ),
+            (
+                format!(r#"{{"conversationId":{id},"text":"#).into_bytes(),
+                ErrorCode::InvalidArgument,
+            ),
+            (
+                format!(r#"{{"conversationId":{id},"text":"   "}}"#).into_bytes(),
+                ErrorCode::InvalidArgument,
+            ),
+            (
+                format!(r#"{{"conversationId":{id},"text":42}}"#).into_bytes(),
+                ErrorCode::InvalidArgument,
+            ),
         ];
         for (body, code) in bodies {
             let err = args::decode::<SendReplyArgs>(&body)
@@ -141,11 +173,20 @@ mod commands {
     #[test]
     fn corrupt_database_is_a_clear_error() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join(closer_store::DB_FILE), b"this is not sqlite, it is a text file that is long enough to have a header and more").expect("write");
-        let err = Api::open(Options { data_dir: DataDir::at(dir.path()), seed_demo: true, clock }).expect_err("corrupt");
+        std::fs::write(
+            dir.path().join(closer_store::DB_FILE),
+            b"this is not sqlite, it is a text file that is long enough to have a header and more",
+        )
+        .expect("write");
+        let err = Api::open(Options { data_dir: DataDir::at(dir.path()), seed_demo: true, clock })
+            .expect_err("corrupt");
         assert_eq!(err.code, ErrorCode::CorruptDatabase);
         assert!(err.message.contains(closer_store::DB_FILE), "{}", err.message);
         // The damaged file is left as it was.
-        assert!(std::fs::read(dir.path().join(closer_store::DB_FILE)).expect("read").starts_with(b"this is not sqlite"));
+        assert!(
+            std::fs::read(dir.path().join(closer_store::DB_FILE))
+                .expect("read")
+                .starts_with(b"this is not sqlite")
+        );
     }
 }

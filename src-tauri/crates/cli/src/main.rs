@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use closer_app::{Api, ApiError, DataDir, ErrorCode, Options};
 
 #[derive(Debug, Parser)]
-#[command(name = "closer", version, about = "Closer, the offline-first AI sales console (headless)")]
+#[command(
+    name = "closer",
+    version,
+    about = "Closer, the offline-first AI sales console (headless)"
+)]
 struct Cli {
     /// Data directory (default: $CLOSER_DATA_DIR, else the OS app-data directory).
     #[arg(long, global = true, value_name = "DIR")]
@@ -67,7 +71,10 @@ fn run(command: Command, data_dir: DataDir) -> Result<ExitCode, ApiError> {
             let api = Api::open(options)?;
             let health = api.store().health()?;
             println!("database:       {}", api.store().path().display());
-            println!("schema version: {} (latest {})", health.schema_version, health.latest_schema_version);
+            println!(
+                "schema version: {} (latest {})",
+                health.schema_version, health.latest_schema_version
+            );
             println!("journal mode:   {}", health.journal_mode);
             println!("foreign keys:   {}", if health.foreign_keys { "on" } else { "off" });
             println!("integrity:      {}", health.integrity.join("; "));

@@ -32,13 +32,7 @@ pub enum Event {
     /// A message from the customer or to the customer.
     Message { role: Role, text: String, at: Millis },
     /// A lead field was given a value (the provenance rule has already accepted it).
-    FieldSet {
-        field: String,
-        value: String,
-        source: FieldSource,
-        confidence: f32,
-        at: Millis,
-    },
+    FieldSet { field: String, value: String, source: FieldSource, confidence: f32, at: Millis },
     /// The funnel stage moved, with the rule that moved it.
     StageChanged { to: Stage, reason: String, at: Millis },
     /// The salesperson switched the AI off, to drafting, or to auto.

@@ -129,9 +129,17 @@ impl ConversationState {
         self.updated_at = self.updated_at.max(event.at());
     }
 
-    /// The time of the newest customer message that has had no reply since, if any: how long the
-    /// customer has been waiting.
+    /// Whether the sale is decided (won or lost): nobody is waiting on it any more.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.stage, Stage::Won | Stage::Lost)
+    }
+
+    /// Since when the customer has been waiting for a reply: the first of their messages after
+    /// the last reply. `None` once answered, or when the conversation is closed (won or lost).
     pub fn waiting_since(&self) -> Option<Millis> {
+        if self.is_closed() {
+            return None;
+        }
         let last_reply = self.messages.iter().rposition(|m| m.role != Role::Customer);
         let first_unanswered = match last_reply {
             Some(i) => self.messages.get(i + 1),
@@ -148,7 +156,9 @@ mod tests {
 
     fn events() -> Vec<Event> {
         vec![
-            Event::Message { role: Role::Customer, text: "想要一台云服务器".into(), at: 10 },
+            Event::Message {
+                role: Role::Customer, text: "想要一台云服务器".into(), at: 10
+            },
             Event::FieldSet {
                 field: "need".into(),
                 value: "云服务器".into(),
@@ -156,7 +166,9 @@ mod tests {
                 confidence: 0.8,
                 at: 11,
             },
-            Event::Message { role: Role::Salesperson, text: "好的，预算多少？".into(), at: 20 },
+            Event::Message {
+                role: Role::Salesperson, text: "好的，预算多少？".into(), at: 20
+            },
             Event::FieldSet {
                 field: "need".into(),
                 value: "云服务器+异地备份".into(),
@@ -198,6 +210,13 @@ mod tests {
         let mut answered = state.clone();
         answered.apply(&Event::Message { role: Role::Salesperson, text: "ok".into(), at: 40 });
         assert_eq!(answered.waiting_since(), None);
+        let mut lost = state.clone();
+        lost.apply(&Event::StageChanged {
+            to: Stage::Lost,
+            reason: "bought elsewhere".into(),
+            at: 41,
+        });
+        assert_eq!(lost.waiting_since(), None, "a lost customer is not waiting");
     }
 
     #[test]

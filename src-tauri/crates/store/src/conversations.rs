@@ -147,7 +147,12 @@ impl Store {
     /// A [`Event::FieldSet`] goes through the provenance rule first: a value a higher source set is
     /// not overwritten ([`Recorded::Dropped`]). An accepted value also updates `lead_fields` and
     /// queues a CRM upsert in the outbox. `actor` names who did it, for the audit log.
-    pub fn record(&self, conversation: i64, event: &Event, actor: &str) -> Result<Recorded, StoreError> {
+    pub fn record(
+        &self,
+        conversation: i64,
+        event: &Event,
+        actor: &str,
+    ) -> Result<Recorded, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut state = load_state(&tx, conversation)?;
@@ -201,7 +206,10 @@ impl Store {
     }
 
     /// One conversation's row and its state replayed from the event log.
-    pub fn conversation(&self, id: i64) -> Result<(ConversationRow, ConversationState), StoreError> {
+    pub fn conversation(
+        &self,
+        id: i64,
+    ) -> Result<(ConversationRow, ConversationState), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let row = tx
@@ -229,7 +237,8 @@ impl Store {
     /// Marks a conversation's messages as read.
     pub fn mark_read(&self, conversation: i64) -> Result<(), StoreError> {
         let conn = self.conn();
-        let n = conn.execute("UPDATE conversations SET unread = 0 WHERE id = ?1", [conversation])?;
+        let n =
+            conn.execute("UPDATE conversations SET unread = 0 WHERE id = ?1", [conversation])?;
         if n == 0 {
             return Err(StoreError::ConversationNotFound(conversation));
         }
@@ -273,8 +282,7 @@ fn write_projection(
         Some(Handoff::Taken { .. }) => Some("taken"),
         None => None,
     };
-    let new_customer_message =
-        matches!(event, Event::Message { role: Role::Customer, .. }) as i64;
+    let new_customer_message = matches!(event, Event::Message { role: Role::Customer, .. }) as i64;
     tx.execute(
         "UPDATE conversations SET mode = ?2, stage = ?3, stage_reason = ?4, handoff = ?5,
              last_message_role = ?6, last_message_text = ?7, last_message_at = ?8,
@@ -319,7 +327,10 @@ fn write_lead_field(
              updated_at = excluded.updated_at",
         params![lead_id, field, value, source.as_str(), f64::from(confidence), at],
     )?;
-    tx.execute("UPDATE leads SET updated_at = max(updated_at, ?2) WHERE id = ?1", params![lead_id, at])?;
+    tx.execute(
+        "UPDATE leads SET updated_at = max(updated_at, ?2) WHERE id = ?1",
+        params![lead_id, at],
+    )?;
     crate::outbox::enqueue_upsert(tx, lead_id, &external_key, at)?;
     Ok(())
 }

@@ -127,7 +127,8 @@ impl Store {
             "audit_log",
             "crm_outbox",
         ] {
-            let n: i64 = conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+            let n: i64 =
+                conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
             counts.push((table, n));
         }
         Ok(Health {

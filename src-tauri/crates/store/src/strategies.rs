@@ -59,7 +59,8 @@ impl Store {
             "INSERT INTO strategies (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
             params![name, at],
         )?;
-        let id: i64 = tx.query_row("SELECT id FROM strategies WHERE name = ?1", [name], |r| r.get(0))?;
+        let id: i64 =
+            tx.query_row("SELECT id FROM strategies WHERE name = ?1", [name], |r| r.get(0))?;
         let version: i64 = tx.query_row(
             "SELECT coalesce(max(version), 0) + 1 FROM strategy_versions WHERE strategy_id = ?1",
             [id],

@@ -35,7 +35,10 @@ mod schema {
         let id = conversation(&store, "王先生");
         drop(store);
         let reopened = Store::open(&path).expect("reopen");
-        assert_eq!(reopened.health().expect("health").schema_version, closer_store::latest_schema_version());
+        assert_eq!(
+            reopened.health().expect("health").schema_version,
+            closer_store::latest_schema_version()
+        );
         assert_eq!(reopened.conversation(id).expect("row").0.customer_name, "王先生");
     }
 
@@ -74,7 +77,11 @@ mod schema {
             for i in 0..200 {
                 let id = conversation(&store, &format!("customer {i}"));
                 store
-                    .record(id, &Event::Message { role: Role::Customer, text: "x".repeat(500), at: 2_000 }, "test")
+                    .record(
+                        id,
+                        &Event::Message { role: Role::Customer, text: "x".repeat(500), at: 2_000 },
+                        "test",
+                    )
                     .expect("record");
             }
             // Fold the WAL into the main file so the damage below hits real pages.
@@ -117,7 +124,10 @@ mod conversations {
             Event::Message { role: Role::Customer, text: "Price?".into(), at: 4_000 },
         ];
         for (i, e) in events.iter().enumerate() {
-            assert_eq!(store.record(id, e, "test").expect("record"), Recorded::Stored { seq: i as i64 + 1 });
+            assert_eq!(
+                store.record(id, e, "test").expect("record"),
+                Recorded::Stored { seq: i as i64 + 1 }
+            );
         }
         let (row, state) = store.conversation(id).expect("load");
         assert_eq!(store.events(id).expect("events"), events);
@@ -151,9 +161,18 @@ mod leads {
         let store = Store::open_in(dir.path()).expect("open");
         let id = conversation(&store, "李阿姨");
         store.record(id, &field("phone", "13812345678", FieldSource::Ai, 10), "ai").expect("ai");
-        store.record(id, &field("phone", "13800000000", FieldSource::Salesperson, 20), "sales").expect("person");
-        let later = store.record(id, &field("phone", "13999999999", FieldSource::Ai, 30), "ai").expect("ai again");
-        assert_eq!(later, Recorded::Dropped { decision: FieldDecision::KeepExisting { existing: FieldSource::Salesperson } });
+        store
+            .record(id, &field("phone", "13800000000", FieldSource::Salesperson, 20), "sales")
+            .expect("person");
+        let later = store
+            .record(id, &field("phone", "13999999999", FieldSource::Ai, 30), "ai")
+            .expect("ai again");
+        assert_eq!(
+            later,
+            Recorded::Dropped {
+                decision: FieldDecision::KeepExisting { existing: FieldSource::Salesperson }
+            }
+        );
         drop(store);
         let store = Store::open_in(dir.path()).expect("reopen");
         let (_, state) = store.conversation(id).expect("load");
@@ -175,7 +194,10 @@ mod leads {
         assert_eq!(payload["fields"]["company"], "华东智联");
         assert_eq!(payload["fields"]["budget"], "15万");
         let key = payload["external_key"].as_str().expect("key");
-        assert!(key.starts_with("closer-") && key.ends_with(&format!("-{}", pending[0].lead_id)), "{key}");
+        assert!(
+            key.starts_with("closer-") && key.ends_with(&format!("-{}", pending[0].lead_id)),
+            "{key}"
+        );
         assert_eq!(store.conversation(id).expect("load").0.lead.pending_sync, 1);
     }
 }
@@ -201,7 +223,11 @@ mod integrity {
                 [],
             )
             .expect_err("orphan event");
-        assert_eq!(err.sqlite_error_code(), Some(rusqlite::ErrorCode::ConstraintViolation), "{err}");
+        assert_eq!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::ConstraintViolation),
+            "{err}"
+        );
     }
 
     #[test]
@@ -224,7 +250,9 @@ mod integrity {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_in(dir.path()).expect("open");
         let id = conversation(&store, "Daniel");
-        store.record(id, &Event::ModeChanged { mode: Mode::Off, at: 5 }, "salesperson").expect("mode");
+        store
+            .record(id, &Event::ModeChanged { mode: Mode::Off, at: 5 }, "salesperson")
+            .expect("mode");
         let log = store.audit_log(10).expect("audit");
         assert_eq!(log[0].action, "event.mode_changed");
         assert_eq!(log[0].actor, "salesperson");
@@ -241,10 +269,25 @@ mod strategies {
         let store = Store::open_in(dir.path()).expect("open");
         let v1 = serde_json::json!({ "tone": "warm" });
         let v2 = serde_json::json!({ "tone": "crisp" });
-        assert_eq!(store.save_strategy_version("default", &v1, "first", VersionStatus::Published, "m", 1).expect("v1"), 1);
-        assert_eq!(store.save_strategy_version("default", &v2, "draft", VersionStatus::Draft, "m", 2).expect("v2"), 2);
+        assert_eq!(
+            store
+                .save_strategy_version("default", &v1, "first", VersionStatus::Published, "m", 1)
+                .expect("v1"),
+            1
+        );
+        assert_eq!(
+            store
+                .save_strategy_version("default", &v2, "draft", VersionStatus::Draft, "m", 2)
+                .expect("v2"),
+            2
+        );
         assert_eq!(store.published_strategy("default").expect("published").document, v1);
-        assert_eq!(store.save_strategy_version("default", &v2, "go", VersionStatus::Published, "m", 3).expect("v3"), 3);
+        assert_eq!(
+            store
+                .save_strategy_version("default", &v2, "go", VersionStatus::Published, "m", 3)
+                .expect("v3"),
+            3
+        );
         let published = store.published_strategy("default").expect("published");
         assert_eq!((published.version, published.document), (3, v2));
         assert!(matches!(store.published_strategy("nope"), Err(StoreError::StrategyNotFound(_))));
