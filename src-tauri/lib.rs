@@ -46,6 +46,13 @@ pub fn run() -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    if cfg!(target_os = "linux") && !has_display() {
+        eprintln!(
+            "Closer needs a display (X11 or Wayland). On a headless machine run `bash .ci/demo`, \
+             which starts a virtual one, or use the `closer` command line."
+        );
+        return ExitCode::from(4);
+    }
     let result = tauri::Builder::default()
         .manage(api)
         .invoke_handler(tauri::generate_handler![
@@ -65,4 +72,10 @@ pub fn run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn has_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()))
 }

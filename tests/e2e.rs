@@ -87,6 +87,8 @@ fn start() -> Session {
         }
     };
     let port = free_port();
+    // The driver's, WebKit's and the app's output go to a log beside the screenshots.
+    let log = std::fs::File::create(screenshot_dir().join("driver.log")).expect("driver log");
     let driver = Command::new(tool("TAURI_DRIVER", "tauri-driver"))
         .args(["--port", &port.to_string(), "--native-port", &free_port().to_string()])
         .arg("--native-driver")
@@ -98,6 +100,8 @@ fn start() -> Session {
         .env("XDG_CONFIG_HOME", home.path().join("config"))
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
         .env("RUST_LOG", "info")
+        .stdout(log.try_clone().expect("log handle"))
+        .stderr(log)
         .spawn()
         .expect("start tauri-driver");
     children.push(driver);

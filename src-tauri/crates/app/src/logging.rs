@@ -11,13 +11,17 @@ pub struct LogGuard {
     _file: Option<WorkerGuard>,
 }
 
-/// Logs to stderr and to a daily rolling file `logs/closer.log.YYYY-MM-DD` in the data directory
+/// Logs to stderr and to a daily rolling file `logs/<program>.YYYY-MM-DD.log` in the data directory
 /// (the last 14 kept). `RUST_LOG` overrides the default level (`info`). If the file cannot be
 /// opened, logs go to stderr only.
 pub fn init(data_dir: &DataDir, program: &str) -> LogGuard {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let stderr =
-        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter());
+    let _ = std::fs::create_dir_all(data_dir.logs());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .with_filter(filter());
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix(program)
