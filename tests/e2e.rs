@@ -4,6 +4,7 @@
 //! installs what it needs and runs it. Screenshots land in `<target>/e2e-screenshots/`.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -86,19 +87,36 @@ fn start() -> Session {
             format!(":{n}")
         }
     };
-    let port = free_port();
-    // The driver's, WebKit's and the app's output go to a log beside the screenshots.
+    // The driver's, WebKit's, the app's and the session bus's output go to a log beside the
+    // screenshots.
     let log = std::fs::File::create(screenshot_dir().join("driver.log")).expect("driver log");
+    // A private D-Bus session, so nothing leaks into (or out of) the developer's own.
+    let mut bus = Command::new(tool("DBUS_DAEMON", "dbus-daemon"))
+        .args(["--session", "--nofork", "--print-address=1"])
+        .stdout(Stdio::piped())
+        .stderr(log.try_clone().expect("log handle"))
+        .spawn()
+        .expect("start dbus-daemon");
+    let mut bus_address = String::new();
+    BufReader::new(bus.stdout.take().expect("bus stdout"))
+        .read_line(&mut bus_address)
+        .expect("bus address");
+    children.push(bus);
+    let port = free_port();
     let driver = Command::new(tool("TAURI_DRIVER", "tauri-driver"))
         .args(["--port", &port.to_string(), "--native-port", &free_port().to_string()])
         .arg("--native-driver")
         .arg(tool("WEBKIT_WEBDRIVER", "WebKitWebDriver"))
         .env("DISPLAY", &display)
+        .env("DBUS_SESSION_BUS_ADDRESS", bus_address.trim())
         .env("HOME", home.path())
         .env("XDG_DATA_HOME", home.path().join("data"))
         .env("XDG_CACHE_HOME", home.path().join("cache"))
         .env("XDG_CONFIG_HOME", home.path().join("config"))
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        // No desktop portal or accessibility bus on a virtual display: keep GTK from asking.
+        .env("GTK_USE_PORTAL", "0")
+        .env("NO_AT_BRIDGE", "1")
         .env("RUST_LOG", "info")
         .stdout(log.try_clone().expect("log handle"))
         .stderr(log)
@@ -149,6 +167,11 @@ async fn texts(client: &Client, css: &str) -> Vec<String> {
         out.push(e.text().await.expect("text"));
     }
     out
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    let element = client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    element.text().await.unwrap_or_else(|e| panic!("text of {css}: {e}"))
 }
 
 async fn wait_until<F, Fut>(what: &str, mut ready: F)
@@ -250,13 +273,8 @@ async fn the_console_in_a_real_window() {
     .await;
 
     // 3. Switching language changes the interface text.
-    let before = client
-        .find(Locator::Css("[data-testid=inbox-title]"))
-        .await
-        .expect("title")
-        .text()
-        .await
-        .expect("text");
+    let title = "[data-testid=inbox-title]";
+    let before = text_of(&client, title).await;
     client
         .find(Locator::Css("[data-testid=lang-switch]"))
         .await
@@ -264,24 +282,8 @@ async fn the_console_in_a_real_window() {
         .click()
         .await
         .expect("click");
-    wait_until("the other language", || async {
-        let now = client
-            .find(Locator::Css("[data-testid=inbox-title]"))
-            .await
-            .expect("title")
-            .text()
-            .await
-            .unwrap_or_default();
-        now != before
-    })
-    .await;
-    let after = client
-        .find(Locator::Css("[data-testid=inbox-title]"))
-        .await
-        .expect("title")
-        .text()
-        .await
-        .expect("text");
+    wait_until("the other language", || async { text_of(&client, title).await != before }).await;
+    let after = text_of(&client, title).await;
     let pair: std::collections::BTreeSet<_> = [before.trim(), after.trim()].into_iter().collect();
     assert_eq!(pair, ["Inbox", "收件箱"].into_iter().collect(), "{before:?} → {after:?}");
     screenshot(&client, "03-language-switched").await;
