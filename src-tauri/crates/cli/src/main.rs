@@ -1,5 +1,8 @@
 //! `closer`: the headless command line. It calls the same `closer-app` API as the desktop shell
-//! and is what tests, evaluation and benchmarks drive. No window, no webview.
+//! and is what tests, evaluation and benchmarks drive. No window, no webview. `closer models …`
+//! (in `models.rs`) manages the local language models through `closer-llm`.
+
+mod models;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +36,8 @@ enum Command {
         #[command(subcommand)]
         command: DemoCommand,
     },
+    /// Local language models: the catalog, fetching, importing, inspecting.
+    Models(models::ModelsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,7 +57,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let data_dir = DataDir::resolve(cli.data_dir);
     let _logs = closer_app::logging::init(&data_dir, "closer-cli");
-    match run(cli.command, data_dir) {
+    let options = Options { data_dir, seed_demo: false, clock: closer_app::system_clock };
+    let result = match cli.command {
+        Command::Db { command: DbCommand::Check } => db_check(options),
+        Command::Demo { command: DemoCommand::Seed } => demo_seed(options),
+        Command::Models(args) => return models::main(args),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error [{}]: {}", code_name(e.code), e.message);
@@ -64,42 +75,35 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command, data_dir: DataDir) -> Result<ExitCode, ApiError> {
-    let options = Options { data_dir, seed_demo: false, clock: closer_app::system_clock };
-    match command {
-        Command::Db { command: DbCommand::Check } => {
-            let api = Api::open(options)?;
-            let health = api.store().health()?;
-            println!("database:       {}", api.store().path().display());
-            println!(
-                "schema version: {} (latest {})",
-                health.schema_version, health.latest_schema_version
-            );
-            println!("journal mode:   {}", health.journal_mode);
-            println!("foreign keys:   {}", if health.foreign_keys { "on" } else { "off" });
-            println!("integrity:      {}", health.integrity.join("; "));
-            for (table, n) in &health.counts {
-                println!("  {table:<20} {n}");
-            }
-            Ok(if health.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-        }
-        Command::Demo { command: DemoCommand::Seed } => {
-            let api = Api::open(options)?;
-            if !api.store().is_empty()? {
-                println!("{} already holds data; nothing seeded", api.store().path().display());
-                return Ok(ExitCode::SUCCESS);
-            }
-            let report = closer_app::demo::seed(api.store(), closer_app::system_clock())?;
-            println!(
-                "seeded {} products, {} conversations ({} events) into {}",
-                report.products,
-                report.conversations,
-                report.events,
-                api.store().path().display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+fn db_check(options: Options) -> Result<ExitCode, ApiError> {
+    let api = Api::open(options)?;
+    let health = api.store().health()?;
+    println!("database:       {}", api.store().path().display());
+    println!("schema version: {} (latest {})", health.schema_version, health.latest_schema_version);
+    println!("journal mode:   {}", health.journal_mode);
+    println!("foreign keys:   {}", if health.foreign_keys { "on" } else { "off" });
+    println!("integrity:      {}", health.integrity.join("; "));
+    for (table, n) in &health.counts {
+        println!("  {table:<20} {n}");
     }
+    Ok(if health.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn demo_seed(options: Options) -> Result<ExitCode, ApiError> {
+    let api = Api::open(options)?;
+    if !api.store().is_empty()? {
+        println!("{} already holds data; nothing seeded", api.store().path().display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = closer_app::demo::seed(api.store(), closer_app::system_clock())?;
+    println!(
+        "seeded {} products, {} conversations ({} events) into {}",
+        report.products,
+        report.conversations,
+        report.events,
+        api.store().path().display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn code_name(code: ErrorCode) -> String {

@@ -27,7 +27,9 @@ pub enum LlmError {
     ContextOverflow { tokens: usize, context: usize },
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    #[error("this CPU lacks AVX2/FMA, which this build of Closer needs for its local model (x86-64-v3)")]
+    #[error(
+        "this CPU lacks AVX2/FMA, which this build of Closer needs for its local model (x86-64-v3)"
+    )]
     CpuUnsupported,
     #[error("the model worker has stopped")]
     WorkerGone,
@@ -37,5 +39,11 @@ pub enum LlmError {
     RemoteStatus { url: String, status: u16, body: String },
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    #[error("remote model server {url} sent nothing for {after:?}")]
+    RemoteTimeout { url: String, after: std::time::Duration },
+    #[error("re-quantizing {}: {message}", path.display())]
+    Requantize { path: PathBuf, message: String },
+    #[error("{}: the tokenizer metadata {key} is unusable: {reason}", path.display())]
+    TokenizerMetadata { path: PathBuf, key: String, reason: String },
     // New variants go above this line, one per distinct failure.
 }

@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod chat;
+pub mod cpu;
 mod decoder;
 mod error;
 pub mod fetch;
@@ -16,7 +17,7 @@ pub mod gguf;
 pub mod remote;
 pub mod requant;
 mod request;
-pub mod sampling;
+mod sampling;
 pub mod tokenizer;
 pub mod worker;
 
@@ -25,3 +26,4 @@ pub use request::{
     CancelToken, ChatMessage, ChatRole, FinishReason, GenerateRequest, GenerationStats,
     SamplingParams, StreamEvent,
 };
+pub use worker::{Generation, LoadOptions, LocalModel, ModelInfo};

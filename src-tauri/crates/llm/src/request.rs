@@ -123,7 +123,11 @@ impl GenerationStats {
         if self.prefill_ms > 0.0 { n * 1000.0 / self.prefill_ms } else { 0.0 }
     }
     pub fn decode_tokens_per_s(&self) -> f64 {
-        if self.decode_ms > 0.0 { self.generated_tokens as f64 * 1000.0 / self.decode_ms } else { 0.0 }
+        if self.decode_ms > 0.0 {
+            self.generated_tokens as f64 * 1000.0 / self.decode_ms
+        } else {
+            0.0
+        }
     }
 }
 

@@ -1,0 +1,43 @@
+//! The build's CPU baseline. candle picks its quantized kernels at compile time, and Closer is
+//! built for x86-64-v3 (AVX2 + FMA, `.cargo/config.toml`): without them the model decodes at half
+//! speed. A CPU that lacks what the build assumes gets a clear error instead of a crash.
+
+use crate::LlmError;
+
+/// Whether this CPU runs what this build was compiled for.
+pub fn check() -> Result<(), LlmError> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let needs_avx2 = cfg!(target_feature = "avx2");
+        let has = std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma");
+        if needs_avx2 && !has {
+            return Err(LlmError::CpuUnsupported);
+        }
+    }
+    Ok(())
+}
+
+/// One line for logs and `closer bench`: what the build uses and what the CPU offers.
+pub fn describe() -> String {
+    let built = if candle_core::utils::with_avx() { "AVX2 kernels" } else { "portable kernels" };
+    #[cfg(target_arch = "x86_64")]
+    let cpu = format!(
+        "avx2={} fma={} avx512f={}",
+        std::arch::is_x86_feature_detected!("avx2"),
+        std::arch::is_x86_feature_detected!("fma"),
+        std::arch::is_x86_feature_detected!("avx512f")
+    );
+    #[cfg(not(target_arch = "x86_64"))]
+    let cpu = String::from("non-x86");
+    format!("{built}; CPU {cpu}; {} threads", candle_core::utils::get_num_threads())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn this_machine_runs_this_build() {
+        super::check().expect("the CI machine has AVX2");
+        assert!(super::describe().contains("AVX2 kernels"), "{}", super::describe());
+    }
+}
