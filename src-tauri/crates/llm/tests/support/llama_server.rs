@@ -258,8 +258,11 @@ import llama_cpp
 from llama_cpp import Llama
 
 args = json.load(sys.stdin)
+# f32 keys and values and no flash attention, like the local runtime: llama.cpp's default f16
+# KV cache moves logits by a few hundredths, enough to flip a near tie.
 llm = Llama(model_path=args["model"], n_ctx=args["n_ctx"], n_threads=args["n_threads"],
-            n_threads_batch=args["n_threads"], verbose=False)
+            n_threads_batch=args["n_threads"], type_k=llama_cpp.GGML_TYPE_F32,
+            type_v=llama_cpp.GGML_TYPE_F32, flash_attn=False, verbose=False)
 prompt = llm.tokenize(args["prompt"].encode("utf-8"), add_bos=True, special=True)
 llm.eval(prompt)
 ids, margins, hit_eog = [], [], False
