@@ -131,6 +131,33 @@ impl GgufTokenizer {
         Ok(ids)
     }
 
+    /// Token ids for a prompt made of template markup (special tokens recognised) and message
+    /// text (taken literally), with the BOS first when the model asks for one. The text of a
+    /// message can therefore never produce a control token.
+    pub fn encode_prompt(&self, parts: &[crate::chat::Part<'_>]) -> Result<Vec<u32>, LlmError> {
+        let mut ids = Vec::new();
+        for part in parts {
+            let (tokenizer, text) = match part {
+                crate::chat::Part::Markup(m) => (&self.inner, m.as_str()),
+                crate::chat::Part::Text(t) => (self.literal(), *t),
+            };
+            if text.is_empty() {
+                continue;
+            }
+            let encoding = tokenizer
+                .encode_fast(text, false)
+                .map_err(|e| LlmError::Tokenizer(format!("encoding failed: {e}")))?;
+            ids.extend_from_slice(encoding.get_ids());
+        }
+        if self.add_bos
+            && let Some(bos) = self.bos
+            && ids.first() != Some(&bos)
+        {
+            ids.insert(0, bos);
+        }
+        Ok(ids)
+    }
+
     /// The text of `ids`. Special tokens are written out (`<|im_end|>`), except a BOS the model
     /// adds by itself; bytes that are not valid UTF-8 become U+FFFD.
     pub fn decode(&self, ids: &[u32]) -> Result<String, LlmError> {

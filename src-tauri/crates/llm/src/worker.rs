@@ -168,7 +168,7 @@ impl LocalModel {
 
     /// The prompt tokens `request` would prefill (before any cache).
     pub fn prompt_tokens(&self, request: &GenerateRequest) -> Result<Vec<u32>, LlmError> {
-        self.tokenizer.encode(&self.info.template.render(&request.messages), true)
+        self.tokenizer.encode_prompt(&self.info.template.parts(&request.messages))
     }
 
     /// Queues a request. Events stream back on the returned channel.
@@ -255,8 +255,7 @@ impl Worker {
         if params.max_tokens == 0 {
             return Err(LlmError::InvalidRequest("max_tokens must be at least 1".into()));
         }
-        let prompt = self.template.render(&request.messages);
-        let tokens = self.tokenizer.encode(&prompt, true)?;
+        let tokens = self.tokenizer.encode_prompt(&self.template.parts(&request.messages))?;
         let context = self.decoder.cfg.context_length;
         if tokens.is_empty() || tokens.len() + params.max_tokens > context {
             return Err(LlmError::ContextOverflow {

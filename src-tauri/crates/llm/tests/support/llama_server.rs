@@ -168,6 +168,8 @@ impl LlamaServer {
             // Queue concurrent requests (tests of one process share a server) instead of cutting
             // the running stream short, which is llama-cpp-python's default.
             .args(["--interrupt_requests", "False"])
+            // f32 keys and values, no flash attention: the same numerics as `llama_cpp_greedy`.
+            .args(["--type_k", "0", "--type_v", "0", "--flash_attn", "False"])
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::piped())
             .stdout(stdout)
