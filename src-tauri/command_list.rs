@@ -9,4 +9,6 @@ pub const COMMANDS: &[&str] = &[
     "set_lead_field",
     "set_mode",
     "list_products",
+    "list_models",
+    "import_model",
 ];

@@ -4,10 +4,11 @@
 //! `{ code, message }` error instead of a string from the IPC layer.
 
 use closer_app::args::{
-    self, ConversationArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs, Validate,
+    self, ConversationArgs, ImportModelArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs,
+    Validate,
 };
 use closer_app::dto::{
-    AppInfo, ConversationSummary, ConversationView, LeadFieldSaved, ProductView,
+    AppInfo, ConversationSummary, ConversationView, LeadFieldSaved, ModelView, ProductView,
 };
 use closer_app::{Api, ApiError};
 use serde::de::DeserializeOwned;
@@ -69,4 +70,17 @@ pub fn set_mode(api: State<'_, Api>, args: Args<SetModeArgs>) -> Reply<Conversat
 #[tauri::command]
 pub fn list_products(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<Vec<ProductView>> {
     api.list_products(args.0)
+}
+
+// Models touch the disk (an import copies and may re-quantize hundreds of megabytes): these run
+// off the main thread so the window stays responsive.
+
+#[tauri::command(async)]
+pub fn list_models(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<Vec<ModelView>> {
+    api.list_models(args.0)
+}
+
+#[tauri::command(async)]
+pub fn import_model(api: State<'_, Api>, args: Args<ImportModelArgs>) -> Reply<ModelView> {
+    api.import_model(args.0)
 }

@@ -36,6 +36,7 @@ pub fn run() -> ExitCode {
         data_dir,
         seed_demo: !cli.no_demo,
         clock: closer_app::system_clock,
+        models_dir: closer_app::default_models_dir(),
     }) {
         Ok(api) => api,
         Err(e) => {
@@ -63,6 +64,8 @@ pub fn run() -> ExitCode {
             commands::set_lead_field,
             commands::set_mode,
             commands::list_products,
+            commands::list_models,
+            commands::import_model,
         ])
         .run(tauri::generate_context!("tauri.conf.json"));
     match result {

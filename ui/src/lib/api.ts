@@ -9,7 +9,9 @@ import type {
   ConversationSummary,
   ConversationView,
   ErrorCode,
+  ImportModelArgs,
   LeadFieldSaved,
+  ModelView,
   ProductView,
   SendReplyArgs,
   SetLeadFieldArgs,
@@ -24,6 +26,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'not_found',
   'corrupt_database',
   'database_too_new',
+  'invalid_model',
   'storage',
   'internal',
 ];
@@ -79,6 +82,12 @@ export const api = {
   setMode: (args: SetModeArgs): Promise<ConversationView> => call('set_mode', args),
 
   listProducts: (): Promise<ProductView[]> => call('list_products'),
+
+  /** The catalog's models and the imported ones, with their install state. */
+  listModels: (): Promise<ModelView[]> => call('list_models'),
+
+  /** Validates and installs a user's GGUF file (absolute path). */
+  importModel: (args: ImportModelArgs): Promise<ModelView> => call('import_model', args),
 };
 
 export type Api = typeof api;

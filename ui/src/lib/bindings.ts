@@ -1,7 +1,7 @@
 // Generated from the Rust types by `cargo test -p closer-app bindings` with
 // UPDATE_BINDINGS=1. Do not edit by hand.
 
-export type ErrorCode = "invalid_argument" | "too_large" | "not_found" | "corrupt_database" | "database_too_new" | "storage" | "internal";
+export type ErrorCode = "invalid_argument" | "too_large" | "not_found" | "corrupt_database" | "database_too_new" | "invalid_model" | "storage" | "internal";
 
 export type ApiError = { code: ErrorCode, message: string, };
 
@@ -51,6 +51,20 @@ changed: boolean, conversation: ConversationView, };
 
 export type ProductView = { id: number, sku: string, category: string, nameEn: string, nameZh: string, descriptionEn: string, descriptionZh: string, priceCents: number, currency: string, unit: string, };
 
+export type ModelView = { id: string, name: string, architecture: string, installed: boolean, 
+/**
+ * The demo default from the catalog.
+ */
+isDefault: boolean, 
+/**
+ * `catalog` or `imported`.
+ */
+source: string, 
+/**
+ * Installed file size, else the catalog's expected size.
+ */
+sizeBytes: number, sha256: string | null, requantization: string | null, path: string | null, };
+
 export type NoArgs = Record<symbol, never>;
 
 export type ConversationArgs = { conversationId: number, };
@@ -60,3 +74,9 @@ export type SendReplyArgs = { conversationId: number, text: string, };
 export type SetLeadFieldArgs = { conversationId: number, field: string, value: string, };
 
 export type SetModeArgs = { conversationId: number, mode: Mode, };
+
+export type ImportModelArgs = { 
+/**
+ * An absolute path to a `.gguf` file.
+ */
+path: string, };

@@ -13,6 +13,8 @@ use crate::{ApiError, ErrorCode};
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// Largest accepted text argument (a message, a field value): 64 KiB of UTF-8.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Largest accepted file path.
+pub const MAX_PATH_BYTES: usize = 4096;
 /// Largest accepted name-like argument (a lead field name).
 pub const MAX_NAME_BYTES: usize = 64;
 
@@ -131,6 +133,24 @@ impl Validate for SetLeadFieldArgs {
             return Err(ApiError::invalid("field names are lowercase ASCII, digits and _"));
         }
         text("value", &self.value, MAX_TEXT_BYTES)
+    }
+}
+
+/// Import a GGUF file the user has.
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ImportModelArgs {
+    /// An absolute path to a `.gguf` file.
+    pub path: String,
+}
+
+impl Validate for ImportModelArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        text("path", &self.path, MAX_PATH_BYTES)?;
+        if !std::path::Path::new(&self.path).is_absolute() {
+            return Err(ApiError::invalid("the model path must be absolute"));
+        }
+        Ok(())
     }
 }
 

@@ -2,10 +2,12 @@
 
 use ts_rs::{Config, TS};
 
-use crate::args::{ConversationArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs};
+use crate::args::{
+    ConversationArgs, ImportModelArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs,
+};
 use crate::dto::{
     AppInfo, ConversationSummary, ConversationView, LeadFieldSaved, LeadFieldView, LeadView,
-    MessageView, ProductView,
+    MessageView, ModelView, ProductView,
 };
 use crate::{ApiError, ErrorCode};
 use closer_dialogue::{Channel, FieldSource, Mode, Role, Stage};
@@ -32,11 +34,13 @@ pub fn typescript() -> String {
         ConversationView::decl(&cfg),
         LeadFieldSaved::decl(&cfg),
         ProductView::decl(&cfg),
+        ModelView::decl(&cfg),
         NoArgs::decl(&cfg),
         ConversationArgs::decl(&cfg),
         SendReplyArgs::decl(&cfg),
         SetLeadFieldArgs::decl(&cfg),
         SetModeArgs::decl(&cfg),
+        ImportModelArgs::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by `cargo test -p closer-app bindings` with\n\

@@ -98,6 +98,26 @@ pub struct LeadFieldSaved {
     pub conversation: ConversationView,
 }
 
+/// A language model: from the catalog (installed or not) or imported by the user.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelView {
+    pub id: String,
+    pub name: String,
+    pub architecture: String,
+    pub installed: bool,
+    /// The demo default from the catalog.
+    pub is_default: bool,
+    /// `catalog` or `imported`.
+    pub source: String,
+    /// Installed file size, else the catalog's expected size.
+    #[ts(type = "number")]
+    pub size_bytes: u64,
+    pub sha256: Option<String>,
+    pub requantization: Option<String>,
+    pub path: Option<String>,
+}
+
 /// A product in the catalog.
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]

@@ -16,6 +16,8 @@ pub enum ErrorCode {
     CorruptDatabase,
     /// The database was written by a newer Closer.
     DatabaseTooNew,
+    /// A model file is not a usable GGUF (not GGUF, truncated, unsupported, wrong hash).
+    InvalidModel,
     /// Reading or writing local storage failed.
     Storage,
     /// A bug: please report it.
@@ -54,6 +56,26 @@ impl From<StoreError> for ApiError {
         if code == ErrorCode::Storage {
             tracing::error!(error = %e, "storage error");
         }
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl From<closer_llm::LlmError> for ApiError {
+    fn from(e: closer_llm::LlmError) -> Self {
+        use closer_llm::LlmError as E;
+        let code = match &e {
+            E::NotGguf { .. }
+            | E::Truncated { .. }
+            | E::HashMismatch { .. }
+            | E::UnsupportedArchitecture { .. }
+            | E::MissingMetadata { .. }
+            | E::TokenizerMetadata { .. }
+            | E::Requantize { .. } => ErrorCode::InvalidModel,
+            E::UnknownModel(_) | E::NotInstalled(_) => ErrorCode::NotFound,
+            E::InvalidRequest(_) | E::ContextOverflow { .. } => ErrorCode::InvalidArgument,
+            E::Io { .. } => ErrorCode::Storage,
+            _ => ErrorCode::Internal,
+        };
         ApiError::new(code, e.to_string())
     }
 }

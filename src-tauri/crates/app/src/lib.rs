@@ -21,11 +21,19 @@ use closer_store::{Recorded, Store};
 pub use error::{ApiError, ErrorCode};
 pub use paths::{DATA_DIR_ENV, DataDir, IDENTIFIER};
 
-use args::{ConversationArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs};
+use args::{
+    ConversationArgs, ImportModelArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs,
+};
 use dto::{
     AppInfo, ConversationSummary, ConversationView, LeadFieldSaved, LeadFieldView, LeadView,
-    MessageView, ProductView,
+    MessageView, ModelView, ProductView,
 };
+
+/// Where models are installed unless told otherwise: `$CLOSER_MODELS_DIR`, else
+/// `~/.cache/closer/models`.
+pub fn default_models_dir() -> std::path::PathBuf {
+    closer_llm::catalog::models_dir()
+}
 
 /// Milliseconds since the Unix epoch, read by the API's clock.
 pub type Clock = fn() -> Millis;
@@ -42,6 +50,7 @@ pub fn system_clock() -> Millis {
 #[derive(Debug, Clone)]
 pub struct Api {
     data_dir: DataDir,
+    models_dir: std::path::PathBuf,
     store: Arc<Store>,
     clock: Clock,
 }
@@ -53,6 +62,8 @@ pub struct Options {
     /// Seed the demo catalog and conversations if the store is empty.
     pub seed_demo: bool,
     pub clock: Clock,
+    /// Where language models are installed (`closer_llm::catalog::models_dir()` by default).
+    pub models_dir: std::path::PathBuf,
 }
 
 impl Api {
@@ -60,7 +71,12 @@ impl Api {
     /// if asked.
     pub fn open(options: Options) -> Result<Self, ApiError> {
         let store = Store::open_in(options.data_dir.path())?;
-        let api = Self { data_dir: options.data_dir, store: Arc::new(store), clock: options.clock };
+        let api = Self {
+            data_dir: options.data_dir,
+            models_dir: options.models_dir,
+            store: Arc::new(store),
+            clock: options.clock,
+        };
         if options.seed_demo && api.store.is_empty()? {
             let report = demo::seed(&api.store, (api.clock)())?;
             tracing::info!(?report, "seeded demo data");
@@ -131,6 +147,44 @@ impl Api {
         Ok(self.store.products()?.into_iter().map(Into::into).collect())
     }
 
+    /// The catalog's models (installed or not) and the user's imported ones.
+    pub fn list_models(&self, _: NoArgs) -> Result<Vec<ModelView>, ApiError> {
+        let catalog = closer_llm::catalog::catalog();
+        let installed = closer_llm::catalog::list_installed(&self.models_dir)?;
+        let default_id = catalog.default_model().id.clone();
+        let mut out = Vec::new();
+        for model in &catalog.models {
+            let found = installed.iter().find(|i| i.id == model.id);
+            out.push(ModelView {
+                id: model.id.clone(),
+                name: model.name.clone(),
+                architecture: model.architecture.clone(),
+                installed: found.is_some(),
+                is_default: model.id == default_id,
+                source: "catalog".into(),
+                size_bytes: found.map_or_else(
+                    || model.installed.as_ref().map_or(model.source.size, |d| d.size),
+                    |i| i.manifest.size,
+                ),
+                sha256: found.map(|i| i.manifest.sha256.clone()),
+                requantization: found.and_then(|i| i.manifest.requantization.clone()),
+                path: found.map(|i| i.path.display().to_string()),
+            });
+        }
+        for i in installed.iter().filter(|i| catalog.get(&i.id).is_err()) {
+            out.push(imported_view(i));
+        }
+        Ok(out)
+    }
+
+    /// Validates a user's GGUF file (complete, a supported architecture) and installs a copy.
+    pub fn import_model(&self, args: ImportModelArgs) -> Result<ModelView, ApiError> {
+        let installed =
+            closer_llm::fetch::import(std::path::Path::new(&args.path), &self.models_dir)?;
+        tracing::info!(id = %installed.id, "model imported");
+        Ok(imported_view(&installed))
+    }
+
     fn conversation_view(&self, id: i64) -> Result<ConversationView, ApiError> {
         let (row, state) = self.store.conversation(id)?;
         let lead = LeadView {
@@ -161,5 +215,20 @@ impl Api {
                 .collect(),
             lead,
         })
+    }
+}
+
+fn imported_view(i: &closer_llm::catalog::Installed) -> ModelView {
+    ModelView {
+        id: i.id.clone(),
+        name: i.manifest.name.clone(),
+        architecture: i.manifest.architecture.clone(),
+        installed: true,
+        is_default: false,
+        source: "imported".into(),
+        size_bytes: i.manifest.size,
+        sha256: Some(i.manifest.sha256.clone()),
+        requantization: i.manifest.requantization.clone(),
+        path: Some(i.path.display().to_string()),
     }
 }

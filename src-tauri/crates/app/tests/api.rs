@@ -11,7 +11,9 @@ fn clock() -> i64 {
 }
 
 fn open(dir: &std::path::Path, seed_demo: bool) -> Api {
-    Api::open(Options { data_dir: DataDir::at(dir), seed_demo, clock }).expect("api opens")
+    let models_dir = dir.join("models");
+    Api::open(Options { data_dir: DataDir::at(dir), seed_demo, clock, models_dir })
+        .expect("api opens")
 }
 
 mod bindings {
@@ -178,8 +180,14 @@ mod commands {
             b"this is not sqlite, it is a text file that is long enough to have a header and more",
         )
         .expect("write");
-        let err = Api::open(Options { data_dir: DataDir::at(dir.path()), seed_demo: true, clock })
-            .expect_err("corrupt");
+        let models_dir = dir.path().join("models");
+        let err = Api::open(Options {
+            data_dir: DataDir::at(dir.path()),
+            seed_demo: true,
+            clock,
+            models_dir,
+        })
+        .expect_err("corrupt");
         assert_eq!(err.code, ErrorCode::CorruptDatabase);
         assert!(err.message.contains(closer_store::DB_FILE), "{}", err.message);
         // The damaged file is left as it was.
@@ -188,5 +196,50 @@ mod commands {
                 .expect("read")
                 .starts_with(b"this is not sqlite")
         );
+    }
+}
+
+mod models {
+    use super::*;
+    use closer_app::args::ImportModelArgs;
+
+    #[test]
+    fn catalog_models_are_listed_before_anything_is_installed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let api = open(dir.path(), false);
+        let models = api.list_models(NoArgs {}).expect("models");
+        assert!(models.iter().any(|m| m.is_default && m.id == "qwen2.5-coder-0.5b-instruct"));
+        assert!(models.iter().all(|m| !m.installed && m.source == "catalog" && m.size_bytes > 0));
+    }
+
+    /// The real SmolLM2 file (installed by the test command) is imported into an empty models
+    /// directory through the API, and bad files are typed errors.
+    #[test]
+    fn importing_a_gguf_validates_it_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let api = open(dir.path(), false);
+        let real = closer_llm::catalog::installed_model("smollm2-135m-instruct")
+            .expect("run `closer models fetch smollm2-135m-instruct`");
+        let imported =
+            api.import_model(ImportModelArgs { path: real.display().to_string() }).expect("import");
+        assert_eq!(
+            (imported.source.as_str(), imported.architecture.as_str()),
+            ("imported", "llama")
+        );
+        assert!(
+            api.list_models(NoArgs {})
+                .expect("models")
+                .iter()
+                .any(|m| m.id == imported.id && m.installed)
+        );
+        let junk = dir.path().join("junk.gguf");
+        std::fs::write(&junk, b"GGUF but not really").expect("write");
+        let err = api
+            .import_model(ImportModelArgs { path: junk.display().to_string() })
+            .expect_err("junk");
+        assert_eq!(err.code, ErrorCode::InvalidModel, "{}", err.message);
+        let bad = args::decode::<ImportModelArgs>(br#"{"path":"relative/model.gguf"}"#)
+            .expect_err("relative");
+        assert_eq!(bad.code, ErrorCode::InvalidArgument);
     }
 }

@@ -1,7 +1,9 @@
 //! `closer`: the headless command line. It calls the same `closer-app` API as the desktop shell
 //! and is what tests, evaluation and benchmarks drive. No window, no webview. `closer models …`
-//! (in `models.rs`) manages the local language models through `closer-llm`.
+//! (in `models.rs`) manages the local language models through `closer-llm`; `closer bench …`
+//! (in `bench.rs`) measures the local model runtime against llama.cpp.
 
+mod bench;
 mod models;
 
 use std::path::PathBuf;
@@ -38,6 +40,8 @@ enum Command {
     },
     /// Local language models: the catalog, fetching, importing, inspecting.
     Models(models::ModelsArgs),
+    /// Benchmarks: the local model runtime side by side with llama.cpp.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,11 +61,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let data_dir = DataDir::resolve(cli.data_dir);
     let _logs = closer_app::logging::init(&data_dir, "closer-cli");
-    let options = Options { data_dir, seed_demo: false, clock: closer_app::system_clock };
+    let options = Options {
+        data_dir,
+        seed_demo: false,
+        clock: closer_app::system_clock,
+        models_dir: closer_app::default_models_dir(),
+    };
     let result = match cli.command {
         Command::Db { command: DbCommand::Check } => db_check(options),
         Command::Demo { command: DemoCommand::Seed } => demo_seed(options),
         Command::Models(args) => return models::main(args),
+        Command::Bench(args) => return bench::main(args),
     };
     match result {
         Ok(code) => code,

@@ -39,7 +39,9 @@ def main():
     from llama_cpp import Llama
 
     threads = args["threads"]
-    log(f"loading the model (llama-cpp-python {llama_cpp.__version__}, {threads} threads)")
+    tokenize_only = args["mode"] == "tokenize"
+    if not tokenize_only:
+        log(f"loading the model (llama-cpp-python {llama_cpp.__version__}, {threads} threads)")
     started = now_ms()
     llm = Llama(
         model_path=args["model"],
@@ -47,10 +49,12 @@ def main():
         n_batch=512,
         n_threads=threads,
         n_threads_batch=threads,
+        vocab_only=tokenize_only,
         verbose=False,
     )
     load_ms = now_ms() - started
-    log(f"loaded in {load_ms:.0f} ms")
+    if not tokenize_only:
+        log(f"loaded in {load_ms:.0f} ms")
 
     def tokens(text):
         return llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
@@ -63,6 +67,9 @@ def main():
         "prefix_ids": prefix_ids,
         "warm_prompt_tokens": warm_counts,
     }
+    if tokenize_only:
+        json.dump(out, sys.stdout)
+        return
     if len(prefix_ids) != args["expected_prefix_tokens"] or warm_counts != args[
         "expected_warm_tokens"
     ]:

@@ -141,6 +141,8 @@ fn run_logged(command: &mut Command, what: &str) -> Result<(), BenchError> {
 /// What the script is given.
 #[derive(Debug, Serialize)]
 pub struct PeerInput<'a> {
+    /// `tokenize` (vocabulary only: the prompts' ids, in seconds) or `measure`.
+    pub mode: &'a str,
     pub model: &'a Path,
     pub threads: usize,
     pub n_ctx: usize,
@@ -209,7 +211,8 @@ pub fn run(python: &Path, input: &PeerInput) -> Result<PeerOutput, BenchError> {
     }
     serde_json::from_slice(&output.stdout).map_err(|e| {
         let text = String::from_utf8_lossy(&output.stdout);
-        let tail: String = text.chars().rev().take(2000).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String =
+            text.chars().rev().take(2000).collect::<Vec<_>>().into_iter().rev().collect();
         fail(format!("the llama.cpp script printed no result ({e}): {tail}"))
     })
 }
