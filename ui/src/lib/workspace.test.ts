@@ -39,6 +39,10 @@ function fakeApi(overrides: Partial<Api> = {}): Api {
     setLeadField: vi.fn(async ({ conversationId }) => ({ changed: true, conversation: view(conversationId) })),
     setMode: vi.fn(async ({ conversationId, mode }) => view(conversationId, { mode })),
     listProducts: vi.fn(async () => []),
+    listModels: vi.fn(async () => []),
+    importModel: vi.fn(async () => {
+      throw { code: 'invalid_model', message: 'not used by the workspace' };
+    }),
     ...overrides,
   };
 }
