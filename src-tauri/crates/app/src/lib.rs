@@ -70,6 +70,12 @@ impl Api {
     /// Opens the store in the data directory (migrating it) and seeds the demo data on a first run
     /// if asked.
     pub fn open(options: Options) -> Result<Self, ApiError> {
+        match closer_llm::cpu::check() {
+            Ok(()) => tracing::info!(cpu = %closer_llm::cpu::describe(), "local model runtime"),
+            // The console still works (and a remote model server can be used); say why local
+            // suggestions will not.
+            Err(e) => tracing::warn!("{e}"),
+        }
         let store = Store::open_in(options.data_dir.path())?;
         let api = Self {
             data_dir: options.data_dir,
