@@ -285,18 +285,31 @@ impl Decoder {
             None => (k, v),
         };
         *kv = Some((k.clone(), v.clone()));
-        let k = candle_transformers::utils::repeat_kv(k, n_head / n_kv)?.contiguous()?;
-        let v = candle_transformers::utils::repeat_kv(v, n_head / n_kv)?.contiguous()?;
+        // Grouped-query attention without copying keys and values n_rep times: the query heads
+        // that share a key/value head are stacked along the sequence axis instead.
+        let n_rep = n_head / n_kv;
+        let kv_len = k.dim(2)?;
+        let q = q.reshape((b, n_kv, n_rep * seq, d))?;
         let att = (q.matmul(&k.t()?)? / (d as f64).sqrt())?;
         let att = match mask {
             None => att,
             Some(mask) => {
+                let att = att.reshape((b, n_kv, n_rep, seq, kv_len))?;
                 let mask = mask.broadcast_as(att.shape())?;
-                mask.where_cond(&self.neg_inf.broadcast_as(att.shape())?, &att)?
+                mask.where_cond(&self.neg_inf.broadcast_as(att.shape())?, &att)?.reshape((
+                    b,
+                    n_kv,
+                    n_rep * seq,
+                    kv_len,
+                ))?
             }
         };
         let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, seq, n_head * d))?;
+        let y = att.matmul(&v)?.reshape((b, n_head, seq, d))?.transpose(1, 2)?.reshape((
+            b,
+            seq,
+            n_head * d,
+        ))?;
         let x = (l.wo.forward(&y)? + x)?;
         let h = l.ffn_norm.forward(&x)?;
         let mlp =
