@@ -18,7 +18,8 @@
 //!   sampled token, tokenization included. Cold: nothing cached. Warm: the conversation plus a new
 //!   customer message, the conversation's KV cached by the previous request (Closer: `cache_key`;
 //!   llama.cpp: the `Llama` object keeps the KV of the longest matching prefix);
-//! - *peak RSS*: `VmHWM` of this process / `ru_maxrss` of the Python process.
+//! - *peak RSS*: `VmHWM` of this process / of the Python process (not its `ru_maxrss`, which
+//!   Linux carries over from the parent across exec).
 
 mod machine;
 mod peer;
@@ -90,7 +91,7 @@ struct LlmBenchArgs {
 pub enum BenchError {
     #[error(transparent)]
     Llm(#[from] LlmError),
-    #[error("llama.cpp peer: {message}")]
+    #[error("llama.cpp peer: {message} (--skip-peer measures Closer's runtime alone)")]
     Peer { message: String },
     #[error(
         "the {prompt} prompt is {ours} tokens for Closer but {peer} for llama.cpp: the two \
@@ -296,14 +297,21 @@ fn bench_llm(args: &LlmBenchArgs) -> Result<(), BenchError> {
     let runs = usize::from(args.runs);
     let new_tokens = usize::from(args.new_tokens);
     let machine = MachineFacts::read();
-    if machine.load_average_at_start >= 1.0 {
+    if machine.cpu_busy_at_start > 0.15 {
         eprintln!(
-            "bench: warning: the 1-minute load average is {:.2}; with other work running the \
-             figures will be low",
+            "bench: warning: {:.0} % of the CPU was busy with other work just now (load average \
+             {:.2}); the figures will be low",
+            machine.cpu_busy_at_start * 100.0,
             machine.load_average_at_start
         );
     }
-    let path = catalog::installed_model(&id)?;
+    let path = catalog::installed_model(&id).map_err(|e| match e {
+        // Neither installed nor in the catalog: say so rather than suggest a fetch.
+        LlmError::NotInstalled(_) if catalog::catalog().get(&id).is_err() => {
+            LlmError::UnknownModel(id.clone())
+        }
+        e => e,
+    })?;
     let weights = machine::weight_facts(&path)?;
     let python = if args.skip_peer {
         None
@@ -366,7 +374,7 @@ fn bench_llm(args: &LlmBenchArgs) -> Result<(), BenchError> {
             Some(Figures::new(
                 format!("llama.cpp (llama-cpp-python {})", output.version),
                 output.samples(),
-                "ru_maxrss of the Python process (model mmapped: its touched pages count)",
+                "VmHWM of the Python process (the model is mmapped: its touched pages count)",
                 roofline.tokens_per_s,
             ))
         }
@@ -548,7 +556,7 @@ fn check_tokenization(
     threads: usize,
 ) -> Result<(), BenchError> {
     eprintln!("bench: llama.cpp: tokenizing the same prompts");
-    let output = peer::run(python, &peer_input("tokenize", path, prompts, 1, 1, threads))?;
+    let output = peer::run(python, &peer_input("tokenize", path, prompts, 1, 1, threads), true)?;
     compare_tokens(prompts, &output)?;
     eprintln!(
         "bench: prompt tokens: closer {} = llama.cpp {} (ids {}); warm prompts: {} = {}",
@@ -598,7 +606,7 @@ fn run_peer(
 ) -> Result<peer::PeerOutput, BenchError> {
     eprintln!("bench: llama.cpp: measuring (a child process, nothing else running)");
     let output =
-        peer::run(python, &peer_input("measure", path, prompts, runs, new_tokens, threads))?;
+        peer::run(python, &peer_input("measure", path, prompts, runs, new_tokens, threads), false)?;
     let mut check = prompts.clone();
     compare_tokens(&mut check, &output)?;
     if output.cold.len() != runs || output.warm.len() != runs || output.ttft_cold_ms.len() != runs {
@@ -673,11 +681,13 @@ fn print_report(r: &Report) {
         join(w.tensor_types.iter().map(|(t, n)| format!("{t} ×{n}")))
     );
     println!(
-        "  machine: {}, {} cores, {:.1} GB; {}; load at start {:.2}; commit {}{}",
+        "  machine: {}, {} cores, {:.1} GB; {}; at start: CPU {:.0} % busy, load {:.2}; \
+         commit {}{}",
         r.machine.cpu_model,
         r.machine.cores,
         r.machine.memory_bytes as f64 / 1e9,
         r.machine.closer_cpu,
+        r.machine.cpu_busy_at_start * 100.0,
         r.machine.load_average_at_start,
         r.machine.git_commit.as_deref().map_or("unknown", |c| c.get(..12).unwrap_or(c)),
         if r.machine.git_dirty == Some(true) { " (with local changes)" } else { "" }

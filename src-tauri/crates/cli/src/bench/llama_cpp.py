@@ -23,6 +23,20 @@ def now_ms():
     return time.perf_counter() * 1000.0
 
 
+def peak_rss_bytes():
+    """VmHWM of this process. Not ru_maxrss: Linux carries the parent's peak into a child's
+    ru_maxrss across exec (closer spawns this script with vfork, sharing its memory map until
+    exec), so ru_maxrss would report closer's own peak."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def common_prefix(a, b):
     n = 0
     for x, y in zip(a, b):
@@ -155,8 +169,7 @@ def main():
             "cold": cold,
             "ttft_cold_ms": ttft_cold,
             "warm": warm,
-            # Linux reports ru_maxrss in KiB.
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "peak_rss_bytes": peak_rss_bytes(),
         }
     )
     json.dump(out, sys.stdout)

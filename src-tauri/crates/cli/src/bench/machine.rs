@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use closer_llm::LlmError;
 use closer_llm::gguf::dtype_name;
@@ -19,11 +19,18 @@ pub struct MachineFacts {
     pub closer_cpu: String,
     pub memory_bytes: u64,
     pub kernel: String,
-    /// 1-minute load average when the benchmark started.
+    /// 1-minute load average when the benchmark started (it still counts a run that just ended).
     pub load_average_at_start: f64,
+    /// The share of all cores busy during the second before the benchmark started: other work
+    /// running now.
+    pub cpu_busy_at_start: f64,
+    /// HEAD of the source tree this binary was built from, read when the benchmark runs (a
+    /// binary older than the tree reports the tree's commit: compare `binary_modified_unix`).
     pub git_commit: Option<String>,
     /// Whether tracked files differed from that commit.
     pub git_dirty: Option<bool>,
+    /// When the running binary was last written, in seconds since the Unix epoch.
+    pub binary_modified_unix: Option<u64>,
 }
 
 impl MachineFacts {
@@ -47,8 +54,15 @@ impl MachineFacts {
             memory_bytes,
             kernel,
             load_average_at_start: load_average(),
+            cpu_busy_at_start: cpu_busy(Duration::from_secs(1)),
             git_commit,
             git_dirty,
+            binary_modified_unix: std::env::current_exe()
+                .and_then(|exe| exe.metadata())
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
         }
     }
 }
@@ -59,6 +73,29 @@ pub fn load_average() -> f64 {
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
         .unwrap_or(0.0)
+}
+
+/// The fraction of CPU time (all cores) not idle over `window`, from /proc/stat (0 when unknown).
+pub fn cpu_busy(window: Duration) -> f64 {
+    // `cpu  user nice system idle iowait irq softirq steal …`: idle and iowait are idle time.
+    let sample = || -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(|v| v.parse().unwrap_or(0))
+            .collect();
+        let idle = fields.get(3)? + fields.get(4)?;
+        Some((fields.iter().sum(), idle))
+    };
+    let Some((total0, idle0)) = sample() else { return 0.0 };
+    std::thread::sleep(window);
+    let Some((total1, idle1)) = sample() else { return 0.0 };
+    let total = total1.saturating_sub(total0);
+    if total == 0 { 0.0 } else { 1.0 - idle1.saturating_sub(idle0) as f64 / total as f64 }
 }
 
 /// The commit of the source tree this binary was built from, and whether it had local changes.

@@ -45,7 +45,10 @@ pub fn ensure_installed(venv: &Path) -> Result<PathBuf, BenchError> {
     if !python.is_file() {
         let base = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
         eprintln!("bench: creating the llama.cpp venv {} with {base}", venv.display());
-        run_logged(Command::new(&base).arg("-m").arg("venv").arg(venv), "python3 -m venv")?;
+        run_logged(
+            Command::new(&base).arg("-m").arg("venv").arg(venv),
+            &format!("{base} -m venv"),
+        )?;
     }
     eprintln!(
         "bench: building llama-cpp-python[server]=={VERSION} from source into {} \
@@ -186,16 +189,19 @@ impl PeerOutput {
     }
 }
 
-/// Runs the measuring script; its progress lines pass through to our stderr.
-pub fn run(python: &Path, input: &PeerInput) -> Result<PeerOutput, BenchError> {
+/// Runs the measuring script. Its progress lines pass through to our stderr; with `quiet` they
+/// are kept, and shown only if it fails (llama.cpp warns about the missing hyper-parameters when
+/// it loads only the vocabulary).
+pub fn run(python: &Path, input: &PeerInput, quiet: bool) -> Result<PeerOutput, BenchError> {
     let fail = |message: String| BenchError::Peer { message };
+    let stderr = if quiet { Stdio::piped() } else { Stdio::from(std::io::stderr()) };
     let mut child = Command::new(python)
         .arg("-c")
         .arg(SCRIPT)
         .env("PYTHONUNBUFFERED", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(std::io::stderr())
+        .stderr(stderr)
         .spawn()
         .map_err(|e| fail(format!("cannot run {}: {e}", python.display())))?;
     let json = serde_json::to_vec(input).map_err(|e| fail(format!("encoding the input: {e}")))?;
@@ -204,15 +210,19 @@ pub fn run(python: &Path, input: &PeerInput) -> Result<PeerOutput, BenchError> {
     }
     let output = child.wait_with_output().map_err(|e| fail(format!("waiting for it: {e}")))?;
     if !output.status.success() {
-        return Err(fail(format!(
-            "the llama.cpp script failed ({}); its error is above",
-            output.status
-        )));
+        let kept = String::from_utf8_lossy(&output.stderr);
+        let error =
+            if quiet { format!(":\n{}", tail(&kept)) } else { "; its error is above".into() };
+        return Err(fail(format!("the llama.cpp script failed ({}){error}", output.status)));
     }
     serde_json::from_slice(&output.stdout).map_err(|e| {
         let text = String::from_utf8_lossy(&output.stdout);
-        let tail: String =
-            text.chars().rev().take(2000).collect::<Vec<_>>().into_iter().rev().collect();
-        fail(format!("the llama.cpp script printed no result ({e}): {tail}"))
+        fail(format!("the llama.cpp script printed no result ({e}): {}", tail(&text)))
     })
+}
+
+/// The last 2000 characters of `text`.
+fn tail(text: &str) -> &str {
+    let start = text.char_indices().rev().nth(1999).map_or(0, |(i, _)| i);
+    &text[start..]
 }
