@@ -21,12 +21,15 @@ pub fn check() -> Result<(), LlmError> {
 /// One line for logs and `closer bench`: what the build uses and what the CPU offers.
 pub fn describe() -> String {
     let built = if candle_core::utils::with_avx() { "AVX2 kernels" } else { "portable kernels" };
+    // candle also picks 512-bit repacked kernels at run time for some tensor shapes when the
+    // CPU reports AVX-512 VNNI, whatever the compile-time baseline.
     #[cfg(target_arch = "x86_64")]
     let cpu = format!(
-        "avx2={} fma={} avx512f={}",
+        "avx2={} fma={} avx512f={} avx512vnni={}",
         std::arch::is_x86_feature_detected!("avx2"),
         std::arch::is_x86_feature_detected!("fma"),
-        std::arch::is_x86_feature_detected!("avx512f")
+        std::arch::is_x86_feature_detected!("avx512f"),
+        std::arch::is_x86_feature_detected!("avx512vnni")
     );
     #[cfg(not(target_arch = "x86_64"))]
     let cpu = String::from("non-x86");
