@@ -137,9 +137,7 @@ fn prefix_cache_hit_gives_the_same_output_and_skips_the_prefix() {
     ];
     let mut first_turn = base.clone();
     first_turn.truncate(2);
-    let mut params = SamplingParams::default();
-    params.max_tokens = 20;
-    params.seed = 7;
+    let params = SamplingParams { max_tokens: 20, seed: 7, ..SamplingParams::default() };
     let key = Some("conversation-42".to_string());
     // Warm the cache with the earlier turn of the same conversation.
     let warm = GenerateRequest {
@@ -165,9 +163,7 @@ fn prefix_cache_hit_gives_the_same_output_and_skips_the_prefix() {
 
 #[test]
 fn n_suggestions_share_one_prefill_and_differ() {
-    let mut params = SamplingParams::default();
-    params.temperature = 1.0;
-    params.max_tokens = 16;
+    let params = SamplingParams { temperature: 1.0, max_tokens: 16, ..SamplingParams::default() };
     let mut req = request("Suggest a name for a cloud backup product.", params);
     req.n = 3;
     let (out, stats) = model().generate(req.clone()).collect().expect("gen");
