@@ -128,6 +128,9 @@ fn start() -> Session {
 }
 
 async fn connect(session: &Session) -> Client {
+    // Two rustls crypto providers are compiled in (fantoccini's and reqwest's): pick one. The
+    // WebDriver connection itself is plain HTTP on loopback.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("wry"));
     caps.insert(
