@@ -109,11 +109,13 @@ impl LocalModel {
             let _ = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build_global();
         }
         let started = Instant::now();
-        let info = crate::gguf::inspect(path)?;
         let io = |source| LlmError::Io { path: path.to_path_buf(), source };
         let mut file = std::fs::File::open(path).map_err(io)?;
+        let file_size = file.metadata().map_err(io)?.len();
+        // One read of the header serves validation, the tokenizer and the weights.
         let content = gguf_file::Content::read(&mut file)
             .map_err(|e| LlmError::NotGguf { path: path.to_path_buf(), reason: e.to_string() })?;
+        let info = crate::gguf::check(path, &content, file_size)?;
         let tokenizer = crate::tokenizer::from_gguf(&content, path)?;
         let jinja = content
             .metadata
