@@ -27,9 +27,14 @@ mod names {
 
 mod event;
 mod lead;
+pub mod nlu;
 mod state;
 
 pub use event::{Event, Role};
+pub use nlu::{
+    Annotation, Entity, EntityKind, FieldProposal, FieldSpec, FieldType, IntentScore, Sentiment,
+    SentimentScore,
+};
 pub use lead::{FieldDecision, FieldSource, FieldValue, LeadProfile};
 pub use state::{Channel, ConversationState, Handoff, Message, Mode, Stage};
 

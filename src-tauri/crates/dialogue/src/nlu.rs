@@ -1,0 +1,186 @@
+//! What the NLU says about one customer message: intents, sentiment, entities and the lead-field
+//! values they fill. Produced by crate `nlu`, folded into state and read by the policy here.
+
+use serde::{Deserialize, Serialize};
+
+/// One intent of a message with its calibrated confidence (0..=1). A message has a *set* of
+/// intents ("cheap server + off-site backup + ERP integration" is three needs); an empty set
+/// means the classifier is unsure ("unknown").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct IntentScore {
+    /// A label of the intent taxonomy, e.g. `price_inquiry` (see design.md).
+    pub label: String,
+    pub confidence: f32,
+}
+
+/// The customer's attitude in one message. Hesitant and angry drive the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum Sentiment {
+    Positive,
+    #[default]
+    Neutral,
+    Hesitant,
+    Negative,
+    Angry,
+}
+
+stable_names!(Sentiment {
+    Positive => "positive",
+    Neutral => "neutral",
+    Hesitant => "hesitant",
+    Negative => "negative",
+    Angry => "angry",
+});
+
+/// A sentiment with its confidence.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SentimentScore {
+    pub label: Sentiment,
+    pub confidence: f32,
+}
+
+/// What kind of thing an entity is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    /// A phone number: mainland mobile (normalised to 11 digits) or international (`+` E.164).
+    Phone,
+    Email,
+    /// A WeChat ID, recognised only next to a context word (微信 / WeChat / vx …).
+    Wechat,
+    /// A mainland resident ID number (GB 11643, check digit verified).
+    ResidentId,
+    /// A bank card number (Luhn verified).
+    BankCard,
+    /// An amount of money or a budget, normalised to `<amount> <ISO currency>`, e.g. `50000 CNY`.
+    Money,
+    /// A count of something, normalised to `<number> <unit>`, e.g. `20 台`, `50 users`.
+    Quantity,
+    /// A date and/or time, normalised to ISO 8601 relative to the message's time.
+    DateTime,
+    Company,
+    Person,
+}
+
+stable_names!(EntityKind {
+    Phone => "phone",
+    Email => "email",
+    Wechat => "wechat",
+    ResidentId => "resident_id",
+    BankCard => "bank_card",
+    Money => "money",
+    Quantity => "quantity",
+    DateTime => "date_time",
+    Company => "company",
+    Person => "person",
+});
+
+impl EntityKind {
+    /// Personal data that must be masked in logs, exports and remote prompts.
+    pub fn is_pii(self) -> bool {
+        matches!(
+            self,
+            Self::Phone | Self::Email | Self::Wechat | Self::ResidentId | Self::BankCard | Self::Person
+        )
+    }
+}
+
+/// An entity found in a message. `start..end` are byte offsets into the message text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Entity {
+    pub kind: EntityKind,
+    /// The text as written.
+    pub text: String,
+    /// The normalised value (see [`EntityKind`]).
+    pub value: String,
+    pub start: u32,
+    pub end: u32,
+    pub confidence: f32,
+}
+
+/// A lead-field value the NLU proposes from a message (it becomes an AI-sourced field if the
+/// provenance rule accepts it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct FieldProposal {
+    /// The schema field's key, e.g. `phone`, `budget`.
+    pub field: String,
+    pub value: String,
+    pub confidence: f32,
+}
+
+/// The NLU's reading of one customer message.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Annotation {
+    /// Intents above the head's threshold, most confident first; empty = unknown.
+    pub intents: Vec<IntentScore>,
+    /// The most confident intent even when it is below threshold (for the policy's hand-off rule).
+    pub top_intent: Option<IntentScore>,
+    pub sentiment: SentimentScore,
+    pub entities: Vec<Entity>,
+    pub fields: Vec<FieldProposal>,
+    /// `zh` or `en`: the message's main language.
+    pub language: String,
+}
+
+/// A lead field's type in the manager's schema; it decides which extractor fills it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    Text,
+    Phone,
+    Email,
+    Wechat,
+    Money,
+    Quantity,
+    Date,
+    Company,
+    Person,
+}
+
+stable_names!(FieldType {
+    Text => "text",
+    Phone => "phone",
+    Email => "email",
+    Wechat => "wechat",
+    Money => "money",
+    Quantity => "quantity",
+    Date => "date",
+    Company => "company",
+    Person => "person",
+});
+
+/// One lead field in the manager's schema (part of a strategy document).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct FieldSpec {
+    /// Stable key, e.g. `budget`.
+    pub key: String,
+    pub field_type: FieldType,
+    #[serde(default)]
+    pub required: bool,
+    /// Display names and how to ask for it, per language.
+    #[serde(default)]
+    pub label_zh: String,
+    #[serde(default)]
+    pub label_en: String,
+    #[serde(default)]
+    pub ask_zh: String,
+    #[serde(default)]
+    pub ask_en: String,
+    /// Cue words that mark a free-text value of this field ("预算", "budget", "行业" …); a
+    /// `text` field is only extracted after one of them.
+    #[serde(default)]
+    pub cues: Vec<String>,
+    /// The CRM property this field maps to, if synced.
+    #[serde(default)]
+    pub crm_field: Option<String>,
+}

@@ -1,0 +1,13 @@
+//! Understanding one customer message: which intents it carries (a set, with calibrated
+//! confidences), its sentiment, the entities in it (phones, IDs, money, dates…) and the lead-field
+//! values they fill. See design.md ("Multi-intent NLU").
+//!
+//! - [`encoder`]: sentence embeddings from multilingual-e5-small (Chinese + English) or
+//!   all-MiniLM-L6-v2 (English), run by candle.
+//! - [`entities`]: rule-based detectors for lead fields and PII.
+//! - [`head`]: the trainable multi-label intent head and the sentiment head.
+//! - [`eval`]: metrics and the evaluation harness behind `closer eval`.
+
+mod error;
+
+pub use error::NluError;
