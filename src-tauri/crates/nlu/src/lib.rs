@@ -3,11 +3,13 @@
 //! values they fill. See design.md ("Multi-intent NLU").
 //!
 //! - [`encoder`]: sentence embeddings from multilingual-e5-small (Chinese + English) or
-//!   all-MiniLM-L6-v2 (English), run by candle.
+//!   all-MiniLM-L6-v2 (English), run by candle; the encoder catalog and its fetch.
 //! - [`entities`]: rule-based detectors for lead fields and PII.
 //! - [`head`]: the trainable multi-label intent head and the sentiment head.
 //! - [`eval`]: metrics and the evaluation harness behind `closer eval`.
 
+pub mod encoder;
+pub mod entities;
 mod error;
 
 pub use error::NluError;

@@ -1,0 +1,1 @@
+//! Sentence embeddings (owner: encoder work in progress).

@@ -1,0 +1,1 @@
+//! Rule-based entity and lead-field detectors (owner: entities work in progress).
