@@ -11,5 +11,7 @@
 pub mod encoder;
 pub mod entities;
 mod error;
+pub mod features;
+pub mod head;
 
 pub use error::NluError;
