@@ -10,7 +10,10 @@
 
 pub mod encoder;
 pub mod entities;
+pub mod crosswoz;
+pub mod data;
 mod error;
+pub mod eval;
 pub mod features;
 pub mod head;
 
