@@ -1,0 +1,814 @@
+//! Companies and people, found only through cues: a company suffix (有限公司, 集团, Inc, GmbH),
+//! "我们是XX的", "work at X", "this is Sarah from X"; a name after 我叫 / 我是 / my name is, a
+//! surname with a title (王先生, 张总). Precision over recall: a missed name is better than a
+//! wrong one, so surnames come from a list and given names stop at function words.
+
+use std::sync::LazyLock;
+
+use closer_dialogue::EntityKind;
+use regex::Regex;
+
+use super::fold::{Folded, is_han};
+use super::{Candidate, Found};
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("static regex")
+}
+
+/// Common surnames that are rarely anything else after 我是 (most frequent first).
+const SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖董袁潘蒋蔡杜叶程苏魏吕丁沈姚卢姜崔钟谭陆汪范廖贾夏韦邹孟熊秦邱薛闫段雷侯史陶黎贺顾毛郝龚邵钱严覃戴莫孔汤施樊葛邢乔伍庞颜倪聂鲁岳翟殷詹耿焦俞柳祝舒阮柯纪梅凌裴霍涂苗盛翁冉骆靳蒙鲍喻祁蒲滕饶娄窦戚岑晏臧闵邬卞姬栾隋刁甄鞠荆郁蔺阚屠谌奚粟冼禹祖";
+/// Surnames that are also everyday characters: accepted after 我叫 / 姓 or with a title only.
+const WEAK_SURNAMES: &str = "高田于任石金方白江龙万武常温康文牛安齐易章尚符毕季成谷曲蓝路游辛管柴华房屈艾尤阳时穆司卓古吉简车项连麦景党宫费冷卫米宗桂全应边师和仇商沙荣巫寇桑郎池官封谈匡惠乐冀胥南班储原燕楚劳皮满闻厉伊区海花权强帅豆盖练廉井丰支卿国平计索宣晋相初门云容敬来都普鹿薄羊宁申付左关包甘向欧单兰";
+const COMPOUND_SURNAMES: &[&str] = &[
+    "欧阳", "司马", "诸葛", "上官", "东方", "慕容", "令狐", "皇甫", "尉迟", "公孙", "长孙", "宇文",
+    "司徒", "夏侯", "端木", "南宫", "独孤", "西门",
+];
+/// Characters that end a given name (function words, verbs that follow a name).
+const NOT_IN_NAME: &str = "的是在了吗呢啊吧呀哦嘛哈么我你您他她它们这那个想要来去说问找做买卖用有没不和跟与及或就也都还很太先女士总经理老师公司，。、手电微邮号码姓名叫今明后昨下上本周星期天年月日点刚正已从自对给让把被请谢好";
+/// Words that may follow a name and start with a character that could be a given name.
+const AFTER_NAME: &[&str] = &[
+    "明天", "今天", "后天", "昨天", "明早", "明晚", "今晚", "现在", "目前", "这边", "这里", "那边",
+    "来自", "想要", "需要", "负责", "主要", "公司", "电话", "手机", "微信", "邮箱", "打算", "准备",
+    "刚才", "刚刚", "已经", "一直", "大概", "希望", "联系",
+];
+const TITLES: &str = "先生|女士|小姐|总监|总经理|总|经理|老师|主任|老板|律师|医生|教授|博士|董事长|院长|校长|部长|处长|科长";
+/// Capitalised words that follow "I'm" / "this is" and are not names.
+const NOT_NAMES: &[&str] = &[
+    "interested",
+    "looking",
+    "here",
+    "from",
+    "with",
+    "not",
+    "sure",
+    "just",
+    "also",
+    "the",
+    "a",
+    "an",
+    "in",
+    "on",
+    "at",
+    "good",
+    "fine",
+    "ok",
+    "okay",
+    "happy",
+    "glad",
+    "sorry",
+    "ready",
+    "calling",
+    "writing",
+    "reaching",
+    "trying",
+    "still",
+    "very",
+    "so",
+    "really",
+    "currently",
+    "thinking",
+    "wondering",
+    "hoping",
+    "planning",
+    "going",
+    "considering",
+    "comparing",
+    "evaluating",
+    "based",
+    "located",
+    "working",
+    "responsible",
+    "part",
+    "head",
+    "manager",
+    "director",
+    "ceo",
+    "cto",
+    "cfo",
+    "coo",
+    "founder",
+    "owner",
+    "chinese",
+    "english",
+    "american",
+    "new",
+    "sales",
+    "customer",
+    "your",
+    "our",
+    "my",
+    "this",
+    "that",
+    "it",
+    "what",
+    "who",
+    "how",
+    "why",
+    "when",
+    "where",
+    "which",
+    "great",
+    "excited",
+    "busy",
+    "available",
+    "free",
+    "back",
+    "done",
+    "after",
+    "about",
+    "asking",
+    "curious",
+    "concerned",
+    "worried",
+    "afraid",
+    "buying",
+    "using",
+    "after",
+    "hi",
+    "hello",
+    "hey",
+    "thanks",
+    "thank",
+    "please",
+    "yes",
+    "no",
+    "mr",
+    "ms",
+    "mrs",
+    "dr",
+    "miss",
+    "sir",
+    "madam",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "today",
+    "tomorrow",
+    "interested",
+    "fine",
+    "well",
+    "pleased",
+    "familiar",
+    "new",
+    "retired",
+    "only",
+    "one",
+    "two",
+    "there",
+    "coming",
+    "contacting",
+    "following",
+    "inquiring",
+    "emailing",
+    "messaging",
+    "texting",
+    "purchasing",
+    "procurement",
+    "it",
+    "hr",
+    "ops",
+    "engineering",
+    "marketing",
+    "finance",
+    "operations",
+    "leading",
+    "running",
+    "representing",
+    "overseeing",
+    "speaking",
+    "reading",
+    "the",
+    "and",
+    "or",
+    "but",
+    "if",
+    "because",
+    "we",
+    "they",
+    "he",
+    "she",
+];
+const COMPANY_SUFFIX_EN: &str = r"Inc|Incorporated|Ltd|Limited|LLC|L\.L\.C|Corp|Corporation|GmbH|Co|Company|Group|Holdings|Technologies|Technology|Tech|Solutions|Systems|Labs|Software|PLC|Pty|AG|SA|SAS|BV|AB|Industries|Enterprises|Partners|Consulting|Logistics|Studio|Studios";
+
+static ZH_COMPANY_SUFFIX: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"股份有限公司|有限责任公司|有限公司|集团公司|集团|公司|科技|工作室|事务所|研究院|研究所|医院|银行|商行|商贸|贸易行|实业|厂",
+    )
+});
+static ZH_WE_ARE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?:我们是|我们这边是|我这边是|我们公司是|我们公司叫|公司名叫|公司名字叫|公司名称是|公司叫|我们单位是|我来自|来自|就职于|任职于|供职于)\s*(?P<n>[\p{Han}A-Za-z0-9&]{2,16}?)(?:的|,|\.|!|\s|$|。|公司|这边)",
+    )
+});
+static EN_COMPANY_SUFFIXED: LazyLock<Regex> = LazyLock::new(|| {
+    re(&format!(
+        r"(?-u:\b)(?P<n>[A-Z][A-Za-z0-9&'.-]*(?:\s+(?:&\s+)?[A-Z][A-Za-z0-9&'.-]*){{0,4}}\s*,?\s+(?:{COMPANY_SUFFIX_EN})(?-u:\b)\.?)"
+    ))
+});
+static EN_COMPANY_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i:\b(?:work|working|worked)\s+(?:at|for)|\bi'?m\s+with|\bi\s+am\s+with|\bwe\s+are|\bwe're|\bhere\s+at|\bi\s+represent|\bon\s+behalf\s+of|\bcalling\s+from|\bwriting\s+from)\s+(?P<n>[A-Z][A-Za-z0-9&'-]*(?:\s+[A-Z][A-Za-z0-9&'-]*){0,3})",
+    )
+});
+static EN_THIS_IS_FROM: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i:\bthis\s+is|\bi'?m|\bi\s+am|\bmy\s+name\s+is|\bname's)\s+(?P<p>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\s+(?i:from|at|with|of)\s+(?P<n>[A-Z][A-Za-z0-9&'-]*(?:\s+[A-Z][A-Za-z0-9&'-]*){0,3})",
+    )
+});
+static EN_PERSON: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i:\bmy\s+name\s+is|\bmy\s+name's|\bname's|\bthis\s+is|\bi'?m|\bi\s+am|\bcall\s+me|\bit's|\bthe\s+name\s+is)\s+(?P<n>[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?)?)",
+    )
+});
+static ZH_PERSON_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?P<cue>我叫|我的名字叫|我的名字是|名字叫|本人叫|我姓名是|姓名:|姓名|我是|本人是|本人|鄙人|联系人是|联系人:|联系人)\s*",
+    )
+});
+static ZH_SURNAME_ONLY: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?:免贵姓|免贵|我姓|本人姓|鄙人姓)\s*(?P<s>\p{Han})"));
+static ZH_TITLED: LazyLock<Regex> =
+    LazyLock::new(|| re(&format!(r"(?P<s>\p{{Han}}{{1,2}})(?P<t>{TITLES})")));
+
+pub(crate) fn detect(f: &Folded<'_>, out: &mut Vec<Candidate>) {
+    zh_companies(f, out);
+    en_companies(f, out);
+    zh_people(f, out);
+    en_people(f, out);
+}
+
+fn push(
+    out: &mut Vec<Candidate>,
+    kind: EntityKind,
+    start: usize,
+    end: usize,
+    value: &str,
+    confidence: f32,
+) {
+    out.push(Candidate::new(Found::Entity(kind), start, end, value.trim().to_string(), confidence));
+}
+
+// ---- companies -----------------------------------------------------------------------------
+
+/// Words before a company suffix that make it a generic phrase, not a name.
+const GENERIC_COMPANY: &[&str] = &[
+    "科技",
+    "网络",
+    "贸易",
+    "外贸",
+    "互联网",
+    "软件",
+    "电商",
+    "物流",
+    "上市",
+    "创业",
+    "初创",
+    "外企",
+    "国企",
+    "私企",
+    "民营",
+    "一家",
+    "这家",
+    "那家",
+    "哪家",
+    "什么",
+    "你们",
+    "我们",
+    "他们",
+    "咱们",
+    "贵",
+    "本",
+    "小",
+    "大",
+    "新",
+    "老",
+    "分",
+    "子",
+    "母",
+    "总",
+    "高",
+    "做",
+    "搞",
+    "其他",
+    "别的",
+    "同一",
+    "这个",
+    "那个",
+    "一个",
+    "信息",
+    "技术",
+    "医疗",
+    "教育",
+    "金融",
+    "咨询",
+    "广告",
+    "装修",
+    "家",
+    "我司",
+    "你司",
+    "贵司",
+    "跨境电商",
+    "传统",
+    "中小",
+    "合资",
+    "独资",
+    "保险",
+    "投资",
+    "的",
+];
+/// Characters that cannot be inside a company name before its suffix: a name starts after them.
+const COMPANY_BREAK: &str =
+    "是在于叫的从为给跟和替我们你他她这那里边自职个家请问想要找做搞开去来了吗呢吧呀啊哦嘛有没";
+
+fn zh_companies(f: &Folded<'_>, out: &mut Vec<Candidate>) {
+    let t = &f.text;
+    let matches: Vec<_> = ZH_COMPANY_SUFFIX.find_iter(t).collect();
+    for (i, m) in matches.iter().enumerate() {
+        // 科技有限公司: the suffix ends at the last suffix in the run.
+        if let Some(next) = matches.get(i + 1)
+            && t[m.end()..next.start()].chars().count() <= 4
+            && t[m.end()..next.start()].chars().all(is_han)
+        {
+            continue;
+        }
+        let end = m.end();
+        // Walk left over the name: Han, ASCII letters and digits, up to 20 characters.
+        let mut start = m.start();
+        for (i, c) in t[..m.start()].char_indices().rev().take(20) {
+            if !(is_han(c) || c.is_ascii_alphanumeric() || c == '&') || COMPANY_BREAK.contains(c) {
+                break;
+            }
+            start = i;
+        }
+        // The first suffix in the run starts the suffix part (科技有限公司 after the name).
+        let first_suffix = matches[..=i]
+            .iter()
+            .rev()
+            .take_while(|s| s.start() >= start)
+            .last()
+            .map_or(m.start(), |s| s.start());
+        let core = &t[start..first_suffix];
+        let generic = core.chars().count() < 2
+            || GENERIC_COMPANY.contains(&core)
+            || GENERIC_COMPANY
+                .iter()
+                .any(|g| core.ends_with(g) && core.chars().count() <= g.chars().count() + 1);
+        if generic || m.as_str() == "厂" && core.chars().count() < 3 {
+            continue;
+        }
+        let confidence =
+            if m.as_str().contains("公司") || m.as_str() == "集团" { 0.9 } else { 0.75 };
+        push(out, EntityKind::Company, start, end, &t[start..end], confidence);
+    }
+    for c in ZH_WE_ARE.captures_iter(t) {
+        let Some(n) = c.name("n") else { continue };
+        let name = n.as_str();
+        if !plausible_company(name) {
+            continue;
+        }
+        push(out, EntityKind::Company, n.start(), n.end(), name, 0.7);
+    }
+}
+
+/// "我们是XX的": XX is a company unless it is a trade, a place or a role.
+fn plausible_company(name: &str) -> bool {
+    const NOT_COMPANY: &[&str] = &[
+        "做",
+        "搞",
+        "从事",
+        "干",
+        "卖",
+        "开",
+        "一家",
+        "一个",
+        "个",
+        "来",
+        "想",
+        "专门",
+        "主要",
+        "小",
+        "大",
+        "新",
+        "老",
+        "这",
+        "那",
+        "你",
+        "我",
+        "他",
+        "刚",
+        "第",
+        "在",
+        "本地",
+        "外地",
+        "国内",
+        "国外",
+        "海外",
+        "负责",
+        "采购",
+        "销售",
+        "老板",
+        "客户",
+        "用户",
+        "朋友",
+        "学生",
+        "个人",
+        "公司",
+        "工厂",
+        "门店",
+        "创业",
+        "初创",
+        "自己",
+        "同行",
+        "经销",
+        "代理",
+        "外包",
+        "传统",
+        "线上",
+        "线下",
+        "去年",
+        "今年",
+        "通过",
+        "看到",
+        "听说",
+        "之前",
+        "贵司",
+        "贵公司",
+        "长期",
+        "合作",
+    ];
+    const PLACES: &[&str] = &[
+        "北京",
+        "上海",
+        "天津",
+        "重庆",
+        "广州",
+        "深圳",
+        "杭州",
+        "南京",
+        "苏州",
+        "成都",
+        "武汉",
+        "西安",
+        "长沙",
+        "郑州",
+        "青岛",
+        "厦门",
+        "宁波",
+        "东莞",
+        "佛山",
+        "合肥",
+        "福州",
+        "济南",
+        "沈阳",
+        "大连",
+        "哈尔滨",
+        "长春",
+        "昆明",
+        "贵阳",
+        "南宁",
+        "南昌",
+        "太原",
+        "石家庄",
+        "兰州",
+        "乌鲁木齐",
+        "呼和浩特",
+        "海口",
+        "三亚",
+        "香港",
+        "澳门",
+        "台湾",
+        "广东",
+        "广西",
+        "浙江",
+        "江苏",
+        "福建",
+        "山东",
+        "河南",
+        "河北",
+        "湖南",
+        "湖北",
+        "四川",
+        "云南",
+        "贵州",
+        "陕西",
+        "山西",
+        "辽宁",
+        "吉林",
+        "黑龙江",
+        "安徽",
+        "江西",
+        "甘肃",
+        "青海",
+        "宁夏",
+        "新疆",
+        "西藏",
+        "内蒙古",
+        "海南",
+        "珠海",
+        "无锡",
+        "常州",
+        "温州",
+        "义乌",
+        "中山",
+        "惠州",
+        "泉州",
+        "烟台",
+        "潍坊",
+        "徐州",
+        "绍兴",
+        "嘉兴",
+        "金华",
+        "台州",
+        "中国",
+        "美国",
+        "日本",
+        "韩国",
+        "英国",
+        "德国",
+        "法国",
+        "新加坡",
+        "马来西亚",
+        "越南",
+        "泰国",
+        "印度",
+        "本市",
+        "当地",
+        "南方",
+        "北方",
+        "华东",
+        "华南",
+        "华北",
+        "华中",
+        "西南",
+        "西北",
+        "东北",
+    ];
+    let n = name.chars().count();
+    (2..=12).contains(&n)
+        && !NOT_COMPANY.iter().any(|w| name.starts_with(w))
+        && !PLACES
+            .iter()
+            .any(|p| name.starts_with(p) && name.chars().count() <= p.chars().count() + 1)
+        && !name.chars().any(|c| c.is_ascii_digit())
+        && !name.ends_with('人')
+        && !name.contains('做')
+}
+
+/// Capitalised sentence words that may open a run before a company name.
+const LEADING_WORDS: &[&str] = &[
+    "at", "from", "for", "with", "this", "i", "i'm", "we", "our", "the", "hi", "hello", "dear",
+    "and", "is", "of", "we're", "it's", "my", "thanks", "hey",
+];
+
+fn en_companies(f: &Folded<'_>, out: &mut Vec<Candidate>) {
+    let t = &f.text;
+    for c in EN_COMPANY_SUFFIXED.captures_iter(t) {
+        let Some(n) = c.name("n") else { continue };
+        // Drop a leading cue word caught by the capitalised run ("At Acme Inc").
+        let mut name = n.as_str();
+        while let Some((first, rest)) = name.split_once(char::is_whitespace) {
+            let lead = first.to_ascii_lowercase();
+            if !LEADING_WORDS.contains(&lead.as_str()) {
+                break;
+            }
+            name = rest.trim_start();
+        }
+        let start = n.end() - name.len();
+        let name = name.trim_end_matches(['.', ',']).trim_end();
+        let end = start + name.len();
+        if name.split_whitespace().count() < 2 {
+            continue;
+        }
+        push(out, EntityKind::Company, start, end, name, 0.85);
+    }
+    for c in EN_COMPANY_CUE.captures_iter(t).chain(EN_THIS_IS_FROM.captures_iter(t)) {
+        let Some(n) = c.name("n") else { continue };
+        let name = trim_trailing_words(n.as_str());
+        if name.is_empty()
+            || NOT_NAMES.contains(&name.to_ascii_lowercase().as_str())
+            || is_place_en(name)
+        {
+            continue;
+        }
+        push(out, EntityKind::Company, n.start(), n.start() + name.len(), name, 0.7);
+    }
+}
+
+/// Trailing words of a capitalised run that are not part of a name.
+fn trim_trailing_words(s: &str) -> &str {
+    let mut s = s.trim_end();
+    loop {
+        let Some((head, last)) = s.rsplit_once(char::is_whitespace) else { return s };
+        if matches!(
+            last.to_ascii_lowercase().as_str(),
+            "and" | "i" | "we" | "in" | "the" | "our" | "my" | "is" | "are" | "for" | "to"
+        ) {
+            s = head.trim_end();
+        } else {
+            return s;
+        }
+    }
+}
+
+fn is_place_en(s: &str) -> bool {
+    const PLACES: &[&str] = &[
+        "china",
+        "beijing",
+        "shanghai",
+        "shenzhen",
+        "guangzhou",
+        "hangzhou",
+        "hong kong",
+        "taiwan",
+        "singapore",
+        "japan",
+        "korea",
+        "usa",
+        "us",
+        "uk",
+        "america",
+        "germany",
+        "france",
+        "india",
+        "london",
+        "new york",
+        "california",
+        "texas",
+        "europe",
+        "asia",
+        "canada",
+        "australia",
+        "the us",
+        "home",
+    ];
+    PLACES.contains(&s.to_ascii_lowercase().as_str())
+}
+
+// ---- people --------------------------------------------------------------------------------
+
+fn surname_at(s: &str, weak_ok: bool) -> Option<usize> {
+    if let Some(c) = COMPOUND_SURNAMES.iter().find(|c| s.starts_with(*c)) {
+        return Some(c.len());
+    }
+    let c = s.chars().next()?;
+    (SURNAMES.contains(c) || (weak_ok && WEAK_SURNAMES.contains(c))).then_some(c.len_utf8())
+}
+
+/// The length of a full name (surname + one or two given characters) at the start of `s`.
+fn full_name_at(s: &str, weak_ok: bool) -> Option<usize> {
+    let surname = surname_at(s, weak_ok)?;
+    let mut end = surname;
+    for (count, (i, c)) in s[surname..].char_indices().enumerate() {
+        if count == 2 || !is_han(c) || NOT_IN_NAME.contains(c) {
+            break;
+        }
+        // 张伟明天: 明天 follows the name.
+        if count == 1 && AFTER_NAME.iter().any(|w| s[surname + i..].starts_with(w)) {
+            break;
+        }
+        end = surname + i + c.len_utf8();
+    }
+    (end > surname).then_some(end)
+}
+
+fn zh_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
+    let t = &f.text;
+    for c in ZH_PERSON_CUE.captures_iter(t) {
+        let (Some(cue), Some(m)) = (c.name("cue"), c.get(0)) else { continue };
+        let at = m.end();
+        let rest = &t[at..];
+        let strong_cue = !matches!(cue.as_str(), "我是" | "本人是" | "本人" | "鄙人");
+        if let Some(len) = full_name_at(rest, strong_cue) {
+            // 我是王磊 — but 我是王总的助理 is someone else's name.
+            let after = &rest[len..];
+            if after.starts_with("的") || after.starts_with("公司") || after.starts_with("集团")
+            {
+                continue;
+            }
+            if titled_at(rest) {
+                continue; // 我是王总: the titled rule reports it
+            }
+            push(
+                out,
+                EntityKind::Person,
+                at,
+                at + len,
+                &rest[..len],
+                if strong_cue { 0.9 } else { 0.8 },
+            );
+            continue;
+        }
+        // An English name after a Chinese cue: 我叫Lily.
+        if let Some(n) = EN_NAME.find(rest).filter(|n| n.start() == 0)
+            && !NOT_NAMES.contains(&n.as_str().to_ascii_lowercase().as_str())
+            && !rest[n.end()..].starts_with('的')
+            && (strong_cue || n.as_str().len() >= 3)
+        {
+            push(out, EntityKind::Person, at, at + n.end(), n.as_str(), 0.8);
+        }
+    }
+    for c in ZH_SURNAME_ONLY.captures_iter(t) {
+        let Some(s) = c.name("s") else { continue };
+        if surname_at(s.as_str(), true).is_none() {
+            continue;
+        }
+        // 免贵姓王，叫王磊 is reported by 叫; a bare surname is what the customer gave.
+        let rest = &t[s.end()..];
+        if titled_at(&t[s.start()..]) {
+            continue;
+        }
+        if rest.starts_with(|c: char| is_han(c) && !NOT_IN_NAME.contains(c))
+            && let Some(len) = full_name_at(&t[s.start()..], true)
+        {
+            push(
+                out,
+                EntityKind::Person,
+                s.start(),
+                s.start() + len,
+                &t[s.start()..s.start() + len],
+                0.8,
+            );
+            continue;
+        }
+        push(out, EntityKind::Person, s.start(), s.end(), s.as_str(), 0.85);
+    }
+    for c in ZH_TITLED.captures_iter(t) {
+        let (Some(s), Some(title)) = (c.name("s"), c.name("t")) else { continue };
+        // The surname is the last one or two characters before the title: 找王总, 欧阳先生.
+        let chars: Vec<(usize, char)> = s.as_str().char_indices().collect();
+        let (start, name) =
+            if s.as_str().chars().count() == 2 && COMPOUND_SURNAMES.contains(&s.as_str()) {
+                (s.start(), s.as_str())
+            } else {
+                let (i, _) = *chars.last().unwrap_or(&(0, ' '));
+                (s.start() + i, &s.as_str()[i..])
+            };
+        if surname_at(name, true).is_none() {
+            continue;
+        }
+        let before = f.before(start);
+        if before.is_some_and(|b| {
+            is_han(b) && !"是叫找给和跟请问我您的位好与及向对让被把替帮联系哪".contains(b)
+        }) {
+            continue;
+        }
+        if title.as_str() == "总"
+            && f.after(title.end()).is_some_and(|n| "部是共价额数体之计结量裁监经代".contains(n))
+        {
+            continue;
+        }
+        push(out, EntityKind::Person, start, title.end(), &t[start..title.end()], 0.85);
+    }
+}
+
+/// A surname with a title starts `s` (王总, 李女士).
+fn titled_at(s: &str) -> bool {
+    ZH_TITLED.captures(s).and_then(|c| c.get(0)).is_some_and(|m| m.start() == 0)
+}
+
+static EN_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"[A-Z][a-z]+(?:\s[A-Z][a-z]+)?"));
+
+fn en_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
+    let t = &f.text;
+    for c in EN_PERSON.captures_iter(t) {
+        let (Some(m), Some(n)) = (c.get(0), c.name("n")) else { continue };
+        let cue = m.as_str()[..n.start() - m.start()].trim().to_ascii_lowercase();
+        let mut words: Vec<&str> = n.as_str().split_whitespace().collect();
+        if NOT_NAMES.contains(&words[0].to_ascii_lowercase().as_str()) {
+            continue;
+        }
+        if words.len() == 2
+            && (NOT_NAMES.contains(&words[1].to_ascii_lowercase().as_str())
+                || COMPANY_SUFFIX_EN.split('|').any(|s| s == words[1]))
+        {
+            words.truncate(1);
+        }
+        let name = words.join(" ");
+        let end = n.start()
+            + n.as_str().find(words[words.len() - 1]).unwrap_or(0)
+            + words[words.len() - 1].len();
+        let strong = cue.starts_with("my name")
+            || cue.starts_with("name")
+            || cue.starts_with("call")
+            || cue.starts_with("the name");
+        // "I'm X" / "this is X" name someone only when the name ends the phrase.
+        let follow = t[end..].trim_start().to_ascii_lowercase();
+        let ends_phrase = follow.is_empty()
+            || follow.starts_with(|c: char| ",.!?;:)-".contains(c) || !c.is_ascii())
+            || ["from ", "and ", "at ", "with ", "here", "of ", "speaking", "calling", "again"]
+                .iter()
+                .any(|w| follow.starts_with(w));
+        if !strong && !ends_phrase {
+            continue;
+        }
+        // "It's Friday" / "this is Acme Inc": not people.
+        if cue == "it's" && !ends_phrase {
+            continue;
+        }
+        push(out, EntityKind::Person, n.start(), end, &name, if strong { 0.9 } else { 0.75 });
+    }
+}
