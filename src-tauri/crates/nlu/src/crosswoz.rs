@@ -9,8 +9,9 @@
 //! - labels at the act+domain level (`Inform+餐馆`, `Request+酒店`, `General+greet`), one per
 //!   distinct pair in the key; the 169 utterances without any act are dropped;
 //! - placeholders filled with plausible Beijing values chosen by a hash of the utterance and slot;
-//! - split 80/20 **by act combination** (the whole key), by a seeded hash of the key, so the test
-//!   set holds combinations, and therefore phrasings, the head never saw.
+//! - split 80/20 **by act combination** (the whole key), in the order of a seeded hash of the key
+//!   and stratified so that each label has at most a fifth of its utterances in test (see
+//!   [`convert`]): the test set holds combinations, and therefore phrasings, the head never saw.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -221,24 +222,49 @@ pub fn fill(utterance: &str, key: &str, index: usize) -> String {
 }
 
 /// Converts the template JSON into the train and test sets.
+///
+/// The split assigns whole act combinations. Going through the combinations in the order of a
+/// seeded hash, a combination goes to test while each of its labels still has room there (test
+/// holds at most a fifth of each label's utterances), else to train. A combination that alone
+/// holds more than a fifth of a label's utterances (`General+thank+none` has thousands) therefore
+/// always trains, and every label is tested on combinations the head never saw.
 pub fn convert(json: &str) -> Result<Split, NluError> {
     let templates: BTreeMap<String, Vec<String>> = serde_json::from_str(json).map_err(|e| {
         NluError::Data { path: SDIST_MEMBER.into(), line: e.line(), message: e.to_string() }
     })?;
-    let mut split = Split::default();
-    for (key, utterances) in &templates {
-        let labels = labels_of(key);
-        if labels.is_empty() {
-            continue;
+    let mut keys: Vec<(u64, &String, Vec<String>, usize)> = templates
+        .iter()
+        .map(|(key, utterances)| {
+            (digest(&[SPLIT_SEED, key]), key, labels_of(key), utterances.len())
+        })
+        .filter(|(_, _, labels, _)| !labels.is_empty())
+        .collect();
+    keys.sort();
+    let mut total: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, _, labels, n) in &keys {
+        for l in labels {
+            *total.entry(l.as_str()).or_default() += n;
         }
-        let to_test = digest(&[SPLIT_SEED, key]) % 5 == 0;
-        for (i, u) in utterances.iter().enumerate() {
+    }
+    let mut in_test: BTreeMap<String, usize> = BTreeMap::new();
+    let mut split = Split::default();
+    for (_, key, labels, n) in &keys {
+        let fits = labels.iter().all(|l| {
+            let room = total[l.as_str()] / 5;
+            in_test.get(l).copied().unwrap_or(0) + n <= room
+        });
+        if fits {
+            for l in labels {
+                *in_test.entry(l.clone()).or_default() += n;
+            }
+        }
+        for (i, u) in templates[*key].iter().enumerate() {
             let text = fill(u, key, i);
             if text.trim().is_empty() {
                 continue;
             }
             let line = IntentLine { text, labels: labels.clone(), lang: Some("zh".into()) };
-            if to_test { split.test.push(line) } else { split.train.push(line) }
+            if fits { split.test.push(line) } else { split.train.push(line) }
         }
     }
     Ok(split)
@@ -286,7 +312,11 @@ mod tests {
             let other = format!("{}{sibling}", &line.text[..line.text.len() - 1]);
             assert!(split.test.iter().any(|l| l.text == other), "{}", line.text);
         }
-        let share = split.test.len() as f64 / 400.0;
-        assert!((0.12..0.28).contains(&share), "{share}");
+        // Every label has at most a fifth of its utterances in test, and each gets some.
+        let count = |lines: &[IntentLine], label: &str| {
+            lines.iter().filter(|l| l.labels.iter().any(|x| x == label)).count()
+        };
+        assert!(count(&split.test, "Inform+餐馆") <= 80, "{}", split.test.len());
+        assert!(count(&split.test, "Inform+餐馆") >= 60, "{}", split.test.len());
     }
 }

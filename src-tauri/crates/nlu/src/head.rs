@@ -50,8 +50,12 @@ pub struct TrainOptions {
     pub dense_scale: f32,
     /// Fraction held out to fit the temperature (0 = no calibration).
     pub holdout: f32,
-    /// Probability above which a multi-label head reports a label.
+    /// Probability above which a multi-label head reports a label, unless a per-label threshold
+    /// was tuned on the held-out part.
     pub threshold: f32,
+    /// Tune a threshold per label on the held-out part (maximum F1), for labels with enough
+    /// held-out examples.
+    pub tune_thresholds: bool,
     pub seed: u64,
 }
 
@@ -64,6 +68,7 @@ impl Default for TrainOptions {
             dense_scale: 1.5,
             holdout: 0.1,
             threshold: 0.5,
+            tune_thresholds: true,
             seed: 0x5eed,
         }
     }
@@ -80,6 +85,9 @@ pub struct HeadInfo {
     pub dense_scale: f32,
     pub temperature: f32,
     pub threshold: f32,
+    /// Per-label thresholds (multi-label heads); empty means `threshold` for every label.
+    #[serde(default)]
+    pub label_thresholds: Vec<f32>,
     pub examples: usize,
     /// sha256 of the training texts and labels, to tell heads apart.
     pub data_digest: String,
@@ -272,6 +280,41 @@ fn fit_temperature(kind: HeadKind, logits: &[Vec<f32>], labels: &[&[usize]]) -> 
     best.0
 }
 
+/// For each label, the threshold on calibrated probabilities that maximises its F1 on the
+/// held-out logits; `default` for labels with fewer than 8 held-out positives. Ties keep the
+/// threshold nearest to `default`.
+fn tune_thresholds(logits: &[Vec<f32>], labels: &[&[usize]], t: f32, default: f32) -> Vec<f32> {
+    let n_labels = logits.first().map_or(0, Vec::len);
+    (0..n_labels)
+        .map(|l| {
+            let positives = labels.iter().filter(|y| y.contains(&l)).count();
+            if positives < 8 {
+                return default;
+            }
+            let mut best = (default, -1.0f64);
+            for step in 1..=18 {
+                let threshold = step as f32 * 0.05;
+                let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
+                for (z, y) in logits.iter().zip(labels) {
+                    let predicted = sigmoid(z[l] / t) >= threshold;
+                    match (predicted, y.contains(&l)) {
+                        (true, true) => tp += 1,
+                        (true, false) => fp += 1,
+                        (false, true) => fn_ += 1,
+                        (false, false) => {}
+                    }
+                }
+                let f1 = 2.0 * tp as f64 / (2 * tp + fp + fn_).max(1) as f64;
+                let nearer = (threshold - default).abs() < (best.0 - default).abs();
+                if f1 > best.1 + 1e-9 || ((f1 - best.1).abs() <= 1e-9 && nearer) {
+                    best = (threshold, f1);
+                }
+            }
+            best.0
+        })
+        .collect()
+}
+
 impl Head {
     /// Trains a head on `examples` whose labels index into `labels`. Errors if the set is empty,
     /// has fewer than two classes, or leaves a label without examples.
@@ -321,6 +364,7 @@ impl Head {
         let started = std::time::Instant::now();
         // Fit the temperature on a held-out tenth, then train on everything.
         let mut temperature = 1.0;
+        let mut label_thresholds = Vec::new();
         let n_holdout = (examples.len() as f32 * options.holdout) as usize;
         if n_holdout >= 20 {
             let mut order: Vec<usize> = (0..examples.len()).collect();
@@ -338,6 +382,10 @@ impl Head {
                 held_labels.push(examples[i].labels.as_slice());
             }
             temperature = fit_temperature(kind, &logits, &held_labels);
+            if kind == HeadKind::MultiLabel && options.tune_thresholds {
+                label_thresholds =
+                    tune_thresholds(&logits, &held_labels, temperature, options.threshold);
+            }
         }
         let all: Vec<&Example> = examples.iter().collect();
         let trainer =
@@ -358,6 +406,7 @@ impl Head {
                 dense_scale: options.dense_scale,
                 temperature,
                 threshold: options.threshold,
+                label_thresholds,
                 examples: examples.len(),
                 data_digest: String::new(),
             },
@@ -409,7 +458,9 @@ impl Head {
                 .iter()
                 .copied()
                 .enumerate()
-                .filter(|&(_, p)| p >= self.info.threshold)
+                .filter(|&(l, p)| {
+                    p >= self.info.label_thresholds.get(l).copied().unwrap_or(self.info.threshold)
+                })
                 .collect(),
             HeadKind::MultiClass => probs
                 .iter()
