@@ -48,6 +48,8 @@ pub struct TrainOptions {
     pub l2: f32,
     /// Weight of the dense embedding relative to the unit-length n-gram vector.
     pub dense_scale: f32,
+    /// Width of a ReLU layer over the embedding whose output adds to the logits (0: none).
+    pub hidden: usize,
     /// Fraction held out to fit the temperature (0 = no calibration).
     pub holdout: f32,
     /// Probability above which a multi-label head reports a label, unless a per-label threshold
@@ -66,6 +68,7 @@ impl Default for TrainOptions {
             learning_rate: 0.5,
             l2: 1e-6,
             dense_scale: 1.5,
+            hidden: 0,
             holdout: 0.1,
             threshold: 0.5,
             tune_thresholds: true,
@@ -83,6 +86,9 @@ pub struct HeadInfo {
     pub encoder: String,
     pub dense_dim: usize,
     pub dense_scale: f32,
+    /// Width of the hidden layer over the embedding (0: linear only).
+    #[serde(default)]
+    pub hidden: usize,
     pub temperature: f32,
     pub threshold: f32,
     /// Per-label thresholds (multi-label heads); empty means `threshold` for every label.
@@ -97,11 +103,7 @@ pub struct HeadInfo {
 #[derive(Debug, Clone)]
 pub struct Head {
     pub info: HeadInfo,
-    /// `labels × dense_dim`, row-major.
-    dense: Vec<f32>,
-    bias: Vec<f32>,
-    /// Bucket → one weight per label, for the buckets seen in training.
-    sparse: HashMap<u32, Vec<f32>>,
+    params: Params,
 }
 
 /// A deterministic generator for shuffling (splitmix64).
@@ -141,61 +143,136 @@ fn softmax_in_place(z: &mut [f32]) {
     }
 }
 
-/// Parameters and their AdaGrad accumulators during training.
-#[derive(Debug)]
-struct Trainer {
-    kind: HeadKind,
+/// The weights: a wide part (linear in the embedding and the n-grams) and, if `hidden > 0`, a
+/// deep part (one ReLU layer over the embedding) whose output adds to the logits.
+#[derive(Debug, Clone)]
+struct Params {
     n_labels: usize,
     dim: usize,
-    options: TrainOptions,
+    hidden: usize,
+    dense_scale: f32,
+    /// `labels × dim`.
     dense: Vec<f32>,
-    dense_g: Vec<f32>,
     bias: Vec<f32>,
-    bias_g: Vec<f32>,
-    sparse: HashMap<u32, (Vec<f32>, Vec<f32>)>,
+    /// Bucket → one weight per label.
+    sparse: HashMap<u32, Vec<f32>>,
+    /// `hidden × dim`, `hidden`, `labels × hidden`.
+    w1: Vec<f32>,
+    b1: Vec<f32>,
+    w2: Vec<f32>,
 }
 
-impl Trainer {
-    fn new(kind: HeadKind, n_labels: usize, dim: usize, options: TrainOptions) -> Self {
+/// What the forward pass leaves for the backward pass.
+#[derive(Debug, Default)]
+struct Activations {
+    hidden: Vec<f32>,
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl Params {
+    fn zeros(n_labels: usize, dim: usize, hidden: usize, dense_scale: f32, rng: &mut Rng) -> Self {
+        // He initialisation for the ReLU layer, small for the layer after it.
+        let mut normal = |std: f32| {
+            let u1 = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+            let u2 = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+            let z = (-2.0 * (u1 + 1e-12).ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+            z as f32 * std
+        };
+        let w1 = (0..hidden * dim).map(|_| normal((2.0 / dim.max(1) as f32).sqrt())).collect();
+        let w2 = (0..n_labels * hidden).map(|_| normal(0.01)).collect();
         Self {
-            kind,
             n_labels,
             dim,
-            options,
+            hidden,
+            dense_scale,
             dense: vec![0.0; n_labels * dim],
-            dense_g: vec![1e-8; n_labels * dim],
             bias: vec![0.0; n_labels],
-            bias_g: vec![1e-8; n_labels],
             sparse: HashMap::new(),
+            w1,
+            b1: vec![0.0; hidden],
+            w2,
         }
     }
 
-    fn logits(&self, example: &Example, out: &mut [f32]) {
-        let scale = self.options.dense_scale;
-        for (l, z) in out.iter_mut().enumerate() {
-            let row = &self.dense[l * self.dim..(l + 1) * self.dim];
-            let dot: f32 = row.iter().zip(&example.dense).map(|(w, x)| w * x).sum();
-            *z = self.bias[l] + scale * dot;
-        }
-        for (j, x) in example.sparse.iter() {
-            if let Some((w, _)) = self.sparse.get(&j) {
-                for (z, wl) in out.iter_mut().zip(w) {
+    fn forward(&self, dense: &[f32], sparse: &SparseVec, acts: &mut Activations) -> Vec<f32> {
+        let s = self.dense_scale;
+        let mut z: Vec<f32> = (0..self.n_labels)
+            .map(|l| self.bias[l] + s * dot(&self.dense[l * self.dim..(l + 1) * self.dim], dense))
+            .collect();
+        for (j, x) in sparse.iter() {
+            if let Some(w) = self.sparse.get(&j) {
+                for (z, wl) in z.iter_mut().zip(w) {
                     *z += wl * x;
                 }
             }
+        }
+        if self.hidden > 0 && dense.len() == self.dim {
+            acts.hidden.clear();
+            acts.hidden.extend((0..self.hidden).map(|k| {
+                (self.b1[k] + s * dot(&self.w1[k * self.dim..(k + 1) * self.dim], dense)).max(0.0)
+            }));
+            for (l, z) in z.iter_mut().enumerate() {
+                *z += dot(&self.w2[l * self.hidden..(l + 1) * self.hidden], &acts.hidden);
+            }
+        }
+        z
+    }
+}
+
+/// AdaGrad state: the squared-gradient sums of each parameter.
+#[derive(Debug)]
+struct Trainer {
+    kind: HeadKind,
+    options: TrainOptions,
+    params: Params,
+    dense_g: Vec<f32>,
+    bias_g: Vec<f32>,
+    sparse_g: HashMap<u32, Vec<f32>>,
+    w1_g: Vec<f32>,
+    b1_g: Vec<f32>,
+    w2_g: Vec<f32>,
+}
+
+/// One AdaGrad step on `w` with gradient `g` (plus the L2 term).
+#[inline]
+fn step(w: &mut f32, acc: &mut f32, g: f32, lr: f32, l2: f32) {
+    let g = g + l2 * *w;
+    *acc += g * g;
+    *w -= lr * g / acc.sqrt();
+}
+
+impl Trainer {
+    fn new(kind: HeadKind, n_labels: usize, dim: usize, options: TrainOptions, seed: u64) -> Self {
+        let hidden = if dim == 0 { 0 } else { options.hidden };
+        let params =
+            Params::zeros(n_labels, dim, hidden, options.dense_scale, &mut Rng(seed ^ 0x1417));
+        let eps = 1e-8;
+        Self {
+            kind,
+            options,
+            dense_g: vec![eps; params.dense.len()],
+            bias_g: vec![eps; n_labels],
+            sparse_g: HashMap::new(),
+            w1_g: vec![eps; params.w1.len()],
+            b1_g: vec![eps; params.b1.len()],
+            w2_g: vec![eps; params.w2.len()],
+            params,
         }
     }
 
     fn epoch(&mut self, examples: &[&Example], order: &mut [usize], rng: &mut Rng) {
         rng.shuffle(order);
-        let lr = self.options.learning_rate;
-        let l2 = self.options.l2;
-        let scale = self.options.dense_scale;
-        let mut z = vec![0.0; self.n_labels];
-        let mut grad = vec![0.0; self.n_labels];
+        let (lr, l2, s) = (self.options.learning_rate, self.options.l2, self.options.dense_scale);
+        let (n_labels, dim, hidden) = (self.params.n_labels, self.params.dim, self.params.hidden);
+        let mut acts = Activations::default();
+        let mut grad = vec![0.0; n_labels];
+        let mut g_hidden = vec![0.0; hidden];
         for &i in order.iter() {
             let example = examples[i];
-            self.logits(example, &mut z);
+            let mut z = self.params.forward(&example.dense, &example.sparse, &mut acts);
             match self.kind {
                 HeadKind::MultiLabel => {
                     for (l, g) in grad.iter_mut().enumerate() {
@@ -211,38 +288,61 @@ impl Trainer {
                     }
                 }
             }
+            let p = &mut self.params;
+            // Deep part first: its gradient needs w2 before the update.
+            if hidden > 0 {
+                g_hidden.iter_mut().for_each(|g| *g = 0.0);
+                for (l, &g) in grad.iter().enumerate() {
+                    let row = l * hidden..(l + 1) * hidden;
+                    for ((w, acc), (&h, gh)) in p.w2[row.clone()]
+                        .iter_mut()
+                        .zip(&mut self.w2_g[row])
+                        .zip(acts.hidden.iter().zip(g_hidden.iter_mut()))
+                    {
+                        *gh += g * *w;
+                        step(w, acc, g * h, lr, l2);
+                    }
+                }
+                for k in 0..hidden {
+                    if acts.hidden[k] <= 0.0 {
+                        continue;
+                    }
+                    let g = g_hidden[k];
+                    step(&mut p.b1[k], &mut self.b1_g[k], g, lr, 0.0);
+                    let row = k * dim..(k + 1) * dim;
+                    for ((w, acc), &x) in
+                        p.w1[row.clone()].iter_mut().zip(&mut self.w1_g[row]).zip(&example.dense)
+                    {
+                        step(w, acc, g * s * x, lr, l2);
+                    }
+                }
+            }
             for (l, &g) in grad.iter().enumerate() {
-                self.bias_g[l] += g * g;
-                self.bias[l] -= lr * g / self.bias_g[l].sqrt();
-                let row = l * self.dim..(l + 1) * self.dim;
-                let (w, acc) = (&mut self.dense[row.clone()], &mut self.dense_g[row]);
-                for ((w, acc), &x) in w.iter_mut().zip(acc.iter_mut()).zip(&example.dense) {
-                    let gw = g * scale * x + l2 * *w;
-                    *acc += gw * gw;
-                    *w -= lr * gw / acc.sqrt();
+                step(&mut p.bias[l], &mut self.bias_g[l], g, lr, 0.0);
+                let row = l * dim..(l + 1) * dim;
+                for ((w, acc), &x) in
+                    p.dense[row.clone()].iter_mut().zip(&mut self.dense_g[row]).zip(&example.dense)
+                {
+                    step(w, acc, g * s * x, lr, l2);
                 }
             }
             for (j, x) in example.sparse.iter() {
-                let (w, acc) = self
-                    .sparse
-                    .entry(j)
-                    .or_insert_with(|| (vec![0.0; self.n_labels], vec![1e-8; self.n_labels]));
-                for l in 0..self.n_labels {
-                    let gw = grad[l] * x + l2 * w[l];
-                    acc[l] += gw * gw;
-                    w[l] -= lr * gw / acc[l].sqrt();
+                let w = p.sparse.entry(j).or_insert_with(|| vec![0.0; n_labels]);
+                let acc = self.sparse_g.entry(j).or_insert_with(|| vec![1e-8; n_labels]);
+                for l in 0..n_labels {
+                    step(&mut w[l], &mut acc[l], grad[l] * x, lr, l2);
                 }
             }
         }
     }
 
-    fn train(mut self, examples: &[&Example], seed: u64) -> Self {
+    fn train(mut self, examples: &[&Example], seed: u64) -> Params {
         let mut rng = Rng(seed);
         let mut order: Vec<usize> = (0..examples.len()).collect();
         for _ in 0..self.options.epochs {
             self.epoch(examples, &mut order, &mut rng);
         }
-        self
+        self.params
     }
 }
 
@@ -371,14 +471,13 @@ impl Head {
             Rng(options.seed ^ 0xca1b).shuffle(&mut order);
             let (held, fit) = order.split_at(n_holdout);
             let fit: Vec<&Example> = fit.iter().map(|&i| &examples[i]).collect();
-            let trainer =
-                Trainer::new(kind, labels.len(), dim, options.clone()).train(&fit, options.seed);
+            let params = Trainer::new(kind, labels.len(), dim, options.clone(), options.seed)
+                .train(&fit, options.seed);
             let mut logits = Vec::with_capacity(held.len());
             let mut held_labels = Vec::with_capacity(held.len());
+            let mut acts = Activations::default();
             for &i in held {
-                let mut z = vec![0.0; labels.len()];
-                trainer.logits(&examples[i], &mut z);
-                logits.push(z);
+                logits.push(params.forward(&examples[i].dense, &examples[i].sparse, &mut acts));
                 held_labels.push(examples[i].labels.as_slice());
             }
             temperature = fit_temperature(kind, &logits, &held_labels);
@@ -388,8 +487,8 @@ impl Head {
             }
         }
         let all: Vec<&Example> = examples.iter().collect();
-        let trainer =
-            Trainer::new(kind, labels.len(), dim, options.clone()).train(&all, options.seed);
+        let params = Trainer::new(kind, labels.len(), dim, options.clone(), options.seed)
+            .train(&all, options.seed);
         tracing::info!(
             examples = examples.len(),
             labels = labels.len(),
@@ -404,15 +503,14 @@ impl Head {
                 encoder: encoder.to_owned(),
                 dense_dim: dim,
                 dense_scale: options.dense_scale,
+                hidden: params.hidden,
                 temperature,
                 threshold: options.threshold,
                 label_thresholds,
                 examples: examples.len(),
                 data_digest: String::new(),
             },
-            dense: trainer.dense,
-            bias: trainer.bias,
-            sparse: trainer.sparse.into_iter().map(|(j, (w, _))| (j, w)).collect(),
+            params,
         })
     }
 
@@ -424,22 +522,8 @@ impl Head {
 
     /// Calibrated probabilities, one per label.
     pub fn predict(&self, dense: &[f32], sparse: &SparseVec) -> Vec<f32> {
-        let dim = self.info.dense_dim;
         let t = self.info.temperature;
-        let mut z: Vec<f32> = (0..self.info.labels.len())
-            .map(|l| {
-                let row = &self.dense[l * dim..(l + 1) * dim];
-                let dot: f32 = row.iter().zip(dense).map(|(w, x)| w * x).sum();
-                self.bias[l] + self.info.dense_scale * dot
-            })
-            .collect();
-        for (j, x) in sparse.iter() {
-            if let Some(w) = self.sparse.get(&j) {
-                for (z, wl) in z.iter_mut().zip(w) {
-                    *z += wl * x;
-                }
-            }
-        }
+        let mut z = self.params.forward(dense, sparse, &mut Activations::default());
         match self.info.kind {
             HeadKind::MultiLabel => z.iter().map(|v| sigmoid(v / t)).collect(),
             HeadKind::MultiClass => {
@@ -478,21 +562,25 @@ impl Head {
     /// temporary file and a rename.
     pub fn save(&self, path: &Path) -> Result<(), NluError> {
         let bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
-        let sorted: BTreeMap<u32, &Vec<f32>> = self.sparse.iter().map(|(k, v)| (*k, v)).collect();
+        let p = &self.params;
+        let sorted: BTreeMap<u32, &Vec<f32>> = p.sparse.iter().map(|(k, v)| (*k, v)).collect();
         let index: Vec<u8> = sorted.keys().flat_map(|k| k.to_le_bytes()).collect();
         let weights: Vec<u8> = sorted.values().flat_map(|w| bytes(w)).collect();
-        let dense = bytes(&self.dense);
-        let bias = bytes(&self.bias);
-        let n = self.info.labels.len();
+        let (dense, bias) = (bytes(&p.dense), bytes(&p.bias));
+        let (w1, b1, w2) = (bytes(&p.w1), bytes(&p.b1), bytes(&p.w2));
+        let (n, h, d) = (self.info.labels.len(), p.hidden, p.dim);
         let view = |dtype, shape: Vec<usize>, data| {
             TensorView::new(dtype, shape, data)
                 .map_err(|e| NluError::Head { path: path.to_path_buf(), message: e.to_string() })
         };
         let tensors = vec![
             ("bias", view(Dtype::F32, vec![n], &bias)?),
-            ("dense", view(Dtype::F32, vec![n, self.info.dense_dim], &dense)?),
+            ("dense", view(Dtype::F32, vec![n, d], &dense)?),
             ("sparse_index", view(Dtype::U32, vec![sorted.len()], &index)?),
             ("sparse_weight", view(Dtype::F32, vec![sorted.len(), n], &weights)?),
+            ("w1", view(Dtype::F32, vec![h, d], &w1)?),
+            ("b1", view(Dtype::F32, vec![h], &b1)?),
+            ("w2", view(Dtype::F32, vec![n, h], &w2)?),
         ];
         let info = serde_json::to_string(&self.info)
             .map_err(|e| NluError::Head { path: path.to_path_buf(), message: e.to_string() })?;
@@ -546,7 +634,23 @@ impl Head {
             return Err(bad("inconsistent tensor sizes".into()));
         }
         let sparse = index.into_iter().zip(weights.chunks_exact(n).map(<[f32]>::to_vec)).collect();
-        Ok(Head { info, dense, bias, sparse })
+        let (h, d) = (info.hidden, info.dense_dim);
+        let w1 = floats(tensor("w1", Dtype::F32, &[h, d])?);
+        let b1 = floats(tensor("b1", Dtype::F32, &[h])?);
+        let w2 = floats(tensor("w2", Dtype::F32, &[n, h])?);
+        let params = Params {
+            n_labels: n,
+            dim: d,
+            hidden: h,
+            dense_scale: info.dense_scale,
+            dense,
+            bias,
+            sparse,
+            w1,
+            b1,
+            w2,
+        };
+        Ok(Head { info, params })
     }
 }
 
@@ -641,6 +745,51 @@ mod tests {
                 .expect("b");
         let text = ngrams("hello, what does the server cost");
         assert_eq!(a.predict(&[], &text), b.predict(&[], &text));
+    }
+
+    #[test]
+    fn the_hidden_layer_learns_what_a_linear_head_cannot() {
+        // XOR of two embedding coordinates: no linear boundary separates the classes.
+        let mut examples = Vec::new();
+        for i in 0..200 {
+            let (a, b) = ((i % 2) as f32, ((i / 2) % 2) as f32);
+            let jitter = (i as f32 * 0.618).fract() * 0.1;
+            let label = usize::from((a > 0.5) != (b > 0.5));
+            let dense = vec![a + jitter, b - jitter, 1.0];
+            examples.push(Example { dense, sparse: SparseVec::default(), labels: vec![label] });
+        }
+        let labels = vec!["same".to_owned(), "different".to_owned()];
+        let accuracy = |hidden: usize| {
+            let options = TrainOptions { hidden, epochs: 60, holdout: 0.0, ..Default::default() };
+            let head =
+                Head::train(HeadKind::MultiClass, labels.clone(), "toy", &examples, &options)
+                    .expect("train");
+            let right = examples
+                .iter()
+                .filter(|e| head.decide(&head.predict(&e.dense, &e.sparse))[0].0 == e.labels[0])
+                .count();
+            right as f64 / examples.len() as f64
+        };
+        assert!(accuracy(0) < 0.8, "linear: {}", accuracy(0));
+        assert!(accuracy(16) > 0.95, "hidden: {}", accuracy(16));
+    }
+
+    #[test]
+    fn a_head_with_a_hidden_layer_round_trips() {
+        let (labels, mut examples) = toy();
+        for (i, e) in examples.iter_mut().enumerate() {
+            e.dense = vec![(i % 3) as f32, 1.0, -0.5];
+        }
+        let options = TrainOptions { hidden: 8, ..Default::default() };
+        let head =
+            Head::train(HeadKind::MultiLabel, labels, "toy", &examples, &options).expect("train");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("head.safetensors");
+        head.save(&path).expect("save");
+        let loaded = Head::load(&path).expect("load");
+        let (dense, text) = (vec![2.0, 1.0, -0.5], ngrams("hello, what does the plan cost"));
+        assert_eq!(loaded.predict(&dense, &text), head.predict(&dense, &text));
+        assert_eq!(loaded.info.hidden, 8);
     }
 
     #[test]
