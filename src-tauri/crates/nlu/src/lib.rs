@@ -16,5 +16,6 @@ mod error;
 pub mod eval;
 pub mod features;
 pub mod head;
+pub mod train;
 
 pub use error::NluError;
