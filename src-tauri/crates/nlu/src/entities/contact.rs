@@ -19,10 +19,15 @@ static MOBILE: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?:(?:\+\s?86|0086|\(\s?\+?86\s?\)|86)[ -]?)?1[3-9][0-9](?:[ -]?[0-9]){8}")
 });
 static INTERNATIONAL: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?:\+|00)[1-9][0-9]{0,3}(?:[ -]?\(?[0-9]+\)?)+"));
+    LazyLock::new(|| re(r"(?:\+|00|\(\+)[1-9][0-9]{0,3}\)?(?:[ -]?\(?[0-9]+\)?)+"));
 static LANDLINE: LazyLock<Regex> =
     LazyLock::new(|| re(r"\(?0[1-9][0-9]{1,3}\)?[ -]?[2-9][0-9]{2,3}[ -]?[0-9]{4}"));
-static SERVICE: LazyLock<Regex> = LazyLock::new(|| re(r"[48]00[ -]?[0-9]{3}[ -]?[0-9]{4}"));
+/// North American numbers without the country code (English messages): 650 555 0134.
+static NANP: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?:\(\s?[2-9][0-9]{2}\s?\)|[2-9][0-9]{2})[ .-]?[2-9][0-9]{2}[ .-][0-9]{4}")
+});
+/// UK mobiles without the country code (English messages): 07700 900456.
+static UK_MOBILE: LazyLock<Regex> = LazyLock::new(|| re(r"07[0-9]{3} ?[0-9]{3} ?[0-9]{3}"));
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"[A-Za-z0-9](?:[A-Za-z0-9._%+-]*[A-Za-z0-9_%+-])?@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}",
@@ -230,7 +235,8 @@ fn phones(f: &Folded<'_>, out: &mut Vec<Candidate>) {
         {
             continue;
         }
-        let mut d = digits(s);
+        // +44 (0) 7700 …: the trunk zero is not dialled from abroad.
+        let mut d = digits(&s.replace("(0)", ""));
         if s.starts_with("00") {
             d.drain(..2);
         }
@@ -269,17 +275,22 @@ fn phones(f: &Folded<'_>, out: &mut Vec<Candidate>) {
         }
         out.push(Candidate::new(Found::Entity(EntityKind::Phone), m.start(), m.end(), d, 0.85));
     }
-    for m in SERVICE.find_iter(t) {
-        if !standalone(f, m.start(), m.end()) || not_a_phone(m.start()) {
-            continue;
+    if !f.zh {
+        for m in NANP.find_iter(t).chain(UK_MOBILE.find_iter(t)) {
+            if !standalone(f, m.start(), m.end())
+                || not_a_phone(m.start())
+                || f.before(m.start()).is_some_and(|c| c.is_ascii_alphanumeric() || c == '+')
+            {
+                continue;
+            }
+            out.push(Candidate::new(
+                Found::Entity(EntityKind::Phone),
+                m.start(),
+                m.end(),
+                digits(m.as_str()),
+                0.8,
+            ));
         }
-        out.push(Candidate::new(
-            Found::Entity(EntityKind::Phone),
-            m.start(),
-            m.end(),
-            digits(m.as_str()),
-            0.8,
-        ));
     }
 }
 
@@ -298,10 +309,10 @@ fn emails(f: &Folded<'_>, out: &mut Vec<Candidate>) {
 /// Filler between a WeChat cue and the ID: `微信号是`, `WeChat ID: `, `vx：`, `wechat is`.
 const WECHAT_FILLERS: &[&str] = &[
     "号码", "号", "账号", "帐号", "id", "是", "为", "也是", "就是", "直接", "搜索", "搜", "加",
-    "一下", "吧", ":", "-", "is", "on", "me", "at", "号:", "的",
+    "一下", "吧", ":", "-", "=", ",", "is", "on", "me", "at", "号:", "的",
 ];
 /// Fillers that make an all-letter ID believable (`微信是wanglei`, `WeChat: lily`).
-const EXPLICIT: &[&str] = &["号码", "号", "账号", "帐号", "id", "是", "为", ":", "is"];
+const EXPLICIT: &[&str] = &["号码", "号", "账号", "帐号", "id", "是", "为", ":", "=", "is"];
 /// Words that follow "add me on WeChat" and are not IDs.
 const NOT_IDS: &[&str] = &[
     "please", "thanks", "thank", "because", "tomorrow", "today", "account", "number", "anytime",
@@ -379,34 +390,6 @@ fn wechat(f: &Folded<'_>, out: &mut Vec<Candidate>) {
         }
         let confidence = if all_letters { 0.75 } else { 0.9 };
         out.push(Candidate::new(Found::Entity(EntityKind::Wechat), at, end, s.into(), confidence));
-    }
-    same_as_phone(f, out);
-}
-
-/// `微信同号` / `微信同手机`: the WeChat ID is the phone number given in the same message.
-fn same_as_phone(f: &Folded<'_>, out: &mut Vec<Candidate>) {
-    static SAME: LazyLock<Regex> = LazyLock::new(|| {
-        re(
-            r"(?i:微信|vx|wx|wechat)[^,.!?;。0-9]{0,3}(?:同号|同手机|同电话|也是这个|一样|same)|(?:同|也是)微信",
-        )
-    });
-    if !SAME.is_match(&f.text) || out.iter().any(|c| c.found == Found::Entity(EntityKind::Wechat)) {
-        return;
-    }
-    let phone = out
-        .iter()
-        .find(|c| c.found == Found::Entity(EntityKind::Phone) && c.value.len() == 11)
-        .map(|c| c.value.clone());
-    if let Some(value) = phone {
-        // Reported at the phone's span as a second reading of the same number.
-        if let Some(p) =
-            out.iter().find(|c| c.value == value && c.found == Found::Entity(EntityKind::Phone))
-        {
-            let (start, end) = (p.start, p.end);
-            let mut c = Candidate::new(Found::Entity(EntityKind::Wechat), start, end, value, 0.8);
-            c.shares_span = true;
-            out.push(c);
-        }
     }
 }
 

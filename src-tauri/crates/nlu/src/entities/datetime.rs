@@ -28,6 +28,7 @@ static ZH_DATE: LazyLock<Regex> = LazyLock::new(|| {
     | (?P<cmd>(?:(?P<y2>(?:19|20)[0-9]{2}|明年|今年|后年)\s*年?\s*)?(?P<m2>NUM)\s*月\s*(?:份\s*)?
           (?:(?P<d2>NUM)\s*[日号]?|(?P<mp>初|上旬|中旬|下旬|中|底|末))?)
     | (?P<rel>大后天|后天|明天|明日|明儿|明早|明晚|今天|今日|今儿|今早|今晚|昨天|昨晚|前天|大前天)
+    | (?P<hol>元旦|国庆节?|劳动节|五一|圣诞节?|平安夜|双十一|双11|双十二|双12|情人节|儿童节|妇女节|教师节|万圣节)
     | (?P<wk>(?P<wkp>下下|下|这|本|上)?\s*个?\s*(?:周|星期|礼拜)(?P<wkd>[一二三四五六日天1-7]|末))
     | (?P<mon>(?P<monp>下下个?|下个?|这个?|本|上个?)月(?:(?P<monpart>初|上旬|中旬|下旬|中|底|末)|(?P<mond>NUM)\s*[号日])?)
     | (?P<bare>(?P<bp>月|年)(?P<bpart>初|底|末|中))
@@ -51,7 +52,9 @@ static EN_DATE: LazyLock<Regex> = LazyLock::new(|| {
     re(&r"(?ix)(?-u:\b)(?:
       (?P<md>(?P<mn1>MONTHS)\.?\s+(?P<d1>[0-9]{1,2})(?:st|nd|rd|th)?(?:,?\s*(?P<y1>(?:19|20)[0-9]{2}))?)
     | (?P<dm>(?:the\s+)?(?P<d2>[0-9]{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<mn2>MONTHS)\.?(?:,?\s*(?P<y2>(?:19|20)[0-9]{2}))?)
-    | (?P<rel>today|tonight|tomorrow|(?:the\s+)?day\s+after\s+tomorrow|yesterday|this\s+(?:morning|afternoon|evening))
+    | (?P<rel>today|tonight|tomorrow|tmrw|tmr|tomorow|(?:the\s+)?day\s+after\s+tomorrow|yesterday|this\s+(?:morning|afternoon|evening))
+    | (?P<ord>the\s+(?P<od>[0-9]{1,2})(?:st|nd|rd|th))
+    | (?P<hol>christmas\s+eve|christmas(?:\s+day)?|new\s+year'?s\s+eve|new\s+year'?s(?:\s+day)?|valentine'?s\s+day|halloween)
     | (?P<wk>(?:(?P<wkp>next|this|coming|last)\s+)?(?P<wkd>WEEKDAYS))
     | (?P<we>(?:(?P<wep>next|this|the)\s+)?weekend)
     | (?P<eom>(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?month)
@@ -63,10 +66,12 @@ static EN_DATE: LazyLock<Regex> = LazyLock::new(|| {
 
 static EN_TIME: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?ix)(?-u:\b)(?:
-      (?P<h>[0-9]{1,2})(?::(?P<m>[0-9]{2}))?\s*(?P<ap>a\.m\.|p\.m\.|am|pm)
-    | (?P<h2>[0-9]{1,2})\s*o'?clock
-    | (?P<noon>noon|midday|midnight)
-    )(?-u:\b)?")
+      (?:(?:at|@|around|by)\s+)?(?:
+          (?P<h>[0-9]{1,2})(?::(?P<m>[0-9]{2}))?\s*(?P<ap>a\.m\.|p\.m\.|am|pm)
+        | (?P<h2>[0-9]{1,2})\s*o'?clock
+        | (?P<noon>noon|midday|midnight))
+    | (?:at|@)\s+(?P<h3>[0-9]{1,2})(?::(?P<m3>[0-9]{2}))?
+    )(?-u:\b)")
 });
 
 /// One date or time phrase before merging.
@@ -79,6 +84,8 @@ struct Piece {
     time: Option<(i8, i8)>,
     /// A part of day carried by a date word (今晚 → evening) for a time that follows it.
     pm: Option<bool>,
+    /// A time that reads as one only next to a date (`一点`, `at 3`): dropped when alone.
+    weak: bool,
     confidence: f32,
 }
 
@@ -143,6 +150,9 @@ pub(crate) fn detect(f: &Folded<'_>, context: &Context, out: &mut Vec<Candidate>
         merged.push(p);
     }
     for p in merged {
+        if p.weak && p.date.is_none() {
+            continue;
+        }
         let Some(date) = p.date.or(p.time.map(|_| today)) else { continue };
         let value = match p.time {
             Some((h, m)) => format!("{}T{h:02}:{m:02}", iso_date(date)),
@@ -188,8 +198,9 @@ fn text<'t>(c: &Captures<'t>, name: &str) -> Option<&'t str> {
 
 /// No ASCII digit glued to either end of a match.
 fn digit_bounded(f: &Folded<'_>, start: usize, end: usize) -> bool {
-    !f.before(start).is_some_and(|c| c.is_ascii_digit())
-        && !f.after(end).is_some_and(|c| c.is_ascii_digit())
+    let digit = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
+    !(digit(f.after(start)) && digit(f.before(start)))
+        && !(digit(f.before(end)) && digit(f.after(end)))
 }
 
 fn add_days(d: Date, n: i64) -> Option<Date> {
@@ -224,6 +235,17 @@ fn next_month_day(today: Date, month: i8, day: i8) -> Option<Date> {
     }
 }
 
+/// The next day `day` of a month from today (this month, else the next month that has it).
+fn day_of_month(today: Date, day: i8) -> Option<Date> {
+    if !(1..=31).contains(&day) {
+        return None;
+    }
+    let this = today.with().day(day).build().ok().filter(|d| *d >= today);
+    this.or_else(|| {
+        (1..=2).find_map(|k| add_months(today.first_of_month(), k)?.with().day(day).build().ok())
+    })
+}
+
 fn zh_weekday(s: &str) -> Option<i8> {
     Some(match s {
         "一" | "1" => 0,
@@ -250,7 +272,7 @@ fn part_day(month_start: Date, part: &str) -> Option<Date> {
 }
 
 fn piece(start: usize, end: usize, date: Option<Date>, confidence: f32) -> Option<Piece> {
-    Some(Piece { start, end, date: Some(date?), time: None, pm: None, confidence })
+    Some(Piece { start, end, date: Some(date?), time: None, pm: None, weak: false, confidence })
 }
 
 fn zh_date(f: &Folded<'_>, c: &Captures<'_>, today: Date) -> Option<Piece> {
@@ -315,6 +337,23 @@ fn zh_date(f: &Folded<'_>, c: &Captures<'_>, today: Date) -> Option<Piece> {
         p.pm = pm;
         return Some(p);
     }
+    if let Some(h) = text(c, "hol") {
+        let (month, day) = match h {
+            "元旦" => (1, 1),
+            "国庆" | "国庆节" => (10, 1),
+            "劳动节" | "五一" => (5, 1),
+            "圣诞" | "圣诞节" => (12, 25),
+            "平安夜" => (12, 24),
+            "双十一" | "双11" => (11, 11),
+            "双十二" | "双12" => (12, 12),
+            "情人节" => (2, 14),
+            "儿童节" => (6, 1),
+            "妇女节" => (3, 8),
+            "教师节" => (9, 10),
+            _ => (10, 31),
+        };
+        return piece(start, end, next_month_day(today, month, day), 0.85);
+    }
     if c.name("wk").is_some() {
         let day = zh_weekday(text(c, "wkd")?)?;
         let date = match text(c, "wkp") {
@@ -367,7 +406,8 @@ fn zh_date(f: &Folded<'_>, c: &Captures<'_>, today: Date) -> Option<Piece> {
     if let Some(d) = text(c, "d3") {
         let next = f.after(end);
         if next.is_some_and(|n| "楼线房机位窗门厅馆店院床桌键码球选台车站口包箱".contains(n))
-            || f.before(start).is_some_and(|b| "第型款编单".contains(b))
+            || f.before(start)
+                .is_some_and(|b| "第型款编单路街道巷弄村区里院园座栋幢室厦场楼".contains(b))
         {
             return None;
         }
@@ -412,6 +452,7 @@ fn zh_time(f: &Folded<'_>, c: &Captures<'_>) -> Option<Piece> {
         return None;
     }
     let period = text(c, "period");
+    let mut weak = false;
     let (mut hour, minute) = if let Some(h) = text(c, "h") {
         let minute = if c.name("half").is_some() {
             30
@@ -422,18 +463,10 @@ fn zh_time(f: &Folded<'_>, c: &Captures<'_>) -> Option<Piece> {
         } else {
             0
         };
-        // 一点 is also "a little" (便宜一点): a Chinese-numeral hour needs a part of day.
-        if period.is_none()
-            && h.chars().next().and_then(zh_digit).is_some()
-            && f.before(start).is_none_or(|b| !"今明后天".contains(b))
-        {
-            return None;
-        }
-        if period.is_none()
-            && f.before(start).is_some_and(|b| "宜快多少好大小高低早晚慢贵便差".contains(b))
-        {
-            return None;
-        }
+        // 一点 is also "a little" (便宜一点, 快1点): such an hour needs a date next to it.
+        weak = period.is_none()
+            && (h.chars().next().and_then(zh_digit).is_some()
+                || f.before(start).is_some_and(|b| "宜快多少好大小高低早晚慢贵便差".contains(b)));
         (num(h)?, minute)
     } else {
         (num(text(c, "hh")?)?, num(text(c, "mm")?)?)
@@ -452,7 +485,7 @@ fn zh_time(f: &Folded<'_>, c: &Captures<'_>) -> Option<Piece> {
         hour = 0;
     }
     let time = (i8::try_from(hour).ok()?, i8::try_from(minute).ok()?);
-    Some(Piece { start, end, date: None, time: Some(time), pm: None, confidence: 0.8 })
+    Some(Piece { start, end, date: None, time: Some(time), pm: None, weak, confidence: 0.8 })
 }
 
 fn month_number(s: &str) -> Option<i8> {
@@ -518,7 +551,7 @@ fn en_date(f: &Folded<'_>, c: &Captures<'_>, today: Date) -> Option<Piece> {
             (0, Some(false))
         } else if rel.contains("after") {
             (2, None)
-        } else if rel == "tomorrow" {
+        } else if rel.starts_with("tom") || rel.starts_with("tm") {
             (1, None)
         } else {
             (-1, None)
@@ -526,6 +559,27 @@ fn en_date(f: &Folded<'_>, c: &Captures<'_>, today: Date) -> Option<Piece> {
         let mut p = piece(start, end, add_days(today, days), 0.9)?;
         p.pm = pm;
         return Some(p);
+    }
+    if let Some(h) = text(c, "hol") {
+        let h = h.to_ascii_lowercase();
+        let (month, day) = if h.starts_with("christmas") && h.ends_with("eve") {
+            (12, 24)
+        } else if h.starts_with("christmas") {
+            (12, 25)
+        } else if h.starts_with("new") && h.ends_with("eve") {
+            (12, 31)
+        } else if h.starts_with("new") {
+            (1, 1)
+        } else if h.starts_with("valentine") {
+            (2, 14)
+        } else {
+            (10, 31)
+        };
+        return piece(start, end, next_month_day(today, month, day), 0.85);
+    }
+    if let Some(d) = text(c, "od") {
+        let day = i8::try_from(num(d)?).ok()?;
+        return piece(start, end, day_of_month(today, day), 0.8);
     }
     if c.name("wk").is_some() {
         let word = text(c, "wkd")?;
@@ -574,8 +628,9 @@ fn en_date(f: &Folded<'_>, c: &Captures<'_>, today: Date) -> Option<Piece> {
         return piece(start, end, date, 0.85);
     }
     if c.name("slash").is_some() {
-        // M/D only in English messages, and not a fraction or a ratio.
-        if f.zh {
+        // M/D only in English messages, and not a card's expiry date.
+        let before = f.text[..start].to_ascii_lowercase();
+        if f.zh || before.contains("exp") || before.contains("valid") || before.contains("card") {
             return None;
         }
         let month = i8::try_from(num(text(c, "sm")?)?).ok()?;
@@ -594,6 +649,7 @@ fn en_time(f: &Folded<'_>, c: &Captures<'_>) -> Option<Piece> {
     if !digit_bounded(f, start, end) {
         return None;
     }
+    let mut weak = false;
     let (hour, minute) = if let Some(h) = text(c, "h") {
         let mut hour = num(h)?;
         let minute = text(c, "m").map_or(Some(0), num)?;
@@ -610,6 +666,15 @@ fn en_time(f: &Folded<'_>, c: &Captures<'_>) -> Option<Piece> {
     } else if let Some(h) = text(c, "h2") {
         let hour = num(h)?;
         (if (1..=6).contains(&hour) { hour + 12 } else { hour }, 0)
+    } else if let Some(h) = text(c, "h3") {
+        // "at 3": business hours, and only next to a date ("tomorrow at 3").
+        weak = true;
+        let hour = num(h)?;
+        let minute = text(c, "m3").map_or(Some(0), num)?;
+        if hour == 0 || hour > 12 {
+            return None;
+        }
+        (if (1..=6).contains(&hour) { hour + 12 } else { hour }, minute)
     } else {
         let word = text(c, "noon")?.to_ascii_lowercase();
         (if word == "midnight" { 0 } else { 12 }, 0)
@@ -618,5 +683,5 @@ fn en_time(f: &Folded<'_>, c: &Captures<'_>) -> Option<Piece> {
         return None;
     }
     let time = (i8::try_from(hour).ok()?, i8::try_from(minute).ok()?);
-    Some(Piece { start, end, date: None, time: Some(time), pm: None, confidence: 0.85 })
+    Some(Piece { start, end, date: None, time: Some(time), pm: None, weak, confidence: 0.85 })
 }

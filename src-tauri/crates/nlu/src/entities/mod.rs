@@ -95,9 +95,6 @@ pub(crate) struct Candidate {
     pub(crate) end: usize,
     pub(crate) value: String,
     pub(crate) confidence: f32,
-    /// A second reading of a span another candidate owns (微信同号: the phone is the WeChat ID);
-    /// kept only if that span is kept.
-    pub(crate) shares_span: bool,
 }
 
 impl Candidate {
@@ -108,7 +105,7 @@ impl Candidate {
         value: String,
         confidence: f32,
     ) -> Self {
-        Self { found, start, end, value, confidence, shares_span: false }
+        Self { found, start, end, value, confidence }
     }
 
     fn rank(&self) -> u8 {
@@ -138,8 +135,9 @@ pub(crate) enum Found {
     Blocker,
 }
 
-/// All entities in `text`, ordered by position, never overlapping (except a WeChat ID that is
-/// the phone number itself, reported on the phone's span as well).
+/// All entities in `text`, ordered by position, never overlapping. A person, contact or date
+/// repeated with the same value is reported once (its first mention); amounts and counts are
+/// reported every time.
 pub fn extract(text: &str, context: &Context) -> Vec<Entity> {
     let folded = fold::Folded::new(text);
     let mut candidates = Vec::new();
@@ -147,6 +145,9 @@ pub fn extract(text: &str, context: &Context) -> Vec<Entity> {
     datetime::detect(&folded, context, &mut candidates);
     money::detect(&folded, &mut candidates);
     names::detect(&folded, &mut candidates);
+    if std::env::var_os("ENTITIES_DEBUG").is_some() {
+        eprintln!("{candidates:?}");
+    }
     resolve(candidates)
         .into_iter()
         .filter_map(|c| {
@@ -169,26 +170,30 @@ pub fn extract(text: &str, context: &Context) -> Vec<Entity> {
 fn resolve(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
     candidates.retain(|c| c.start < c.end);
     candidates.sort_by(|a, b| {
-        a.shares_span
-            .cmp(&b.shares_span)
-            .then((b.end - b.start).cmp(&(a.end - a.start)))
+        (b.end - b.start)
+            .cmp(&(a.end - a.start))
             .then(b.rank().cmp(&a.rank()))
             .then(a.start.cmp(&b.start))
             .then(a.value.cmp(&b.value))
     });
     let mut kept: Vec<Candidate> = Vec::new();
     for c in candidates {
-        let clash = if c.shares_span {
-            !kept.iter().any(|k| k.start == c.start && k.end == c.end && k.found != Found::Blocker)
-                || kept.iter().any(|k| k.found == c.found)
-        } else {
-            kept.iter().any(|k| k.overlaps(&c))
-        };
-        if !clash {
+        if !kept.iter().any(|k| k.overlaps(&c)) {
             kept.push(c);
         }
     }
     kept.retain(|c| c.found != Found::Blocker);
     kept.sort_by_key(|c| (c.start, c.end, c.rank()));
+    // The same person, date or number said twice is one finding; amounts and counts may repeat.
+    let mut seen: Vec<(Found, String)> = Vec::new();
+    kept.retain(|c| {
+        if matches!(c.found, Found::Entity(EntityKind::Money | EntityKind::Quantity)) {
+            return true;
+        }
+        let key = (c.found, c.value.clone());
+        let new = !seen.contains(&key);
+        seen.push(key);
+        new
+    });
     kept
 }

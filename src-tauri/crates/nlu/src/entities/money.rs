@@ -1,7 +1,9 @@
-//! Money and quantities: a number (Arabic or Chinese, with 万 / k / million multipliers), a
-//! currency before or after it, ranges (`5到8万`, `5-8k`, `between $2k and $3k`), or a count unit
-//! (`二十台`, `50 users`). Money is `<amount> <ISO>` or `<lo>-<hi> <ISO>`; a quantity is
-//! `<number> <unit>`.
+//! Money and quantities: a number (Arabic, Chinese or English words, with 万 / k / million
+//! multipliers), a currency before or after it, ranges (`5到8万`, `两三万`, `5-8k`, `between $2k
+//! and $3k`), or a count unit (`二十台`, `50 users`). Money is `<amount> <ISO>` or
+//! `<lo>-<hi> <ISO>`; an amount without a currency is CNY in a Chinese message and USD in an
+//! English one. A quantity is `<number> <unit>`, where the unit is the measure word written
+//! after the number (`三十个账号` → `30 个`, `6个T` → `6 TB`) or the English noun (`3 printers`).
 
 use std::sync::LazyLock;
 
@@ -9,41 +11,196 @@ use closer_dialogue::EntityKind;
 use regex::Regex;
 
 use super::fold::{Folded, is_clause_break};
-use super::numbers::{Amount, Decimal, amount_at, is_zh_numeral};
+use super::numbers::{Amount, Decimal, amount_at, en_amount_at, is_zh_numeral, zh_digit};
 use super::{Candidate, Found};
 
 fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("static regex")
 }
 
+const CODES: &str = "RMB|CNY|USD|EUR|GBP|HKD|JPY|CAD|AUD|SGD|NZD|CHF|KRW|TWD|MYR|INR";
+
 /// Currency written before the number, anchored at the end of the text before it.
 static PREFIX: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i:(?P<code>US\$|HK\$|\$|¥|€|£|(?:RMB|CNY|USD|EUR|GBP|HKD|JPY)|人民币|美元|欧元))\s*$")
+    re(&format!(r"(?i:(?P<code>US\$|HK\$|C\$|A\$|S\$|\$|¥|€|£|(?:{CODES})|人民币|美元|欧元))\s*$"))
 });
+static PREFIX_AHEAD: LazyLock<Regex> =
+    LazyLock::new(|| re(&format!(r"^(?i:US\$|HK\$|C\$|A\$|S\$|\$|¥|€|£|{CODES})\s*")));
 /// Currency written after the number.
 static SUFFIX: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"^(?:多|余|来)?\s*(?i:(?P<code>块钱|块|元|圆|人民币|美元|美金|刀|欧元|英镑|港币|港元|日元|dollars?|bucks|usd|rmb|cny|yuan|euros?|eur|gbp|pounds|hkd|jpy))",
-    )
+    re(&format!(
+        r"^(?:多|余|来)?\s*(?i:(?P<code>块钱|块|元|圆|人民币|美元|美金|刀|欧元|英镑|港币|港元|日元|加元|澳元|新加坡元|韩元|台币|dollars?|bucks|yuan|euros?|pounds|quid|{CODES}))"
+    ))
+});
+/// A currency named later in the clause: `30k a year in pounds`.
+static LATER: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"^[^,.!?;。]{0,24}?(?i:\bin\s+(?P<code>dollars|euros|pounds|usd|rmb|yuan|eur|gbp))(?-u:\b)")
 });
 static CONNECTOR: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(?i:(?P<c>到|至|-|~|或|to|and))\s*"));
-/// Words that make a bare number a price (`预算5000`).
+/// Words that make a bare number a price (`预算5000`, `尾款26800`).
 static MONEY_CUE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i:预算|价格|价位|报价|费用|成本|多少钱|花费|投入|资金|单价|总价|月费|年费|首付|付款|出价|budget|price|cost|spend|pay|afford|quote)[^,.!?;。]{0,8}$",
+        r"(?i:预算|价格|价位|报价|费用|成本|多少钱|花费|投入|资金|单价|总价|月费|年费|首付|付款|出价|尾款|定金|订金|余款|货款|全款|押金|预付|营收|收入|营业额|工资|薪资|budget|price|cost|spend|pay|afford|quote)[^,.!?;。]{0,8}$",
     )
 });
-/// Count units (longest first where one is a prefix of another).
+/// 两三万, 七八千: two neighbouring digits before a unit, a range.
+static ADJACENT: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"^(?P<a>[一二两三四五六七八九])(?P<b>[二三四五六七八九])(?P<u>十万|百万|千万|万|千|亿)")
+});
+/// Measure words and count units after a number in Chinese (longest first).
 static UNIT_ZH: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"^(?:多|余|来)?\s*(?P<cls>个|名|位)?\s*(?P<unit>用户|账号|帐号|座席|坐席|席位|员工|销售|客服|门店|分店|终端|节点|license|licenses|人天|人|位|名|台|套|份|个月|年|天|核|GB|TB|间|张|件|部|辆|家|条|路|款|把|箱|盒|层|平米|平方米|吨|小时|周|店)",
+        r"^(?:多|余|来)?\s*(?P<unit>个\s*(?:TB|GB|T|G)|个月|个|台|套|人|位|名|家|条|份|间|张|件|部|辆|把|箱|盒|层|款|本|年|核|TB|GB|T|G|座席|坐席|席位|账号|帐号|用户)",
     )
 });
+/// Count nouns after a number in English.
 static UNIT_EN: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"^\s*(?:(?i:concurrent|active|named|additional|new|full-time|sales|more)\s+)?(?P<unit>(?i:users?|seats?|licen[cs]es?|servers?|units?|people|persons?|employees?|staff|agents?|reps?|stores?|shops?|branches?|offices?|locations?|devices?|accounts?|machines?|computers?|laptops?|pcs|pieces?|sets?|copies|cores?|nodes?|terminals?|years?|months?|weeks?|days?|vcpus?|cpus?|instances?|vms?|sites?|warehouses?|trucks?|vehicles?|cameras?|rooms?|students?|members?|customers?|clients?|salespeople|developers?|engineers?)|GB|TB)",
+        r"^\s*(?:(?i:concurrent|active|named|additional|extra|new|full-time|more|sales)\s+)?(?P<unit>[A-Za-z]+)",
     )
 });
+/// What a quantity is not: a spec (8核16G的配置, 64GB RAM), a duration before a relative word.
+static SPEC_AFTER: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^\s*(?:[0-9]+\s*(?:G|GB|T|TB|核|M|MB)\s*)*(?:的)?\s*(?i:配置|RAM|内存|memory|显存|CPU|vCPU|处理器)",
+    )
+});
+const EN_UNITS: &[&str] = &[
+    "user",
+    "seat",
+    "license",
+    "licence",
+    "server",
+    "unit",
+    "person",
+    "people",
+    "employee",
+    "staff",
+    "agent",
+    "rep",
+    "store",
+    "shop",
+    "branch",
+    "office",
+    "location",
+    "device",
+    "account",
+    "machine",
+    "computer",
+    "laptop",
+    "pc",
+    "piece",
+    "set",
+    "copy",
+    "core",
+    "node",
+    "terminal",
+    "instance",
+    "vm",
+    "site",
+    "warehouse",
+    "truck",
+    "vehicle",
+    "camera",
+    "room",
+    "student",
+    "member",
+    "customer",
+    "client",
+    "developer",
+    "dev",
+    "engineer",
+    "salespeople",
+    "printer",
+    "order",
+    "sku",
+    "item",
+    "product",
+    "desk",
+    "phone",
+    "tablet",
+    "screen",
+    "monitor",
+    "team",
+    "restaurant",
+    "clinic",
+    "school",
+    "hotel",
+    "factory",
+    "driver",
+    "worker",
+    "agency",
+    "project",
+];
+/// Plural nouns after a number that count time, money or measures, not things.
+const NOT_COUNTS: &[&str] = &[
+    "days",
+    "weeks",
+    "months",
+    "years",
+    "hours",
+    "minutes",
+    "seconds",
+    "decades",
+    "nights",
+    "times",
+    "ways",
+    "things",
+    "reasons",
+    "questions",
+    "points",
+    "steps",
+    "percent",
+    "degrees",
+    "inches",
+    "feet",
+    "meters",
+    "metres",
+    "miles",
+    "kilometers",
+    "kilograms",
+    "kilos",
+    "grams",
+    "pounds",
+    "ounces",
+    "liters",
+    "litres",
+    "gallons",
+    "watts",
+    "volts",
+    "amps",
+    "bits",
+    "bytes",
+    "pixels",
+    "dollars",
+    "euros",
+    "cents",
+    "bucks",
+    "thousands",
+    "hundreds",
+    "millions",
+    "billions",
+    "yrs",
+    "mins",
+    "hrs",
+    "secs",
+    "versions",
+    "stars",
+    "calls",
+    "errors",
+    "attempts",
+    "tries",
+    "yuan",
+    "quid",
+    "grand",
+    "pm",
+    "am",
+    "kw",
+    "kwh",
+    "btu",
+    "mph",
+    "fps",
+];
 /// Nouns counted with 块 that make it a count, not 块钱.
 const KUAI_NOUNS: &[&str] =
     &["硬盘", "屏", "显示器", "板", "电池", "地", "手表", "芯片", "牌", "表"];
@@ -58,16 +215,24 @@ fn iso(code: &str) -> &'static str {
     match code.to_ascii_lowercase().as_str() {
         "us$" | "$" | "usd" | "美元" | "美金" | "刀" | "dollar" | "dollars" | "bucks" => "USD",
         "€" | "eur" | "欧元" | "euro" | "euros" => "EUR",
-        "£" | "gbp" | "英镑" | "pounds" => "GBP",
+        "£" | "gbp" | "英镑" | "pounds" | "quid" => "GBP",
         "hk$" | "hkd" | "港币" | "港元" => "HKD",
         "jpy" | "日元" => "JPY",
+        "c$" | "cad" | "加元" => "CAD",
+        "a$" | "aud" | "澳元" => "AUD",
+        "s$" | "sgd" | "新加坡元" => "SGD",
+        "nzd" => "NZD",
+        "chf" => "CHF",
+        "krw" | "韩元" => "KRW",
+        "twd" | "台币" => "TWD",
+        "myr" => "MYR",
+        "inr" => "INR",
         _ => "CNY",
     }
 }
 
 fn prefix_at(f: &Folded<'_>, at: usize) -> Option<Currency> {
-    let before = &f.text[..at];
-    let c = PREFIX.captures(before)?;
+    let c = PREFIX.captures(&f.text[..at])?;
     let code = c.name("code")?;
     if code.as_str().chars().all(|c| c.is_ascii_alphabetic())
         && f.before(code.start()).is_some_and(|c| c.is_ascii_alphabetic())
@@ -78,8 +243,7 @@ fn prefix_at(f: &Folded<'_>, at: usize) -> Option<Currency> {
 }
 
 fn suffix_at(f: &Folded<'_>, at: usize) -> Option<Currency> {
-    let rest = &f.text[at..];
-    let c = SUFFIX.captures(rest)?;
+    let c = SUFFIX.captures(&f.text[at..])?;
     let code = c.name("code")?;
     let end = at + code.end();
     let s = code.as_str();
@@ -92,33 +256,106 @@ fn suffix_at(f: &Folded<'_>, at: usize) -> Option<Currency> {
     Some(Currency { iso: iso(s), start: at, end })
 }
 
-fn starts_number(f: &Folded<'_>, at: usize, c: char) -> bool {
+fn cue_before(f: &Folded<'_>, start: usize) -> bool {
+    let before = &f.text[..start];
+    let clause = before.rfind(is_clause_break).map_or(before, |i| &before[i..]);
+    MONEY_CUE.is_match(clause)
+}
+
+/// A number that follows a label or a model name: `尾号2504`, `编号 3`, `RTX 4090`, `version 4`.
+fn after_label(f: &Folded<'_>, start: usize) -> bool {
+    static LABEL: LazyLock<Regex> = LazyLock::new(|| {
+        re(
+            r"(?:尾号|号码|编号|单号|卡号|账号|型号|版本|房间|(?i:\bversion|\bv|\bno\.?|\bnumber|\broom|\bmodel|\bref|\bstep|\bpage|#)|(?-u:\b)[A-Z][A-Za-z]*[A-Z][A-Za-z]*|(?-u:\b)[a-z]+[A-Z][A-Za-z]*)\s*:?\s*$",
+        )
+    });
+    LABEL.is_match(&f.text[..start])
+}
+
+fn money(start: usize, end: usize, value: String, confidence: f32) -> Candidate {
+    Candidate::new(Found::Entity(EntityKind::Money), start, end, value, confidence)
+}
+
+/// The amount that starts at `at`, if a number starts there.
+fn number_at(f: &Folded<'_>, at: usize, c: char) -> Option<Amount> {
+    let before = f.before(at);
     if c.is_ascii_digit() {
-        !f.before(at).is_some_and(|p| p.is_ascii_digit() || p == '.' || p == ',')
+        // Not the middle of 1,000 or 4.2.1.
+        let joined = matches!(before, Some('.' | ','))
+            && f.before(at - 1).is_some_and(|p| p.is_ascii_digit());
+        if before.is_some_and(|p| p.is_ascii_digit()) || joined {
+            return None;
+        }
+        amount_at(&f.text, at)
+    } else if is_zh_numeral(c) {
+        if before.is_some_and(is_zh_numeral) {
+            return None;
+        }
+        amount_at(&f.text, at)
+    } else if c.is_ascii_alphabetic() {
+        if before.is_some_and(|p| p.is_ascii_alphanumeric()) {
+            return None;
+        }
+        en_amount_at(&f.text, at)
     } else {
-        is_zh_numeral(c) && !f.before(at).is_some_and(is_zh_numeral)
+        None
     }
 }
 
 pub(crate) fn detect(f: &Folded<'_>, out: &mut Vec<Candidate>) {
     let mut consumed = 0;
     for (at, c) in f.text.char_indices() {
-        if at < consumed || !starts_number(f, at, c) {
+        if at < consumed {
             continue;
         }
-        let Some(amount) = amount_at(&f.text, at) else { continue };
-        if let Some(candidate) = classify(f, amount) {
+        let found = adjacent_range(f, at).or_else(|| classify(f, number_at(f, at, c)?));
+        if let Some(candidate) = found {
             consumed = candidate.end;
             out.push(candidate);
         }
     }
 }
 
+/// 两三万 / 七八千块: a range from two neighbouring digits.
+fn adjacent_range(f: &Folded<'_>, at: usize) -> Option<Candidate> {
+    if f.before(at).is_some_and(is_zh_numeral) {
+        return None;
+    }
+    let c = ADJACENT.captures(&f.text[at..])?;
+    let (a, b) = (
+        zh_digit(c.name("a")?.as_str().chars().next()?)?,
+        zh_digit(c.name("b")?.as_str().chars().next()?)?,
+    );
+    if b != a + 1 {
+        return None;
+    }
+    let pow = match c.name("u")?.as_str() {
+        "十万" => 5,
+        "百万" => 6,
+        "千万" => 7,
+        "万" => 4,
+        "千" => 3,
+        _ => 8,
+    };
+    let end = at + c.get(0)?.end();
+    let suffix = suffix_at(f, end);
+    let iso = suffix.as_ref().map_or("CNY", |s| s.iso);
+    if suffix.is_none() && pow < 4 && !cue_before(f, at) {
+        return None;
+    }
+    let lo = Decimal::int(u128::from(a)).shift(pow)?;
+    let hi = Decimal::int(u128::from(b)).shift(pow)?;
+    let end = suffix.map_or(end, |s| s.end);
+    Some(money(at, end, format!("{lo}-{hi} {iso}"), 0.8))
+}
+
 fn classify(f: &Folded<'_>, a: Amount) -> Option<Candidate> {
     let t = &f.text;
     let prefix = prefix_at(f, a.start);
-    // `i5`, `A4`, `Win10` are names, not amounts.
-    if prefix.is_none() && f.before(a.start).is_some_and(|c| c.is_ascii_alphabetic() || c == '第')
+    // `i5`, `A4`, `Win10`, `第3`, `尾号2504`, `RTX 4090` are names and ordinals, not amounts.
+    if prefix.is_none()
+        && (f.before(a.start).is_some_and(|c| c.is_ascii_alphabetic() || c == '第')
+            || after_label(f, a.start))
     {
         return None;
     }
@@ -128,19 +365,13 @@ fn classify(f: &Folded<'_>, a: Amount) -> Option<Candidate> {
     if let Some(c) = CONNECTOR.captures(&t[conn_at..]) {
         let word = c.name("c").map_or("", |m| m.as_str()).to_ascii_lowercase();
         let start_of_lo = prefix.as_ref().map_or(a.start, |p| p.start);
-        let between = t[..start_of_lo].trim_end().to_ascii_lowercase();
-        let ok = match word.as_str() {
-            "and" => between.ends_with("between"),
-            "to" => true,
-            _ => true,
-        };
+        let before = t[..start_of_lo].trim_end().to_ascii_lowercase();
         let hi_at = conn_at + c.get(0).map_or(0, |m| m.len());
-        let hi_prefix_end = PREFIX_AHEAD.find(&t[hi_at..]).map_or(hi_at, |m| hi_at + m.end());
-        let hi_prefix = (hi_prefix_end > hi_at).then(|| prefix_at(f, hi_prefix_end)).flatten();
-        if ok
-            && let Some(first) = t[hi_prefix_end..].chars().next()
-            && (first.is_ascii_digit() || is_zh_numeral(first))
-            && let Some(hi) = amount_at(t, hi_prefix_end)
+        let hi_start = PREFIX_AHEAD.find(&t[hi_at..]).map_or(hi_at, |m| hi_at + m.end());
+        let hi_prefix = (hi_start > hi_at).then(|| prefix_at(f, hi_start)).flatten();
+        if (word != "and" || before.ends_with("between"))
+            && let Some(first) = t[hi_start..].chars().next()
+            && let Some(hi) = number_at(f, hi_start, first)
             && a.zh_numeral == hi.zh_numeral
         {
             let lo = if a.pow == 0 && hi.pow > 0 { a.value.shift(hi.pow)? } else { a.value };
@@ -151,10 +382,12 @@ fn classify(f: &Folded<'_>, a: Amount) -> Option<Candidate> {
     }
     let last = range.as_ref().map_or(a, |r| r.1);
     let suffix = suffix_at(f, last.end);
-    if let Some(next) = f.after(suffix.as_ref().map_or(last.end, |s| s.end))
-        && matches!(next, '%' | '折' | '倍' | '岁' | '号' | '日' | '点' | '/' | '°')
-    {
-        return None;
+    let after_all = suffix.as_ref().map_or(last.end, |s| s.end);
+    let mut rest = t[after_all..].chars();
+    match (rest.next(), rest.next()) {
+        (Some('%' | '折' | '倍' | '岁' | '号' | '日' | '点' | '°'), _) => return None,
+        (Some('/' | ':' | '.'), Some(d)) if d.is_ascii_digit() => return None,
+        _ => {}
     }
     let currency = prefix
         .as_ref()
@@ -163,7 +396,7 @@ fn classify(f: &Folded<'_>, a: Amount) -> Option<Candidate> {
         .or(first_suffix.as_ref().map(|s| s.iso))
         .or(suffix.as_ref().map(|s| s.iso));
     let start = prefix.as_ref().map_or(a.start, |p| p.start);
-    let end = suffix.as_ref().map_or(last.end, |s| s.end);
+    let end = after_all;
     let money_value = |iso: &str| match &range {
         Some((lo, hi, _)) => format!("{lo}-{} {iso}", hi.value),
         None => format!("{} {iso}", a.value),
@@ -174,67 +407,74 @@ fn classify(f: &Folded<'_>, a: Amount) -> Option<Candidate> {
     if range.is_none()
         && let Some((unit, unit_end)) = unit_at(f, &a)
     {
+        let confidence = if a.en_words { 0.75 } else { 0.85 };
         return Some(Candidate::new(
             Found::Entity(EntityKind::Quantity),
             a.start,
             unit_end,
             format!("{} {unit}", a.value),
-            0.85,
+            confidence,
         ));
     }
-    let default_iso = if f.zh { "CNY" } else { "USD" };
-    let after = f.after(last.end);
-    let open_end = after.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'));
-    // 5万, 30w, 50k, 1.5 million: an amount of money unless it counts something.
-    if last.pow >= 3 && open_end && (last.pow >= 4 || !last.zh_numeral || cue_before(f, start)) {
-        let confidence = if cue_before(f, start) { 0.9 } else { 0.75 };
-        return Some(money(start, end, money_value(default_iso), confidence));
+    if a.en_words {
+        return None;
     }
-    // 预算5000, budget 8000
-    if cue_before(f, start) && open_end && last.value.as_int().is_some_and(|v| v >= 50) {
+    let later = LATER.captures(&t[end..]).and_then(|c| c.name("code")).map(|m| iso(m.as_str()));
+    let default_iso = later.unwrap_or(if f.zh { "CNY" } else { "USD" });
+    let open_end = t[end..]
+        .chars()
+        .next()
+        .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+    let cue = cue_before(f, start);
+    // 5万, 30w, 50k, 1.5 million: an amount of money unless it counts something.
+    if last.pow >= 3 && open_end && (last.pow >= 4 || !last.zh_numeral || cue) {
+        return Some(money(start, end, money_value(default_iso), if cue { 0.9 } else { 0.75 }));
+    }
+    // 预算5000, budget 8000, 尾款26800
+    if cue && open_end && last.value.as_int().is_some_and(|v| v >= 50) {
         return Some(money(start, end, money_value(default_iso), 0.8));
     }
     None
 }
 
-static PREFIX_AHEAD: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^(?i:US\$|HK\$|\$|¥|€|£|RMB|CNY|USD|EUR|GBP|HKD|JPY)\s*"));
-
-fn money(start: usize, end: usize, value: String, confidence: f32) -> Candidate {
-    Candidate::new(Found::Entity(EntityKind::Money), start, end, value, confidence)
-}
-
-fn cue_before(f: &Folded<'_>, start: usize) -> bool {
-    let before = &f.text[..start];
-    let clause = before.rfind(is_clause_break).map_or(before, |i| &before[i..]);
-    MONEY_CUE.is_match(clause)
-}
-
-/// The count unit after an amount: `台`, `个用户` → `用户`, `users`.
+/// The count unit after an amount: the measure word (`台`, `个`, `6个T` → `TB`) or a noun.
 fn unit_at(f: &Folded<'_>, a: &Amount) -> Option<(String, usize)> {
     let rest = &f.text[a.end..];
-    if let Some(c) = UNIT_ZH.captures(rest) {
-        let unit = c.name("unit")?;
+    let one = a.value.as_int() == Some(1);
+    if !a.en_words
+        && let Some(c) = UNIT_ZH.captures(rest)
+        && let Some(unit) = c.name("unit")
+        // An ASCII unit glued to more letters is an English word (5 Tuesdays): see below.
+        && !(unit.as_str().is_ascii() && f.text[a.end + unit.end()..].starts_with(|c: char| c.is_ascii_alphabetic()))
+    {
         let end = a.end + unit.end();
         let u = unit.as_str();
-        let small = a.value.as_int() == Some(1) && a.zh_numeral;
-        if u.is_ascii() && f.after(end).is_some_and(|c| c.is_ascii_alphabetic()) {
+        let after = &f.text[end..];
+        // 一台 / 一个 / 一家 is the numeral of speech, not a count the customer gives.
+        if one && a.zh_numeral {
             return None;
         }
-        // 2026年 is a year; 一年多少钱 asks a price, not a quantity.
-        if u == "年" && (a.value.as_int().is_some_and(|y| (1900..=2100).contains(&y)) || small) {
+        if SPEC_AFTER.is_match(after) {
             return None;
         }
-        if matches!(u, "个月" | "天" | "周" | "小时") && small {
+        let unit = match u.trim_start_matches('个').trim() {
+            "T" | "TB" => "TB".to_string(),
+            "G" | "GB" => "GB".to_string(),
+            _ if u == "个月" => return None, // a duration
+            _ => u.to_string(),
+        };
+        // 5G网络 is a network; a bare G or T counts storage only with a storage word near.
+        if matches!(u, "G" | "T") && !storage_context(f, a.start, end) {
             return None;
         }
-        // 一天 / 一周 / 一家 / 一个 rarely count; 两个人 does.
-        if matches!(u, "家" | "条" | "路" | "款" | "部" | "把" | "张" | "件" | "层" | "间")
-            && a.zh_numeral
+        // 2026年 is a year; 两年前 a time; 一年多少钱 a price.
+        if unit == "年"
+            && (a.value.as_int().is_some_and(|y| y >= 1900)
+                || one
+                || ["前", "后", "以", "之", "内", "多"].iter().any(|w| after.starts_with(w)))
         {
             return None;
         }
-        let unit = if u == "license" || u == "licenses" { u.to_string() } else { u.to_string() };
         return Some((unit, end));
     }
     if a.zh_numeral {
@@ -243,14 +483,44 @@ fn unit_at(f: &Folded<'_>, a: &Amount) -> Option<(String, usize)> {
     let c = UNIT_EN.captures(rest)?;
     let unit = c.name("unit")?;
     let end = a.end + unit.end();
-    if f.after(end).is_some_and(|c| c.is_ascii_alphanumeric()) {
+    let u = unit.as_str();
+    let lower = u.to_ascii_lowercase();
+    if u.eq_ignore_ascii_case("gb") || u.eq_ignore_ascii_case("tb") {
+        if SPEC_AFTER.is_match(&f.text[end..]) {
+            return None;
+        }
+        return Some((u.to_ascii_uppercase(), end));
+    }
+    let singular = lower
+        .strip_suffix("es")
+        .filter(|s| s.ends_with('s') || s.ends_with("ch") || s.ends_with('x'))
+        .or_else(|| lower.strip_suffix('s'))
+        .unwrap_or(&lower);
+    let listed = EN_UNITS.contains(&singular)
+        || EN_UNITS.contains(&lower.as_str())
+        || lower == "people"
+        || lower == "staff"
+        || lower == "copies";
+    // Any plural noun counts things ("3 printers", "10,000 orders"), except time, money, measures.
+    let plural = lower.len() >= 4
+        && lower.ends_with('s')
+        && !NOT_COUNTS.contains(&lower.as_str())
+        && u.chars().all(|c| c.is_ascii_lowercase());
+    if !(listed || plural) || NOT_COUNTS.contains(&lower.as_str()) {
         return None;
     }
-    let u = unit.as_str();
-    let unit = if u.eq_ignore_ascii_case("gb") || u.eq_ignore_ascii_case("tb") {
-        u.to_ascii_uppercase()
-    } else {
-        u.to_ascii_lowercase()
-    };
-    Some((unit, end))
+    Some((lower, end))
+}
+
+fn storage_context(f: &Folded<'_>, start: usize, end: usize) -> bool {
+    static STORAGE: LazyLock<Regex> =
+        LazyLock::new(|| re(r"数据|存储|空间|备份|容量|硬盘|流量|网盘|云盘|文件|照片|视频|日志"));
+    let before: String =
+        f.text[..start].chars().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect();
+    let after: String = f.text[end..].chars().take(6).collect();
+    let next_is_break =
+        f.text[end..].chars().next().is_none_or(|c| is_clause_break(c) || c.is_whitespace());
+    STORAGE.is_match(&before)
+        || STORAGE.is_match(&after)
+        || (next_is_break && STORAGE.is_match(&f.text))
 }

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use closer_dialogue::EntityKind;
 use regex::Regex;
 
-use super::fold::{Folded, is_han};
+use super::fold::{Folded, is_clause_break, is_han};
 use super::{Candidate, Found};
 
 fn re(pattern: &str) -> Regex {
@@ -31,7 +31,7 @@ const AFTER_NAME: &[&str] = &[
     "来自", "想要", "需要", "负责", "主要", "公司", "电话", "手机", "微信", "邮箱", "打算", "准备",
     "刚才", "刚刚", "已经", "一直", "大概", "希望", "联系",
 ];
-const TITLES: &str = "先生|女士|小姐|总监|总经理|总|经理|老师|主任|老板|律师|医生|教授|博士|董事长|院长|校长|部长|处长|科长";
+const TITLES: &str = "先生|女士|小姐|姐|哥|工|总监|总经理|总|经理|老师|主任|老板|律师|医生|教授|博士|董事长|院长|校长|部长|处长|科长";
 /// Capitalised words that follow "I'm" / "this is" and are not names.
 const NOT_NAMES: &[&str] = &[
     "interested",
@@ -192,11 +192,11 @@ const NOT_NAMES: &[&str] = &[
     "he",
     "she",
 ];
-const COMPANY_SUFFIX_EN: &str = r"Inc|Incorporated|Ltd|Limited|LLC|L\.L\.C|Corp|Corporation|GmbH|Co|Company|Group|Holdings|Technologies|Technology|Tech|Solutions|Systems|Labs|Software|PLC|Pty|AG|SA|SAS|BV|AB|Industries|Enterprises|Partners|Consulting|Logistics|Studio|Studios";
+const COMPANY_SUFFIX_EN: &str = r"Inc|Incorporated|Ltd|Limited|LLC|L\.L\.C|Corp|Corporation|GmbH|Co|Company|Group|Holdings|Technologies|Technology|Tech|Solutions|Systems|Labs|Software|PLC|Pty|AG|SA|SAS|BV|AB|Industries|Enterprises|Partners|Consulting|Logistics|Studio|Studios|LLP|LP|NV|Oy|KK|Associates|Builders|Dental|Legal|Clinic|Traders";
 
 static ZH_COMPANY_SUFFIX: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"股份有限公司|有限责任公司|有限公司|集团公司|集团|公司|科技|工作室|事务所|研究院|研究所|医院|银行|商行|商贸|贸易行|实业|厂",
+        r"股份有限公司|有限责任公司|有限公司|集团公司|集团|公司|科技|工作室|事务所|研究院|研究所|医院|商行|商贸|贸易行|实业|厂",
     )
 });
 static ZH_WE_ARE: LazyLock<Regex> = LazyLock::new(|| {
@@ -216,7 +216,38 @@ static EN_COMPANY_CUE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static EN_THIS_IS_FROM: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i:\bthis\s+is|\bi'?m|\bi\s+am|\bmy\s+name\s+is|\bname's)\s+(?P<p>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\s+(?i:from|at|with|of)\s+(?P<n>[A-Z][A-Za-z0-9&'-]*(?:\s+[A-Z][A-Za-z0-9&'-]*){0,3})",
+        r"(?:(?i:\bthis\s+is|\bi'?m|\bi\s+am|\bmy\s+name\s+is|\bname's)\s+|^(?:(?i:hi|hello|hey|dear)\b[\s,]*)?)(?P<p>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\s+(?:(?i:here)\s+)?(?i:from|at|with|of)\s+(?P<n>[A-Z][A-Za-z0-9&'-]*(?:\s+(?:&\s+)?[A-Z][A-Za-z0-9&'-]*){0,3})",
+    )
+});
+/// `a subsidiary of Siemens`, `part of Acme`.
+static EN_PART_OF: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i:\b(?:subsidiary|division|branch|part|member)\s+of)\s+(?P<n>[A-Z][A-Za-z0-9&'-]*(?:\s+[A-Z][A-Za-z0-9&'-]*){0,3})",
+    )
+});
+/// `我是宏达物流的徐伟`: an organisation named before 的 and a name or a role.
+static ZH_ORG_OF: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?:我是|我这边是|这边是|我们是)(?P<n>[\p{Han}A-Za-z0-9&]{2,12}?)的"));
+/// Roles after which a name follows: `采购经理刘洋`, `同事孙晓燕`.
+static ZH_ROLE_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?:同事|经理|总监|主管|助理|负责人|老板|采购|对接人|搜|户名|收件人|收货人|签收人)[:\s]*")
+});
+/// English cues before a name: `Contact is Mark Evans`, `attn Nina Brooks`, `ship … to Jenna Wu`.
+static EN_NAME_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i:\bcontact(?:\s+person)?(?:\s+is)?\s*:?|\battn\s*:?|\battention\s*:?|\bask\s+for|\bspeak\s+(?:to|with)|\b(?:ship|send|deliver|mail|address)\b[^,.;!?]{0,30}?\bto)\s+(?P<n>(?:(?:Mr|Ms|Mrs|Miss|Dr|Prof)\.?\s+)?[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?)?)",
+    )
+});
+/// `Dr. Patel`, `Ms. Rivera`, `Mr. Zhang`.
+static EN_TITLED: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?-u:\b)(?P<n>(?:Mr|Ms|Mrs|Miss|Dr|Prof)\.?\s+[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?)?)",
+    )
+});
+/// A message that opens with a name: `Sarah Lee will sign`, `Ben Ortiz, +1 …`, `Ken here`.
+static EN_OPENING_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^(?:(?i:hi|hello|hey|dear)\b[\s,]*)?(?P<n>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)(?:\s*,|\s+(?i:here|will|from|speaking|at)\b)",
     )
 });
 static EN_PERSON: LazyLock<Regex> = LazyLock::new(|| {
@@ -226,11 +257,12 @@ static EN_PERSON: LazyLock<Regex> = LazyLock::new(|| {
 });
 static ZH_PERSON_CUE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?P<cue>我叫|我的名字叫|我的名字是|名字叫|本人叫|我姓名是|姓名:|姓名|我是|本人是|本人|鄙人|联系人是|联系人:|联系人)\s*",
+        r"(?P<cue>我叫|我的名字叫|我的名字是|名字叫|本人叫|我姓名是|姓名是|姓名:|姓名|我是|本人是|本人|鄙人|联系人是|联系人:|联系人|户名是|户名:|户名|收件人:|收件人|收货人:|收货人)\s*",
     )
 });
-static ZH_SURNAME_ONLY: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?:免贵姓|免贵|我姓|本人姓|鄙人姓)\s*(?P<s>\p{Han})"));
+static ZH_SURNAME_ONLY: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?:免贵姓|免贵|我姓|本人姓|鄙人姓|(?:^|[,.;!?:\s。])姓)\s*(?P<s>\p{Han})")
+});
 static ZH_TITLED: LazyLock<Regex> =
     LazyLock::new(|| re(&format!(r"(?P<s>\p{{Han}}{{1,2}})(?P<t>{TITLES})")));
 
@@ -372,7 +404,46 @@ fn zh_companies(f: &Folded<'_>, out: &mut Vec<Candidate>) {
         }
         push(out, EntityKind::Company, n.start(), n.end(), name, 0.7);
     }
+    // 我是宏达物流的徐伟 / 我是宏达物流的采购: the organisation, and the name after 的.
+    for c in ZH_ORG_OF.captures_iter(t) {
+        let (Some(n), Some(m)) = (c.name("n"), c.get(0)) else { continue };
+        let after = &t[m.end()..];
+        let name_len = full_name_at(after, false);
+        let role = ROLES.iter().any(|r| after.starts_with(r));
+        if !(name_len.is_some() || role) || !plausible_company(n.as_str()) {
+            continue;
+        }
+        push(out, EntityKind::Company, n.start(), n.end(), n.as_str(), 0.7);
+        if let Some(len) = name_len {
+            push(out, EntityKind::Person, m.end(), m.end() + len, &after[..len], 0.8);
+        }
+    }
 }
+
+/// Roles a customer names after their organisation (我是X的采购).
+const ROLES: &[&str] = &[
+    "采购",
+    "经理",
+    "负责人",
+    "老板",
+    "员工",
+    "销售",
+    "工程师",
+    "行政",
+    "财务",
+    "技术",
+    "人事",
+    "HR",
+    "IT",
+    "主管",
+    "总监",
+    "助理",
+    "运营",
+    "市场",
+    "创始人",
+    "法务",
+    "客服",
+];
 
 /// "我们是XX的": XX is a company unless it is a trade, a place or a role.
 fn plausible_company(name: &str) -> bool {
@@ -548,7 +619,8 @@ fn plausible_company(name: &str) -> bool {
         "东北",
     ];
     let n = name.chars().count();
-    (2..=12).contains(&n)
+    !name.contains("公司")
+        && (2..=12).contains(&n)
         && !NOT_COMPANY.iter().any(|w| name.starts_with(w))
         && !PLACES
             .iter()
@@ -585,8 +657,17 @@ fn en_companies(f: &Folded<'_>, out: &mut Vec<Candidate>) {
         }
         push(out, EntityKind::Company, start, end, name, 0.85);
     }
-    for c in EN_COMPANY_CUE.captures_iter(t).chain(EN_THIS_IS_FROM.captures_iter(t)) {
+    for c in EN_COMPANY_CUE
+        .captures_iter(t)
+        .chain(EN_THIS_IS_FROM.captures_iter(t))
+        .chain(EN_PART_OF.captures_iter(t))
+    {
         let Some(n) = c.name("n") else { continue };
+        if let Some(p) = c.name("p")
+            && !plausible_en_name(p.as_str())
+        {
+            continue;
+        }
         let name = trim_trailing_words(n.as_str());
         if name.is_empty()
             || NOT_NAMES.contains(&name.to_ascii_lowercase().as_str())
@@ -672,25 +753,59 @@ fn full_name_at(s: &str, weak_ok: bool) -> Option<usize> {
         }
         end = surname + i + c.len_utf8();
     }
-    (end > surname).then_some(end)
+    (end > surname && !NOT_A_NAME.iter().any(|w| s[..end].starts_with(w))).then_some(end)
+}
+
+/// Words that start with a surname character and are not names.
+const NOT_A_NAME: &[&str] = &[
+    "周末", "周一", "周二", "周三", "周四", "周五", "周六", "周日", "周天", "黄金", "高端", "高级",
+    "江湖", "程序", "程度", "许多", "许可", "韩国", "韩文", "苏州", "郑州", "徐州", "常州", "温州",
+    "许昌", "岳阳", "邵阳", "周口", "黄山", "马上", "毛病", "方便", "方案", "方式", "方面", "关于",
+    "关系", "关注", "金额", "安装", "安全", "时间", "时候", "文件", "文档", "张家", "宋体", "陈列",
+    "于是", "高兴", "曾经", "童装", "钱包", "余额", "何时", "杨浦", "卢湾", "武汉", "宁波", "吉林",
+    "郭家", "林业", "华为", "祝您", "祝你", "贺卡", "冯家", "蒋家", "田园", "孔雀", "潘家", "戴尔",
+    "尤其", "任何", "任务", "陆续", "丁点", "白天", "包括", "包装", "石材", "成本", "曹家", "章程",
+    "万一", "谢谢", "朱家", "管理", "付款",
+];
+
+/// A clause that is nothing but a name: `，刘洋`, `实名信息：钱芳，`, `（李）`.
+fn clause_names(f: &Folded<'_>, out: &mut Vec<Candidate>) {
+    let t = &f.text;
+    let mut start = 0;
+    for (i, c) in t.char_indices().chain(std::iter::once((t.len(), '\n'))) {
+        if !(is_clause_break(c) || c == ':' || c.is_whitespace()) {
+            continue;
+        }
+        let clause = &t[start..i];
+        let in_parens = f.before(start) == Some('(') && c == ')';
+        if let Some(len) = full_name_at(clause, false).filter(|l| *l == clause.len()) {
+            push(out, EntityKind::Person, start, start + len, clause, 0.7);
+        } else if in_parens && clause.chars().count() == 1 && surname_at(clause, false).is_some() {
+            push(out, EntityKind::Person, start, i, clause, 0.7);
+        }
+        start = i + c.len_utf8();
+    }
 }
 
 fn zh_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
     let t = &f.text;
-    for c in ZH_PERSON_CUE.captures_iter(t) {
-        let (Some(cue), Some(m)) = (c.name("cue"), c.get(0)) else { continue };
+    let first = out.len();
+    for c in ZH_PERSON_CUE.captures_iter(t).chain(ZH_ROLE_CUE.captures_iter(t)) {
+        let Some(m) = c.get(0) else { continue };
         let at = m.end();
         let rest = &t[at..];
-        let strong_cue = !matches!(cue.as_str(), "我是" | "本人是" | "本人" | "鄙人");
+        let cue = c.name("cue").map(|c| c.as_str());
+        let strong_cue = cue.is_some_and(|c| !matches!(c, "我是" | "本人是" | "本人" | "鄙人"));
         if let Some(len) = full_name_at(rest, strong_cue) {
             // 我是王磊 — but 我是王总的助理 is someone else's name.
             let after = &rest[len..];
-            if after.starts_with("的") || after.starts_with("公司") || after.starts_with("集团")
+            let self_intro = matches!(cue, Some("我是" | "本人是" | "本人" | "鄙人"));
+            if (self_intro && after.starts_with('的'))
+                || after.starts_with("公司")
+                || after.starts_with("集团")
+                || titled_at(rest)
             {
                 continue;
-            }
-            if titled_at(rest) {
-                continue; // 我是王总: the titled rule reports it
             }
             push(
                 out,
@@ -703,8 +818,9 @@ fn zh_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
             continue;
         }
         // An English name after a Chinese cue: 我叫Lily.
-        if let Some(n) = EN_NAME.find(rest).filter(|n| n.start() == 0)
-            && !NOT_NAMES.contains(&n.as_str().to_ascii_lowercase().as_str())
+        if cue.is_some()
+            && let Some(n) = EN_NAME.find(rest).filter(|n| n.start() == 0)
+            && plausible_en_name(n.as_str())
             && !rest[n.end()..].starts_with('的')
             && (strong_cue || n.as_str().len() >= 3)
         {
@@ -713,14 +829,10 @@ fn zh_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
     }
     for c in ZH_SURNAME_ONLY.captures_iter(t) {
         let Some(s) = c.name("s") else { continue };
-        if surname_at(s.as_str(), true).is_none() {
+        if surname_at(s.as_str(), true).is_none() || titled_at(&t[s.start()..]) {
             continue;
         }
-        // 免贵姓王，叫王磊 is reported by 叫; a bare surname is what the customer gave.
         let rest = &t[s.end()..];
-        if titled_at(&t[s.start()..]) {
-            continue;
-        }
         if rest.starts_with(|c: char| is_han(c) && !NOT_IN_NAME.contains(c))
             && let Some(len) = full_name_at(&t[s.start()..], true)
         {
@@ -739,29 +851,57 @@ fn zh_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
     for c in ZH_TITLED.captures_iter(t) {
         let (Some(s), Some(title)) = (c.name("s"), c.name("t")) else { continue };
         // The surname is the last one or two characters before the title: 找王总, 欧阳先生.
-        let chars: Vec<(usize, char)> = s.as_str().char_indices().collect();
-        let (start, name) =
-            if s.as_str().chars().count() == 2 && COMPOUND_SURNAMES.contains(&s.as_str()) {
-                (s.start(), s.as_str())
-            } else {
-                let (i, _) = *chars.last().unwrap_or(&(0, ' '));
-                (s.start() + i, &s.as_str()[i..])
-            };
+        let (start, name) = if COMPOUND_SURNAMES.contains(&s.as_str()) {
+            (s.start(), s.as_str())
+        } else {
+            let i = s.as_str().char_indices().last().map_or(0, |(i, _)| i);
+            (s.start() + i, &s.as_str()[i..])
+        };
         if surname_at(name, true).is_none() {
             continue;
         }
-        let before = f.before(start);
-        if before.is_some_and(|b| {
-            is_han(b) && !"是叫找给和跟请问我您的位好与及向对让被把替帮联系哪".contains(b)
+        let before = &t[..start];
+        let prev = before.chars().next_back();
+        let t_str = title.as_str();
+        // 叫我杨姐: familiar titles only when the customer offers them.
+        if matches!(t_str, "姐" | "哥") && !before.ends_with('叫') && !before.ends_with("叫我")
+        {
+            continue;
+        }
+        if prev.is_some_and(|b| {
+            is_han(b) && !"是叫找给和跟请问我您的位好与及向对让被把替帮联系哪人名".contains(b)
         }) {
             continue;
         }
-        if title.as_str() == "总"
-            && f.after(title.end()).is_some_and(|n| "部是共价额数体之计结量裁监经代".contains(n))
+        let next = f.after(title.end());
+        if t_str == "总" && next.is_some_and(|n| "部是共价额数体之计结量裁监经代".contains(n))
+        {
+            continue;
+        }
+        if t_str == "工" && next.is_some_and(|n| is_han(n) && !"的说在吧呢啊吗，".contains(n))
         {
             continue;
         }
         push(out, EntityKind::Person, start, title.end(), &t[start..title.end()], 0.85);
+    }
+    clause_names(f, out);
+    // 我姓刘…刘洋 / 我姓杨，叫我杨姐: the surname alone gives way to the fuller name.
+    let found: Vec<(usize, String)> = out[first..]
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.found == Found::Entity(EntityKind::Person))
+        .map(|(i, c)| (first + i, c.value.clone()))
+        .collect();
+    let drop: Vec<usize> = found
+        .iter()
+        .filter(|(_, v)| v.chars().count() == 1)
+        .filter(|(i, v)| {
+            found.iter().any(|(j, w)| j != i && w.len() > v.len() && w.starts_with(v.as_str()))
+        })
+        .map(|(i, _)| *i)
+        .collect();
+    for i in drop.into_iter().rev() {
+        out.remove(i);
     }
 }
 
@@ -772,29 +912,31 @@ fn titled_at(s: &str) -> bool {
 
 static EN_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"[A-Z][a-z]+(?:\s[A-Z][a-z]+)?"));
 
+/// Capitalised words that may be a name: none of them a common word or a company suffix.
+fn plausible_en_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split_whitespace().all(|w| {
+            !NOT_NAMES.contains(&w.to_ascii_lowercase().as_str())
+                && !COMPANY_SUFFIX_EN.split('|').any(|s| s == w)
+                && !is_place_en(w)
+        })
+}
+
 fn en_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
     let t = &f.text;
     for c in EN_PERSON.captures_iter(t) {
         let (Some(m), Some(n)) = (c.get(0), c.name("n")) else { continue };
         let cue = m.as_str()[..n.start() - m.start()].trim().to_ascii_lowercase();
         let mut words: Vec<&str> = n.as_str().split_whitespace().collect();
-        if NOT_NAMES.contains(&words[0].to_ascii_lowercase().as_str()) {
+        if !plausible_en_name(words[0]) {
             continue;
         }
-        if words.len() == 2
-            && (NOT_NAMES.contains(&words[1].to_ascii_lowercase().as_str())
-                || COMPANY_SUFFIX_EN.split('|').any(|s| s == words[1]))
-        {
+        if words.len() == 2 && !plausible_en_name(words[1]) {
             words.truncate(1);
         }
-        let name = words.join(" ");
-        let end = n.start()
-            + n.as_str().find(words[words.len() - 1]).unwrap_or(0)
-            + words[words.len() - 1].len();
-        let strong = cue.starts_with("my name")
-            || cue.starts_with("name")
-            || cue.starts_with("call")
-            || cue.starts_with("the name");
+        let last = words[words.len() - 1];
+        let end = n.start() + n.as_str().rfind(last).unwrap_or(0) + last.len();
+        let strong = ["my name", "name", "call", "the name"].iter().any(|c| cue.starts_with(c));
         // "I'm X" / "this is X" name someone only when the name ends the phrase.
         let follow = t[end..].trim_start().to_ascii_lowercase();
         let ends_phrase = follow.is_empty()
@@ -805,10 +947,52 @@ fn en_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
         if !strong && !ends_phrase {
             continue;
         }
-        // "It's Friday" / "this is Acme Inc": not people.
-        if cue == "it's" && !ends_phrase {
+        push(
+            out,
+            EntityKind::Person,
+            n.start(),
+            end,
+            &words.join(" "),
+            if strong { 0.9 } else { 0.75 },
+        );
+    }
+    for c in EN_NAME_CUE
+        .captures_iter(t)
+        .chain(EN_TITLED.captures_iter(t))
+        .chain(EN_OPENING_NAME.captures_iter(t))
+    {
+        let Some(n) = c.name("n") else { continue };
+        let mut name = n.as_str();
+        let titled = name.starts_with(|c: char| c.is_ascii_uppercase())
+            && ["Mr", "Ms", "Mrs", "Miss", "Dr", "Prof"]
+                .iter()
+                .any(|p| name.split([' ', '.']).next() == Some(p));
+        let plain = if titled {
+            name.split_once(char::is_whitespace).map_or("", |(_, r)| r.trim())
+        } else {
+            name
+        };
+        // Drop a second word that is not a name (Mr. Zhang at …, Jenna Wu Ltd).
+        if let Some((first, second)) = plain.rsplit_once(' ')
+            && !plausible_en_name(second)
+        {
+            name = &name[..name.len() - plain.len() + first.len()];
+        }
+        let plain = if titled {
+            name.split_once(char::is_whitespace).map_or("", |(_, r)| r.trim())
+        } else {
+            name
+        };
+        if !plausible_en_name(plain) {
             continue;
         }
-        push(out, EntityKind::Person, n.start(), end, &name, if strong { 0.9 } else { 0.75 });
+        push(
+            out,
+            EntityKind::Person,
+            n.start(),
+            n.start() + name.len(),
+            name,
+            if titled { 0.85 } else { 0.75 },
+        );
     }
 }

@@ -229,6 +229,8 @@ pub(crate) struct Amount {
     pub(crate) pow: u32,
     /// Written in Chinese numerals.
     pub(crate) zh_numeral: bool,
+    /// Written in English words (a hundred and twenty).
+    pub(crate) en_words: bool,
 }
 
 static ARABIC: LazyLock<Regex> = LazyLock::new(|| {
@@ -299,7 +301,7 @@ pub(crate) fn amount_at(text: &str, start: usize) -> Option<Amount> {
                 }
             }
         }
-        return Some(Amount { value, start, end, pow, zh_numeral: false });
+        return Some(Amount { value, start, end, pow, zh_numeral: false, en_words: false });
     }
     if !is_zh_numeral(first) {
         return None;
@@ -326,7 +328,16 @@ pub(crate) fn amount_at(text: &str, start: usize) -> Option<Amount> {
                 .find_map(|c| zh_unit_pow(c).filter(|p| *p >= 3))
                 .filter(|_| s.chars().last().and_then(zh_unit_pow).is_some() || colloquial(s))
                 .unwrap_or(0);
-            return Some(Amount { value, start, end: start + s.len(), pow, zh_numeral: true });
+            let mut end = start + s.len();
+            let mut value = value;
+            let mut pow = pow;
+            // 两个亿: a measure word before 亿.
+            if text[end..].starts_with("个亿") {
+                value = value.shift(8)?;
+                end += "个亿".len();
+                pow = 8;
+            }
+            return Some(Amount { value, start, end, pow, zh_numeral: true, en_words: false });
         }
         let mut it = s.char_indices();
         let (last, _) = it.next_back()?;
@@ -335,6 +346,113 @@ pub(crate) fn amount_at(text: &str, start: usize) -> Option<Amount> {
         }
         s = &s[..last];
     }
+}
+
+const EN_SMALL: &[&str] = &[
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+];
+const EN_TENS: &[&str] =
+    &["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+
+fn en_word_value(w: &str) -> Option<u128> {
+    if let Some(i) = EN_SMALL.iter().position(|x| *x == w) {
+        return Some(i as u128);
+    }
+    EN_TENS.iter().position(|x| *x == w).map(|i| (i as u128 + 2) * 10)
+}
+
+/// A number in English words at byte `start` (a word start): five, twenty-five, a hundred and
+/// twenty, two thousand.
+pub(crate) fn en_amount_at(text: &str, start: usize) -> Option<Amount> {
+    let rest = text.get(start..)?;
+    let mut total: u128 = 0;
+    let mut current: u128 = 0;
+    let mut any = false;
+    let mut end = start;
+    let mut pending_a = false;
+    let mut pow = 0;
+    let mut pos = 0;
+    while pos < rest.len() {
+        let word_len =
+            rest[pos..].find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len() - pos);
+        if word_len == 0 {
+            break;
+        }
+        let word = rest[pos..pos + word_len].to_ascii_lowercase();
+        let word_end = pos + word_len;
+        match word.as_str() {
+            "a" if !any || current == 0 => pending_a = true,
+            "and" if any && current >= 100 && current % 100 == 0 => {}
+            "hundred" if any || pending_a => {
+                current = current.max(1) * 100;
+                any = true;
+                pending_a = false;
+                end = start + word_end;
+                pow = pow.max(2);
+            }
+            "thousand" | "million" | "billion" if any || pending_a => {
+                let (m, p) = match word.as_str() {
+                    "thousand" => (1_000, 3),
+                    "million" => (1_000_000, 6),
+                    _ => (1_000_000_000, 9),
+                };
+                total += current.max(1) * m;
+                current = 0;
+                any = true;
+                pending_a = false;
+                end = start + word_end;
+                pow = p;
+            }
+            w => {
+                let Some(v) = en_word_value(w) else { break };
+                let tail = current % 100;
+                let fits =
+                    if v < 10 { tail == 0 || (tail >= 20 && tail % 10 == 0) } else { tail == 0 };
+                if pending_a || !fits {
+                    break;
+                }
+                current += v;
+                any = true;
+                end = start + word_end;
+            }
+        }
+        // Words are joined by one space or a hyphen (twenty-five).
+        pos = word_end;
+        match rest[pos..].chars().next() {
+            Some(' ' | '-') => pos += 1,
+            _ => break,
+        }
+    }
+    if !any {
+        return None;
+    }
+    Some(Amount {
+        value: Decimal::int(total + current),
+        start,
+        end,
+        pow,
+        zh_numeral: false,
+        en_words: true,
+    })
 }
 
 /// Whether a Chinese number ends in a colloquial digit after a big unit (三万五).
@@ -406,5 +524,15 @@ mod tests {
             assert_eq!((a.value.to_string(), a.end, a.pow), (v.to_string(), s.len(), pow), "{s}");
         }
         assert_eq!(amount_at("5km", 0).map(|a| a.end), Some(1));
+        assert_eq!(amount_at("两个亿", 0).map(|a| a.value.to_string()), Some("200000000".into()));
+        for (s, v) in [
+            ("a hundred and twenty users", "120"),
+            ("twenty-five seats", "25"),
+            ("two thousand dollars", "2000"),
+            ("five units", "5"),
+        ] {
+            assert_eq!(en_amount_at(s, 0).map(|a| a.value.to_string()).as_deref(), Some(v), "{s}");
+        }
+        assert!(en_amount_at("a user", 0).is_none());
     }
 }
