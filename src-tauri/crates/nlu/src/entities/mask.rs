@@ -50,7 +50,8 @@ fn mask_span(kind: EntityKind, span: &str) -> String {
             Some(at) => keep_ends(&span[..at], 1, 0, |_| true) + &span[at..],
             None => keep_ends(span, 1, 0, is_word_char),
         },
-        EntityKind::Wechat | EntityKind::Person => keep_ends(span, 1, 0, is_word_char),
+        EntityKind::Wechat => keep_ends(span, 1, 0, |c| !c.is_whitespace()),
+        EntityKind::Person => keep_ends(span, 1, 0, is_word_char),
         _ => span.to_string(),
     }
 }

@@ -420,7 +420,7 @@ fn classify(f: &Folded<'_>, a: Amount) -> Option<Candidate> {
         return None;
     }
     let later = LATER.captures(&t[end..]).and_then(|c| c.name("code")).map(|m| iso(m.as_str()));
-    let default_iso = later.unwrap_or(if f.zh { "CNY" } else { "USD" });
+    let default_iso = later.unwrap_or(if f.zh || last.cjk_multiplier { "CNY" } else { "USD" });
     let open_end = t[end..]
         .chars()
         .next()

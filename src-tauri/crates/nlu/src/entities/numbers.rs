@@ -231,6 +231,8 @@ pub(crate) struct Amount {
     pub(crate) zh_numeral: bool,
     /// Written in English words (a hundred and twenty).
     pub(crate) en_words: bool,
+    /// The multiplier is Chinese (万, 亿, w): the amount is in yuan unless a currency says not.
+    pub(crate) cjk_multiplier: bool,
 }
 
 static ARABIC: LazyLock<Regex> = LazyLock::new(|| {
@@ -253,6 +255,7 @@ pub(crate) fn amount_at(text: &str, start: usize) -> Option<Amount> {
         let mut value = Decimal::parse(m.as_str())?;
         let mut end = start + m.end();
         let mut pow = 0;
+        let mut cjk_multiplier = false;
         if let Some(c) = MULTIPLIER.captures(&text[end..]) {
             let whole = c.get(0).map_or("", |m| m.as_str());
             let next = text[end + whole.len()..].chars().next();
@@ -292,6 +295,7 @@ pub(crate) fn amount_at(text: &str, start: usize) -> Option<Amount> {
                 value = value.shift(p)?;
                 end += whole.len();
                 pow = p;
+                cjk_multiplier = c.name("zh").is_some() || matches!(whole, "w" | "W");
                 // 3万5 = 35000, 3万5千 = 35000, 2千5 = 2500.
                 if matches!(p, 3 | 4) && c.name("zh").is_some() {
                     if let Some((extra, len)) = colloquial_tail(&text[end..], p) {
@@ -301,7 +305,15 @@ pub(crate) fn amount_at(text: &str, start: usize) -> Option<Amount> {
                 }
             }
         }
-        return Some(Amount { value, start, end, pow, zh_numeral: false, en_words: false });
+        return Some(Amount {
+            value,
+            start,
+            end,
+            pow,
+            zh_numeral: false,
+            en_words: false,
+            cjk_multiplier,
+        });
     }
     if !is_zh_numeral(first) {
         return None;
@@ -337,7 +349,15 @@ pub(crate) fn amount_at(text: &str, start: usize) -> Option<Amount> {
                 end += "个亿".len();
                 pow = 8;
             }
-            return Some(Amount { value, start, end, pow, zh_numeral: true, en_words: false });
+            return Some(Amount {
+                value,
+                start,
+                end,
+                pow,
+                zh_numeral: true,
+                en_words: false,
+                cjk_multiplier: true,
+            });
         }
         let mut it = s.char_indices();
         let (last, _) = it.next_back()?;
@@ -452,6 +472,7 @@ pub(crate) fn en_amount_at(text: &str, start: usize) -> Option<Amount> {
         pow,
         zh_numeral: false,
         en_words: true,
+        cjk_multiplier: false,
     })
 }
 
