@@ -24,7 +24,7 @@ const COMPOUND_SURNAMES: &[&str] = &[
     "司徒", "夏侯", "端木", "南宫", "独孤", "西门",
 ];
 /// Characters that end a given name (function words, verbs that follow a name).
-const NOT_IN_NAME: &str = "的是在了吗呢啊吧呀哦嘛哈么我你您他她它们这那个想要来去说问找做买卖用有没不和跟与及或就也都还很太先女士总经理老师公司，。、手电微邮号码姓名叫今明后昨下上本周星期天年月日点刚正已从自对给让把被请谢好";
+const NOT_IN_NAME: &str = "的是在了吗呢啊吧呀哦嘛哈么我你您他她它们这那个想要来去说问找做买卖用有没不和跟与及或就也都还很太先女士总经理老师公司，。、手电微邮号码姓名叫今后昨下上本周星期天年月日点刚正已从自对给让把被请谢好";
 /// Words that may follow a name and start with a character that could be a given name.
 const AFTER_NAME: &[&str] = &[
     "明天", "今天", "后天", "昨天", "明早", "明晚", "今晚", "现在", "目前", "这边", "这里", "那边",
@@ -191,6 +191,61 @@ const NOT_NAMES: &[&str] = &[
     "they",
     "he",
     "she",
+    "best",
+    "kind",
+    "regards",
+    "dear",
+    "morning",
+    "afternoon",
+    "evening",
+    "please",
+    "quick",
+    "merry",
+    "meet",
+    "let",
+    "lets",
+    "can",
+    "could",
+    "would",
+    "should",
+    "will",
+    "do",
+    "does",
+    "is",
+    "are",
+    "any",
+    "some",
+    "all",
+    "sounds",
+    "looks",
+    "perfect",
+    "cool",
+    "nice",
+    "awesome",
+    "got",
+    "need",
+    "want",
+    "send",
+    "call",
+    "email",
+    "text",
+    "ship",
+    "deliver",
+    "order",
+    "price",
+    "budget",
+    "demo",
+    "invoice",
+    "contact",
+    "attn",
+    "note",
+    "re",
+    "fw",
+    "fwd",
+    "subject",
+    "team",
+    "support",
+    "office",
 ];
 const COMPANY_SUFFIX_EN: &str = r"Inc|Incorporated|Ltd|Limited|LLC|L\.L\.C|Corp|Corporation|GmbH|Co|Company|Group|Holdings|Technologies|Technology|Tech|Solutions|Systems|Labs|Software|PLC|Pty|AG|SA|SAS|BV|AB|Industries|Enterprises|Partners|Consulting|Logistics|Studio|Studios|LLP|LP|NV|Oy|KK|Associates|Builders|Dental|Legal|Clinic|Traders";
 
@@ -247,7 +302,7 @@ static EN_TITLED: LazyLock<Regex> = LazyLock::new(|| {
 /// A message that opens with a name: `Sarah Lee will sign`, `Ben Ortiz, +1 …`, `Ken here`.
 static EN_OPENING_NAME: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"^(?:(?i:hi|hello|hey|dear)\b[\s,]*)?(?P<n>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)(?:\s*,|\s+(?i:here|will|from|speaking|at)\b)",
+        r"^(?:(?i:hi|hello|hey|dear)\b[\s,]*)?(?:(?P<n>[A-Z][a-z]+\s+[A-Z][a-z]+)(?:\s*,|\s+(?i:here|will|from|speaking)\b)|(?P<n1>[A-Z][a-z]+)\s+(?i:here)\b)",
     )
 });
 static EN_PERSON: LazyLock<Regex> = LazyLock::new(|| {
@@ -257,11 +312,13 @@ static EN_PERSON: LazyLock<Regex> = LazyLock::new(|| {
 });
 static ZH_PERSON_CUE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?P<cue>我叫|我的名字叫|我的名字是|名字叫|本人叫|我姓名是|姓名是|姓名:|姓名|我是|本人是|本人|鄙人|联系人是|联系人:|联系人|户名是|户名:|户名|收件人:|收件人|收货人:|收货人)\s*",
+        r"(?P<cue>我叫|(?:^|[,;:\s])叫|我的名字叫|我的名字是|名字叫|本人叫|我姓名是|姓名是|姓名:|姓名|我是|本人是|本人|鄙人|联系人是|联系人:|联系人|户名是|户名:|户名|收件人:|收件人|收货人:|收货人)\s*",
     )
 });
 static ZH_SURNAME_ONLY: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?:免贵姓|免贵|我姓|本人姓|鄙人姓|(?:^|[,.;!?:\s。])姓)\s*(?P<s>\p{Han})")
+    re(
+        r"(?:免贵姓|免贵|我姓|本人姓|鄙人姓|(?:^|[,.;!?:\s。])姓|(?:老板|经理|负责人|联系人|客户|老师|领导)姓)\s*(?P<s>\p{Han})",
+    )
 });
 static ZH_TITLED: LazyLock<Regex> =
     LazyLock::new(|| re(&format!(r"(?P<s>\p{{Han}}{{1,2}})(?P<t>{TITLES})")));
@@ -748,7 +805,7 @@ fn full_name_at(s: &str, weak_ok: bool) -> Option<usize> {
             break;
         }
         // 张伟明天: 明天 follows the name.
-        if count == 1 && AFTER_NAME.iter().any(|w| s[surname + i..].starts_with(w)) {
+        if AFTER_NAME.iter().any(|w| s[surname + i..].starts_with(w)) {
             break;
         }
         end = surname + i + c.len_utf8();
@@ -869,7 +926,7 @@ fn zh_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
             continue;
         }
         if prev.is_some_and(|b| {
-            is_han(b) && !"是叫找给和跟请问我您的位好与及向对让被把替帮联系哪人名".contains(b)
+            is_han(b) && !"是叫找给和跟请问我您的位好与及向对让被把替帮联系哪人名下".contains(b)
         }) {
             continue;
         }
@@ -961,7 +1018,7 @@ fn en_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
         .chain(EN_TITLED.captures_iter(t))
         .chain(EN_OPENING_NAME.captures_iter(t))
     {
-        let Some(n) = c.name("n") else { continue };
+        let Some(n) = c.name("n").or_else(|| c.name("n1")) else { continue };
         let mut name = n.as_str();
         let titled = name.starts_with(|c: char| c.is_ascii_uppercase())
             && ["Mr", "Ms", "Mrs", "Miss", "Dr", "Prof"]
