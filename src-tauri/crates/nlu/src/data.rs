@@ -71,6 +71,13 @@ pub fn write_jsonl<T: Serialize>(path: &Path, lines: &[T]) -> Result<(), NluErro
     std::fs::rename(&part, path).map_err(NluError::io(path))
 }
 
+/// The labelled sets bundled with the app (`data/`, see its README): the default heads are
+/// trained on the train parts and candidate heads are measured on the test parts.
+pub const BUNDLED_SALES_TRAIN: &str = include_str!("../data/sales/train.jsonl");
+pub const BUNDLED_SALES_TEST: &str = include_str!("../data/sales/test.jsonl");
+pub const BUNDLED_SENTIMENT_TRAIN: &str = include_str!("../data/sentiment/train.jsonl");
+pub const BUNDLED_SENTIMENT_TEST: &str = include_str!("../data/sentiment/test.jsonl");
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! Closer's local store: one SQLite file that is the source of truth for conversations (an event
 //! log and its projection), leads with per-field provenance, products, versioned strategies, the
-//! audit log and the CRM outbox.
+//! audit log, the CRM outbox, and the NLU's manager-added intent examples and trained heads.
 //!
 //! Key decisions: every connection sets `busy_timeout` before switching to WAL and turns foreign
 //! keys on; the schema moves only through numbered migrations (`user_version`); a change and its
@@ -9,6 +9,7 @@
 mod audit;
 mod conversations;
 mod error;
+mod nlu;
 mod outbox;
 mod products;
 mod strategies;
@@ -23,6 +24,7 @@ use rusqlite_migration::{M, Migrations};
 pub use audit::AuditEntry;
 pub use conversations::{ConversationRow, LeadRow, NewConversation, Recorded};
 pub use error::StoreError;
+pub use nlu::{IntentExample, NewNluHead, NluHeadKind, NluHeadRow};
 pub use outbox::OutboxRow;
 pub use products::Product;
 pub use strategies::{StrategyVersion, VersionStatus};
@@ -34,13 +36,16 @@ pub const DB_FILE: &str = "closer.sqlite3";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("migrations/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/0001_init.sql")),
+        M::up(include_str!("migrations/0002_nlu.sql")),
+    ])
 }
 
 /// The schema version this build migrates to.
 pub fn latest_schema_version() -> i64 {
     // One migration per entry; user_version counts them.
-    const COUNT: i64 = 1;
+    const COUNT: i64 = 2;
     COUNT
 }
 
@@ -126,6 +131,8 @@ impl Store {
             "strategy_versions",
             "audit_log",
             "crm_outbox",
+            "intent_examples",
+            "nlu_heads",
         ] {
             let n: i64 =
                 conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
