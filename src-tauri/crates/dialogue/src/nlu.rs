@@ -48,22 +48,36 @@ pub struct SentimentScore {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum EntityKind {
-    /// A phone number: mainland mobile (normalised to 11 digits) or international (`+` E.164).
+    /// A phone number, digits only: a mainland mobile as its 11 digits (`+86 138-1234-5678` →
+    /// `13812345678`), a mainland landline with its area code (`010-88886666` → `01088886666`),
+    /// an international number as `+` and its digits (`+44 (0) 20 7946 0958` →
+    /// `+442079460958`), a domestic number abroad as written (`650 555 0134` → `6505550134`).
     Phone,
+    /// An email address, lower-cased.
     Email,
-    /// A WeChat ID, recognised only next to a context word (微信 / WeChat / vx …).
+    /// A WeChat ID as written (`zhangsan_88`), recognised only next to a context word (微信 /
+    /// WeChat / vx …); a phone number given as the WeChat ID is its 11 digits.
     Wechat,
-    /// A mainland resident ID number (GB 11643, check digit verified).
+    /// A mainland resident ID number (GB 11643, check digit verified): 18 characters, `X`
+    /// upper-case.
     ResidentId,
-    /// A bank card number (Luhn verified).
+    /// A bank card number (Luhn verified), digits only.
     BankCard,
-    /// An amount of money or a budget, normalised to `<amount> <ISO currency>`, e.g. `50000 CNY`.
+    /// An amount of money or a budget: `<amount> <ISO currency>` (`50000 CNY`, `49.99 USD`) or a
+    /// range `<lo>-<hi> <ISO>` (`50000-80000 CNY`). Unstated currency is CNY in a Chinese message
+    /// or with 万/w, USD otherwise.
     Money,
-    /// A count of something, normalised to `<number> <unit>`, e.g. `20 台`, `50 users`.
+    /// A count of something: `<number> <unit>`, the unit being the measure word written after the
+    /// number (`三十个账号` → `30 个`, `二十台` → `20 台`, `6个T` → `6 TB`) or the English noun,
+    /// lower-cased (`50 users`).
     Quantity,
-    /// A date and/or time, normalised to ISO 8601 relative to the message's time.
+    /// A date (`YYYY-MM-DD`) or a date and time (`YYYY-MM-DDTHH:MM`) in the customer's local
+    /// time, resolved against the message's time; a time alone is on that day.
     DateTime,
+    /// An organisation's name as written (`杭州云帆科技有限公司`, `Acme Corp`).
     Company,
+    /// A person's name as written, with a title if that is how they were named (`王磊`, `王先生`,
+    /// `陈` for 姓陈, `Dr. Patel`).
     Person,
 }
 

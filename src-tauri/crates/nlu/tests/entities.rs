@@ -124,7 +124,7 @@ fn ten_thousand_generated_ids_are_found_and_wrong_check_digits_are_not() {
         let template = ID_CONTEXTS[(i % ID_CONTEXTS.len() as u64) as usize];
         let text = template.replace("{}", &written(&id, i % 3));
         let ids = values(&text, EntityKind::ResidentId, &context);
-        assert_eq!(ids, [id.clone()], "{text}");
+        assert_eq!(ids, std::slice::from_ref(&id), "{text}");
         let others = found(&text, &context);
         assert!(
             !others.iter().any(|(k, _)| matches!(k, EntityKind::Phone | EntityKind::BankCard)),

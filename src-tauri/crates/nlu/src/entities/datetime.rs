@@ -25,6 +25,7 @@ const NUM: &str = "(?:[0-9]{1,2}|[一二两三四五六七八九十]{1,3})";
 static ZH_DATE: LazyLock<Regex> = LazyLock::new(|| {
     re(&r"(?x)
       (?P<ymd>(?P<y1>(?:19|20)[0-9]{2})\s*[-/.]\s*(?P<m1>[0-9]{1,2})\s*[-/.]\s*(?P<d1>[0-9]{1,2})(?:\s*[日号])?)
+    | (?P<dotted>(?P<m4>[0-9]{1,2})[./](?P<d4>[0-9]{1,2})\s*[号日])
     | (?P<cmd>(?:(?P<y2>(?:19|20)[0-9]{2}|明年|今年|后年)\s*年?\s*)?(?P<m2>NUM)\s*月\s*(?:份\s*)?
           (?:(?P<d2>NUM)\s*[日号]?|(?P<mp>初|上旬|中旬|下旬|中|底|末))?)
     | (?P<rel>大后天|后天|明天|明日|明儿|明早|明晚|今天|今日|今儿|今早|今晚|昨天|昨晚|前天|大前天)
@@ -199,8 +200,9 @@ fn text<'t>(c: &Captures<'t>, name: &str) -> Option<&'t str> {
 /// No ASCII digit glued to either end of a match.
 fn digit_bounded(f: &Folded<'_>, start: usize, end: usize) -> bool {
     let digit = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
-    !(digit(f.after(start)) && digit(f.before(start)))
-        && !(digit(f.before(end)) && digit(f.after(end)))
+    let glued_start = digit(f.after(start)) && digit(f.before(start));
+    let glued_end = digit(f.before(end)) && digit(f.after(end));
+    !glued_start && !glued_end
 }
 
 fn add_days(d: Date, n: i64) -> Option<Date> {
@@ -286,6 +288,11 @@ fn zh_date(f: &Folded<'_>, c: &Captures<'_>, today: Date) -> Option<Piece> {
         let date =
             Date::new(i16::try_from(y).ok()?, i8::try_from(mo).ok()?, i8::try_from(d).ok()?).ok();
         return piece(start, end, date, 0.95);
+    }
+    if c.name("dotted").is_some() {
+        let month = i8::try_from(num(text(c, "m4")?)?).ok()?;
+        let day = i8::try_from(num(text(c, "d4")?)?).ok()?;
+        return piece(start, end, next_month_day(today, month, day), 0.85);
     }
     if c.name("cmd").is_some() {
         let month = i8::try_from(num(text(c, "m2")?)?).ok()?;

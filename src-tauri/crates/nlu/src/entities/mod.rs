@@ -145,9 +145,6 @@ pub fn extract(text: &str, context: &Context) -> Vec<Entity> {
     datetime::detect(&folded, context, &mut candidates);
     money::detect(&folded, &mut candidates);
     names::detect(&folded, &mut candidates);
-    if std::env::var_os("ENTITIES_DEBUG").is_some() {
-        eprintln!("{candidates:?}");
-    }
     resolve(candidates)
         .into_iter()
         .filter_map(|c| {

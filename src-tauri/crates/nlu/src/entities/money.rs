@@ -43,6 +43,10 @@ static MONEY_CUE: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i:预算|价格|价位|报价|费用|成本|多少钱|花费|投入|资金|单价|总价|月费|年费|首付|付款|出价|尾款|定金|订金|余款|货款|全款|押金|预付|营收|收入|营业额|工资|薪资|budget|price|cost|spend|pay|afford|quote)[^,.!?;。]{0,8}$",
     )
 });
+/// A price word right after the number: `5000左右的预算`.
+static CUE_AFTER: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"^\s*(?:左右|上下|以内|以下|以上|之内)?\s*的?\s*(?:预算|价格|价位|费用|报价)")
+});
 /// 两三万, 七八千: two neighbouring digits before a unit, a range.
 static ADJACENT: LazyLock<Regex> = LazyLock::new(|| {
     re(r"^(?P<a>[一二两三四五六七八九])(?P<b>[二三四五六七八九])(?P<u>十万|百万|千万|万|千|亿)")
@@ -404,10 +408,12 @@ fn classify(f: &Folded<'_>, a: Amount) -> Option<Candidate> {
     if let Some(iso) = currency {
         return Some(money(start, end, money_value(iso), 0.95));
     }
-    if range.is_none()
-        && let Some((unit, unit_end)) = unit_at(f, &a)
-    {
+    if let Some((unit, unit_end)) = unit_at(f, &last) {
         let confidence = if a.en_words { 0.75 } else { 0.85 };
+        // 3到5个人: a range of counts has no single value; report nothing rather than 5 个.
+        if range.is_some() {
+            return Some(Candidate::new(Found::Blocker, a.start, unit_end, String::new(), 0.0));
+        }
         return Some(Candidate::new(
             Found::Entity(EntityKind::Quantity),
             a.start,
@@ -425,7 +431,7 @@ fn classify(f: &Folded<'_>, a: Amount) -> Option<Candidate> {
         .chars()
         .next()
         .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'));
-    let cue = cue_before(f, start);
+    let cue = cue_before(f, start) || CUE_AFTER.is_match(&t[end..]);
     // 5万, 30w, 50k, 1.5 million: an amount of money unless it counts something.
     if last.pow >= 3 && open_end && (last.pow >= 4 || !last.zh_numeral || cue) {
         return Some(money(start, end, money_value(default_iso), if cue { 0.9 } else { 0.75 }));

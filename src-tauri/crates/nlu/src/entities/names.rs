@@ -31,7 +31,7 @@ const AFTER_NAME: &[&str] = &[
     "来自", "想要", "需要", "负责", "主要", "公司", "电话", "手机", "微信", "邮箱", "打算", "准备",
     "刚才", "刚刚", "已经", "一直", "大概", "希望", "联系",
 ];
-const TITLES: &str = "先生|女士|小姐|姐|哥|工|总监|总经理|总|经理|老师|主任|老板|律师|医生|教授|博士|董事长|院长|校长|部长|处长|科长";
+const TITLES: &str = "先生|女士|小姐|姐|哥|工|总监|总经理|总|经理|老师|主任|老板|律师|医生|教授|博士|董事长|院长|校长|部长|处长|科长|会计|主管|秘书|助理|工程师|顾问|专员|组长|店长|厂长|局长|师傅|阿姨";
 /// Capitalised words that follow "I'm" / "this is" and are not names.
 const NOT_NAMES: &[&str] = &[
     "interested",
@@ -254,6 +254,10 @@ static ZH_COMPANY_SUFFIX: LazyLock<Regex> = LazyLock::new(|| {
         r"股份有限公司|有限责任公司|有限公司|集团公司|集团|公司|科技|工作室|事务所|研究院|研究所|医院|商行|商贸|贸易行|实业|厂",
     )
 });
+/// `我在阿里巴巴上班`.
+static ZH_WORK_AT: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?:我在|我们在|目前在|现在在)(?P<n>[\p{Han}A-Za-z0-9&]{2,12}?)(?:上班|工作|任职|做事)")
+});
 static ZH_WE_ARE: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"(?:我们是|我们这边是|我这边是|我们公司是|我们公司叫|公司名叫|公司名字叫|公司名称是|公司叫|我们单位是|我来自|来自|就职于|任职于|供职于)\s*(?P<n>[\p{Han}A-Za-z0-9&]{2,16}?)(?:的|,|\.|!|\s|$|。|公司|这边)",
@@ -453,7 +457,7 @@ fn zh_companies(f: &Folded<'_>, out: &mut Vec<Candidate>) {
             if m.as_str().contains("公司") || m.as_str() == "集团" { 0.9 } else { 0.75 };
         push(out, EntityKind::Company, start, end, &t[start..end], confidence);
     }
-    for c in ZH_WE_ARE.captures_iter(t) {
+    for c in ZH_WE_ARE.captures_iter(t).chain(ZH_WORK_AT.captures_iter(t)) {
         let Some(n) = c.name("n") else { continue };
         let name = n.as_str();
         if !plausible_company(name) {
@@ -874,6 +878,16 @@ fn zh_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
             );
             continue;
         }
+        // 我叫小李 / 我是老王: a familiar name.
+        if cue.is_some()
+            && let Some(prefix) = rest.strip_prefix('小').or_else(|| rest.strip_prefix('老'))
+            && let Some(len) = surname_at(prefix, strong_cue)
+            && prefix[len..].chars().next().is_none_or(|c| !is_han(c) || NOT_IN_NAME.contains(c))
+        {
+            let end = at + '小'.len_utf8() + len;
+            push(out, EntityKind::Person, at, end, &t[at..end], 0.75);
+            continue;
+        }
         // An English name after a Chinese cue: 我叫Lily.
         if cue.is_some()
             && let Some(n) = EN_NAME.find(rest).filter(|n| n.start() == 0)
@@ -926,7 +940,7 @@ fn zh_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
             continue;
         }
         if prev.is_some_and(|b| {
-            is_han(b) && !"是叫找给和跟请问我您的位好与及向对让被把替帮联系哪人名下".contains(b)
+            is_han(b) && !"是叫找给和跟请问我您的位好与及向对让被把替帮联系哪人名下部".contains(b)
         }) {
             continue;
         }

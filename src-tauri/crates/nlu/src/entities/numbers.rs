@@ -63,7 +63,7 @@ impl Decimal {
     }
 
     fn normalized(mut self) -> Self {
-        while self.scale > 0 && self.mant % 10 == 0 {
+        while self.scale > 0 && self.mant.is_multiple_of(10) {
             self.mant /= 10;
             self.scale -= 1;
         }
@@ -297,11 +297,12 @@ pub(crate) fn amount_at(text: &str, start: usize) -> Option<Amount> {
                 pow = p;
                 cjk_multiplier = c.name("zh").is_some() || matches!(whole, "w" | "W");
                 // 3万5 = 35000, 3万5千 = 35000, 2千5 = 2500.
-                if matches!(p, 3 | 4) && c.name("zh").is_some() {
-                    if let Some((extra, len)) = colloquial_tail(&text[end..], p) {
-                        value = value.add(extra)?;
-                        end += len;
-                    }
+                if matches!(p, 3 | 4)
+                    && c.name("zh").is_some()
+                    && let Some((extra, len)) = colloquial_tail(&text[end..], p)
+                {
+                    value = value.add(extra)?;
+                    end += len;
                 }
             }
         }
@@ -421,7 +422,7 @@ pub(crate) fn en_amount_at(text: &str, start: usize) -> Option<Amount> {
         let word_end = pos + word_len;
         match word.as_str() {
             "a" if !any || current == 0 => pending_a = true,
-            "and" if any && current >= 100 && current % 100 == 0 => {}
+            "and" if any && current >= 100 && current.is_multiple_of(100) => {}
             "hundred" if any || pending_a => {
                 current = current.max(1) * 100;
                 any = true;
@@ -445,8 +446,11 @@ pub(crate) fn en_amount_at(text: &str, start: usize) -> Option<Amount> {
             w => {
                 let Some(v) = en_word_value(w) else { break };
                 let tail = current % 100;
-                let fits =
-                    if v < 10 { tail == 0 || (tail >= 20 && tail % 10 == 0) } else { tail == 0 };
+                let fits = if v < 10 {
+                    tail == 0 || (tail >= 20 && tail.is_multiple_of(10))
+                } else {
+                    tail == 0
+                };
                 if pending_a || !fits {
                     break;
                 }
