@@ -10,6 +10,7 @@
 
 pub mod encoder;
 pub mod entities;
+pub mod analyzer;
 pub mod crosswoz;
 pub mod data;
 mod error;
