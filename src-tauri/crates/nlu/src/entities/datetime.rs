@@ -56,7 +56,7 @@ static EN_DATE: LazyLock<Regex> = LazyLock::new(|| {
     | (?P<rel>today|tonight|tomorrow|tmrw|tmr|tomorow|(?:the\s+)?day\s+after\s+tomorrow|yesterday|this\s+(?:morning|afternoon|evening))
     | (?P<ord>the\s+(?P<od>[0-9]{1,2})(?:st|nd|rd|th))
     | (?P<hol>christmas\s+eve|christmas(?:\s+day)?|new\s+year'?s\s+eve|new\s+year'?s(?:\s+day)?|valentine'?s\s+day|halloween)
-    | (?P<wk>(?:(?P<wkp>next|this|coming|last)\s+)?(?P<wkd>WEEKDAYS))
+    | (?P<wk>(?:(?P<wkp>next|this|coming|last)\s+(?:week\s+)?)?(?P<wkd>WEEKDAYS))
     | (?P<we>(?:(?P<wep>next|this|the)\s+)?weekend)
     | (?P<eom>(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?month)
     | (?P<bom>(?:early|(?:the\s+)?beginning\s+of|(?:the\s+)?start\s+of)\s+next\s+month)
@@ -87,6 +87,8 @@ struct Piece {
     pm: Option<bool>,
     /// A time that reads as one only next to a date (`一点`, `at 3`): dropped when alone.
     weak: bool,
+    /// Only a weekday (周三, Wednesday): next to a calendar date it just names that date's day.
+    weekday: bool,
     confidence: f32,
 }
 
@@ -126,6 +128,21 @@ pub(crate) fn detect(f: &Folded<'_>, context: &Context, out: &mut Vec<Candidate>
     // A date next to a time is one moment: 明天 下午3点, 3pm tomorrow, Friday at 10am.
     let mut merged: Vec<Piece> = Vec::new();
     for p in kept {
+        // Wednesday, December 2nd / 12月2日（周三）: the calendar date carries the value.
+        if let Some(last) = merged.last_mut()
+            && t[last.end..p.start]
+                .chars()
+                .all(|c| c.is_whitespace() || matches!(c, ',' | '(' | '、'))
+        {
+            if last.weekday && last.time.is_none() && p.date.is_some() && !p.weekday {
+                *last = Piece { start: last.start, ..p };
+                continue;
+            }
+            if !last.weekday && last.date.is_some() && last.time.is_none() && p.weekday {
+                last.end = if f.after(p.end) == Some(')') { p.end + 1 } else { p.end };
+                continue;
+            }
+        }
         if let Some(last) = merged.last_mut()
             && joinable(&t[last.end..p.start])
         {
@@ -274,7 +291,16 @@ fn part_day(month_start: Date, part: &str) -> Option<Date> {
 }
 
 fn piece(start: usize, end: usize, date: Option<Date>, confidence: f32) -> Option<Piece> {
-    Some(Piece { start, end, date: Some(date?), time: None, pm: None, weak: false, confidence })
+    Some(Piece {
+        start,
+        end,
+        date: Some(date?),
+        time: None,
+        pm: None,
+        weak: false,
+        weekday: false,
+        confidence,
+    })
 }
 
 fn zh_date(f: &Folded<'_>, c: &Captures<'_>, today: Date) -> Option<Piece> {
@@ -370,7 +396,9 @@ fn zh_date(f: &Folded<'_>, c: &Captures<'_>, today: Date) -> Option<Piece> {
             Some(_) => weekday_in(today, -1, day),
             None => upcoming(today, day),
         };
-        return piece(start, end, date, 0.9);
+        let mut p = piece(start, end, date, 0.9)?;
+        p.weekday = text(c, "wkd") != Some("末") && text(c, "wkp").is_none();
+        return Some(p);
     }
     if c.name("mon").is_some() {
         let months = match text(c, "monp")?.trim_end_matches('个') {
@@ -492,7 +520,16 @@ fn zh_time(f: &Folded<'_>, c: &Captures<'_>) -> Option<Piece> {
         hour = 0;
     }
     let time = (i8::try_from(hour).ok()?, i8::try_from(minute).ok()?);
-    Some(Piece { start, end, date: None, time: Some(time), pm: None, weak, confidence: 0.8 })
+    Some(Piece {
+        start,
+        end,
+        date: None,
+        time: Some(time),
+        pm: None,
+        weak,
+        weekday: false,
+        confidence: 0.8,
+    })
 }
 
 fn month_number(s: &str) -> Option<i8> {
@@ -606,7 +643,9 @@ fn en_date(f: &Folded<'_>, c: &Captures<'_>, today: Date) -> Option<Piece> {
             Some("last") => weekday_in(today, -1, day),
             _ => upcoming(today, day),
         };
-        return piece(start, end, date, 0.85);
+        let mut p = piece(start, end, date, 0.85)?;
+        p.weekday = prefix.is_none();
+        return Some(p);
     }
     if c.name("we").is_some() {
         let date = match text(c, "wep").map(str::to_ascii_lowercase).as_deref() {
@@ -690,5 +729,14 @@ fn en_time(f: &Folded<'_>, c: &Captures<'_>) -> Option<Piece> {
         return None;
     }
     let time = (i8::try_from(hour).ok()?, i8::try_from(minute).ok()?);
-    Some(Piece { start, end, date: None, time: Some(time), pm: None, weak, confidence: 0.85 })
+    Some(Piece {
+        start,
+        end,
+        date: None,
+        time: Some(time),
+        pm: None,
+        weak,
+        weekday: false,
+        confidence: 0.85,
+    })
 }

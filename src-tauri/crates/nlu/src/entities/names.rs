@@ -246,6 +246,45 @@ const NOT_NAMES: &[&str] = &[
     "team",
     "support",
     "office",
+    "street",
+    "road",
+    "avenue",
+    "st",
+    "rd",
+    "ave",
+    "lane",
+    "drive",
+    "boulevard",
+    "suite",
+    "floor",
+    "building",
+    "united",
+    "states",
+    "kingdom",
+    "hong",
+    "kong",
+    "north",
+    "south",
+    "east",
+    "west",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "christmas",
+    "easter",
+    "central",
+    "park",
+    "city",
+    "county",
 ];
 const COMPANY_SUFFIX_EN: &str = r"Inc|Incorporated|Ltd|Limited|LLC|L\.L\.C|Corp|Corporation|GmbH|Co|Company|Group|Holdings|Technologies|Technology|Tech|Solutions|Systems|Labs|Software|PLC|Pty|AG|SA|SAS|BV|AB|Industries|Enterprises|Partners|Consulting|Logistics|Studio|Studios|LLP|LP|NV|Oy|KK|Associates|Builders|Dental|Legal|Clinic|Traders";
 
@@ -294,7 +333,7 @@ static ZH_ROLE_CUE: LazyLock<Regex> = LazyLock::new(|| {
 /// English cues before a name: `Contact is Mark Evans`, `attn Nina Brooks`, `ship … to Jenna Wu`.
 static EN_NAME_CUE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i:\bcontact(?:\s+person)?(?:\s+is)?\s*:?|\battn\s*:?|\battention\s*:?|\bask\s+for|\bspeak\s+(?:to|with)|\b(?:ship|send|deliver|mail|address)\b[^,.;!?]{0,30}?\bto)\s+(?P<n>(?:(?:Mr|Ms|Mrs|Miss|Dr|Prof)\.?\s+)?[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?)?)",
+        r"(?i:\bcontact(?:\s+person)?(?:\s+is)?\s*:?|\battn\s*:?|\battention\s*:?|\bask\s+for|\bspeak\s+(?:to|with)|\breach|(?:regards|thanks|cheers|sincerely|best)\s*[,!.]|\b(?:ship|send|deliver|mail|address)\b[^,.;!?]{0,30}?\bto)\s+(?P<n>(?:(?:Mr|Ms|Mrs|Miss|Dr|Prof)\.?\s+)?[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?)?)",
     )
 });
 /// `Dr. Patel`, `Ms. Rivera`, `Mr. Zhang`.
@@ -993,8 +1032,22 @@ fn plausible_en_name(name: &str) -> bool {
         })
 }
 
+/// A clause that is nothing but a first and last name: `…, Maria Lopez`, `Rachel Green, +44 …`.
+static EN_CLAUSE_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?:^|[,;:!?.]\s*|\s-\s)(?P<n>[A-Z][a-z]+\s[A-Z][a-z]+)\s*(?:$|[,;!?.]|\s-\s)")
+});
+
 fn en_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
     let t = &f.text;
+    for c in EN_CLAUSE_NAME.captures_iter(t) {
+        let Some(n) = c.name("n") else { continue };
+        // Not the start of a longer capitalised run (Acme Widgets, Ltd).
+        let after = t[n.end()..].trim_start_matches([',', ' ']);
+        let followed_by_suffix = COMPANY_SUFFIX_EN.split('|').any(|s| after.starts_with(s));
+        if plausible_en_name(n.as_str()) && !followed_by_suffix {
+            push(out, EntityKind::Person, n.start(), n.end(), n.as_str(), 0.7);
+        }
+    }
     for c in EN_PERSON.captures_iter(t) {
         let (Some(m), Some(n)) = (c.get(0), c.name("n")) else { continue };
         let cue = m.as_str()[..n.start() - m.start()].trim().to_ascii_lowercase();
