@@ -204,6 +204,49 @@ const NOT_COUNTS: &[&str] = &[
     "btu",
     "mph",
     "fps",
+    "wants",
+    "needs",
+    "uses",
+    "works",
+    "gets",
+    "goes",
+    "makes",
+    "takes",
+    "seems",
+    "looks",
+    "costs",
+    "pays",
+    "comes",
+    "runs",
+    "says",
+    "thinks",
+    "knows",
+    "helps",
+    "likes",
+    "means",
+    "tells",
+    "asks",
+    "calls",
+    "sends",
+    "keeps",
+    "starts",
+    "stops",
+    "shows",
+    "gives",
+    "lets",
+    "puts",
+    "plus",
+    "is",
+    "was",
+    "has",
+    "does",
+    "less",
+    "this",
+    "thanks",
+    "yes",
+    "as",
+    "us",
+    "its",
 ];
 /// Nouns counted with 块 that make it a count, not 块钱.
 const KUAI_NOUNS: &[&str] =
@@ -274,6 +317,16 @@ fn after_label(f: &Folded<'_>, start: usize) -> bool {
         )
     });
     LABEL.is_match(&f.text[..start])
+}
+
+/// A word before the number in its clause that says it counts things: `访问量大概两万`.
+fn count_before(f: &Folded<'_>, start: usize) -> bool {
+    static COUNT: LazyLock<Regex> = LazyLock::new(|| {
+        re(
+            r"(?i:访问|流量|人数|用户|粉丝|销量|单量|订单量|数据量|条数|次数|规模|人员|员工|库存|pv|uv|users|visitors|views|downloads|followers|orders)[^,.!?;。]{0,10}$",
+        )
+    });
+    COUNT.is_match(&f.text[..start])
 }
 
 fn money(start: usize, end: usize, value: String, confidence: f32) -> Candidate {
@@ -433,7 +486,11 @@ fn classify(f: &Folded<'_>, a: Amount) -> Option<Candidate> {
         .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'));
     let cue = cue_before(f, start) || CUE_AFTER.is_match(&t[end..]);
     // 5万, 30w, 50k, 1.5 million: an amount of money unless it counts something.
-    if last.pow >= 3 && open_end && (last.pow >= 4 || !last.zh_numeral || cue) {
+    if last.pow >= 3
+        && open_end
+        && (last.pow >= 4 || !last.zh_numeral || cue)
+        && (cue || !count_before(f, start))
+    {
         return Some(money(start, end, money_value(default_iso), if cue { 0.9 } else { 0.75 }));
     }
     // 预算5000, budget 8000, 尾款26800
@@ -476,6 +533,7 @@ fn unit_at(f: &Folded<'_>, a: &Amount) -> Option<(String, usize)> {
         // 2026年 is a year; 两年前 a time; 一年多少钱 a price.
         if unit == "年"
             && (a.value.as_int().is_some_and(|y| y >= 1900)
+                || after.starts_with('级')
                 || one
                 || ["前", "后", "以", "之", "内", "多"].iter().any(|w| after.starts_with(w)))
         {
@@ -515,8 +573,17 @@ fn unit_at(f: &Folded<'_>, a: &Amount) -> Option<(String, usize)> {
     if !(listed || plural) || NOT_COUNTS.contains(&lower.as_str()) {
         return None;
     }
+    // 200 agent seats: the counted noun is the last one.
+    if let Some(next) = NEXT_WORD.captures(&f.text[end..]).and_then(|c| c.get(1))
+        && next.as_str().ends_with('s')
+        && EN_UNITS.contains(&next.as_str().trim_end_matches('s'))
+    {
+        return Some((next.as_str().to_string(), end + next.end()));
+    }
     Some((lower, end))
 }
+
+static NEXT_WORD: LazyLock<Regex> = LazyLock::new(|| re(r"^ ([a-z]+)(?-u:\b)"));
 
 fn storage_context(f: &Folded<'_>, start: usize, end: usize) -> bool {
     static STORAGE: LazyLock<Regex> =

@@ -246,6 +246,16 @@ const NOT_NAMES: &[&str] = &[
     "team",
     "support",
     "office",
+    "bye",
+    "goodbye",
+    "later",
+    "soon",
+    "cheers",
+    "regards",
+    "sincerely",
+    "yours",
+    "talk",
+    "see",
     "street",
     "road",
     "avenue",
@@ -299,7 +309,7 @@ static ZH_WORK_AT: LazyLock<Regex> = LazyLock::new(|| {
 });
 static ZH_WE_ARE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?:我们是|我们这边是|我这边是|我们公司是|我们公司叫|公司名叫|公司名字叫|公司名称是|公司叫|我们单位是|我来自|来自|就职于|任职于|供职于)\s*(?P<n>[\p{Han}A-Za-z0-9&]{2,16}?)(?:的|,|\.|!|\s|$|。|公司|这边)",
+        r"(?:(?:我们是|我们这边是|我这边是|我们单位是)\s*(?P<d>[\p{Han}A-Za-z0-9&]{2,16}?)的|(?:我们公司是|我们公司叫|公司名叫|公司名字叫|公司名称是|公司叫|我来自|来自|就职于|任职于|供职于)\s*(?P<n>[\p{Han}A-Za-z0-9&]{2,16}?)(?:的|,|\.|!|\s|$|。|公司|这边))",
     )
 });
 static EN_COMPANY_SUFFIXED: LazyLock<Regex> = LazyLock::new(|| {
@@ -453,8 +463,7 @@ const GENERIC_COMPANY: &[&str] = &[
     "的",
 ];
 /// Characters that cannot be inside a company name before its suffix: a name starts after them.
-const COMPANY_BREAK: &str =
-    "是在于叫的从为给跟和替我们你他她这那里边自职个家请问想要找做搞开去来了吗呢吧呀啊哦嘛有没";
+const COMPANY_BREAK: &str = "是在于叫的从为给跟和替我们你他她这那里边自职个家请问想要找做搞开去来了吗呢吧呀啊哦嘛有没到送回等年";
 
 fn zh_companies(f: &Folded<'_>, out: &mut Vec<Candidate>) {
     let t = &f.text;
@@ -485,6 +494,7 @@ fn zh_companies(f: &Folded<'_>, out: &mut Vec<Candidate>) {
             .map_or(m.start(), |s| s.start());
         let core = &t[start..first_suffix];
         let generic = core.chars().count() < 2
+            || generic_org(core)
             || GENERIC_COMPANY.contains(&core)
             || GENERIC_COMPANY
                 .iter()
@@ -497,7 +507,7 @@ fn zh_companies(f: &Folded<'_>, out: &mut Vec<Candidate>) {
         push(out, EntityKind::Company, start, end, &t[start..end], confidence);
     }
     for c in ZH_WE_ARE.captures_iter(t).chain(ZH_WORK_AT.captures_iter(t)) {
-        let Some(n) = c.name("n") else { continue };
+        let Some(n) = c.name("n").or_else(|| c.name("d")) else { continue };
         let name = n.as_str();
         if !plausible_company(name) {
             continue;
@@ -544,6 +554,49 @@ const ROLES: &[&str] = &[
     "法务",
     "客服",
 ];
+
+/// A description of a kind of organisation (外贸, 律所, 金融行业, 小公司), not a name.
+fn generic_org(core: &str) -> bool {
+    /// Categories: a name ending in one describes a kind (金融行业, 政府单位, 越南工厂).
+    const CATEGORIES: &[&str] =
+        &["行业", "单位", "机构", "企业", "工厂", "门店", "律所", "团队", "部门", "政府", "业"];
+    /// Trades: alone (or with one more character, 制造业) they describe, not name.
+    const TRADES: &[&str] = &[
+        "外贸",
+        "跨境",
+        "电商",
+        "金融",
+        "教育",
+        "医疗",
+        "设计",
+        "餐饮",
+        "零售",
+        "制造",
+        "物流",
+        "贸易",
+        "科技",
+        "网络",
+        "软件",
+        "互联网",
+        "信息",
+        "技术",
+        "咨询",
+        "广告",
+        "装修",
+        "保险",
+        "投资",
+    ];
+    /// Adjectives right before a suffix: 适合小公司, 正规公司, 越南工厂.
+    const ADJECTIVES: &[&str] = &[
+        "正规", "大型", "小型", "中型", "中小", "私营", "国有", "上市", "外资", "合资", "家族",
+        "创业", "初创", "传统", "适合", "靠谱", "专业", "其他", "小", "大", "新", "老", "好", "别",
+        "工", "做",
+    ];
+    let n = core.chars().count();
+    CATEGORIES.iter().any(|k| core.ends_with(k))
+        || TRADES.iter().any(|k| core.starts_with(k) && n <= k.chars().count() + 1)
+        || ADJECTIVES.iter().any(|k| core.ends_with(k))
+}
 
 /// "我们是XX的": XX is a company unless it is a trade, a place or a role.
 fn plausible_company(name: &str) -> bool {
@@ -720,6 +773,7 @@ fn plausible_company(name: &str) -> bool {
     ];
     let n = name.chars().count();
     !name.contains("公司")
+        && !generic_org(name)
         && (2..=12).contains(&n)
         && !NOT_COMPANY.iter().any(|w| name.starts_with(w))
         && !PLACES
@@ -978,13 +1032,20 @@ fn zh_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
         {
             continue;
         }
-        if prev.is_some_and(|b| {
-            is_han(b) && !"是叫找给和跟请问我您的位好与及向对让被把替帮联系哪人名下部".contains(b)
-        }) {
+        let cue_before = before.ends_with("一下")
+            || prev.is_none_or(|b| {
+                !is_han(b) || "是叫找给和跟请问我您的位好与及向对让被把替帮联系哪人名部".contains(b)
+            });
+        // 来总 in 一年下来总费用: an everyday character before a title is a name only after a cue.
+        let weak = surname_at(name, false).is_none();
+        if !cue_before
+            || (weak && prev.is_some_and(|b| is_han(b) && !"是叫找给请问您联系".contains(b)))
+        {
             continue;
         }
         let next = f.after(title.end());
-        if t_str == "总" && next.is_some_and(|n| "部是共价额数体之计结量裁监经代".contains(n))
+        if t_str == "总"
+            && next.is_some_and(|n| "部是共价额数体之计结量裁监经代费成账包".contains(n))
         {
             continue;
         }
