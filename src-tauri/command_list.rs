@@ -11,4 +11,9 @@ pub const COMMANDS: &[&str] = &[
     "list_products",
     "list_models",
     "import_model",
+    "analyze_message",
+    "list_intents",
+    "add_intent_example",
+    "retrain_intents",
+    "adopt_intent_head",
 ];

@@ -4,11 +4,12 @@
 //! `{ code, message }` error instead of a string from the IPC layer.
 
 use closer_app::args::{
-    self, ConversationArgs, ImportModelArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs,
-    Validate,
+    self, AddIntentExampleArgs, AdoptIntentHeadArgs, AnalyzeMessageArgs, ConversationArgs,
+    ImportModelArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs, Validate,
 };
 use closer_app::dto::{
-    AppInfo, ConversationSummary, ConversationView, LeadFieldSaved, ModelView, ProductView,
+    AnalysisView, AppInfo, ConversationSummary, ConversationView, IntentExampleAdded,
+    IntentHeadView, IntentsView, LeadFieldSaved, ModelView, ProductView, RetrainResult,
 };
 use closer_app::{Api, ApiError};
 use serde::de::DeserializeOwned;
@@ -83,4 +84,38 @@ pub fn list_models(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<Vec<ModelVi
 #[tauri::command(async)]
 pub fn import_model(api: State<'_, Api>, args: Args<ImportModelArgs>) -> Reply<ModelView> {
     api.import_model(args.0)
+}
+
+// The NLU embeds text (milliseconds to tens of milliseconds) and trains heads (seconds): off the
+// main thread too. While it loads, analysis answers `nlu_not_ready` instead of waiting.
+
+#[tauri::command(async)]
+pub fn analyze_message(api: State<'_, Api>, args: Args<AnalyzeMessageArgs>) -> Reply<AnalysisView> {
+    api.analyze_message(args.0)
+}
+
+#[tauri::command(async)]
+pub fn list_intents(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<IntentsView> {
+    api.list_intents(args.0)
+}
+
+#[tauri::command(async)]
+pub fn add_intent_example(
+    api: State<'_, Api>,
+    args: Args<AddIntentExampleArgs>,
+) -> Reply<IntentExampleAdded> {
+    api.add_intent_example(args.0)
+}
+
+#[tauri::command(async)]
+pub fn retrain_intents(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<RetrainResult> {
+    api.retrain_intents(args.0)
+}
+
+#[tauri::command(async)]
+pub fn adopt_intent_head(
+    api: State<'_, Api>,
+    args: Args<AdoptIntentHeadArgs>,
+) -> Reply<IntentHeadView> {
+    api.adopt_intent_head(args.0)
 }

@@ -54,6 +54,9 @@ pub fn run() -> ExitCode {
         );
         return ExitCode::from(4);
     }
+    // Load the encoder and the intent and sentiment heads in the background, so the first
+    // message does not wait for them.
+    api.start_nlu();
     let result = tauri::Builder::default()
         .manage(api)
         .invoke_handler(tauri::generate_handler![
@@ -66,6 +69,11 @@ pub fn run() -> ExitCode {
             commands::list_products,
             commands::list_models,
             commands::import_model,
+            commands::analyze_message,
+            commands::list_intents,
+            commands::add_intent_example,
+            commands::retrain_intents,
+            commands::adopt_intent_head,
         ])
         .run(tauri::generate_context!("tauri.conf.json"));
     match result {

@@ -3,6 +3,10 @@
 // ApiError `{ code, message }`.
 import { invoke } from '@tauri-apps/api/core';
 import type {
+  AddIntentExampleArgs,
+  AdoptIntentHeadArgs,
+  AnalysisView,
+  AnalyzeMessageArgs,
   ApiError,
   AppInfo,
   ConversationArgs,
@@ -10,9 +14,13 @@ import type {
   ConversationView,
   ErrorCode,
   ImportModelArgs,
+  IntentExampleAdded,
+  IntentHeadView,
+  IntentsView,
   LeadFieldSaved,
   ModelView,
   ProductView,
+  RetrainResult,
   SendReplyArgs,
   SetLeadFieldArgs,
   SetModeArgs,
@@ -28,6 +36,8 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'database_too_new',
   'invalid_model',
   'storage',
+  'nlu_not_ready',
+  'training_failed',
   'internal',
 ];
 
@@ -91,3 +101,27 @@ export const api = {
 };
 
 export type Api = typeof api;
+
+/** The NLU: analysis of one message, and a manager's intent examples and retraining. */
+export const nlu = {
+  /** Intents, sentiment, entities and lead fields of one message. Rejects with `nlu_not_ready`
+   * while the NLU is loading (retry shortly). */
+  analyzeMessage: (args: AnalyzeMessageArgs): Promise<AnalysisView> =>
+    call('analyze_message', args),
+
+  /** Intent labels with their example counts, and the head in use. */
+  listIntents: (): Promise<IntentsView> => call('list_intents'),
+
+  /** Adds a manager's labelled example (a taxonomy label or a new snake_case one). */
+  addIntentExample: (args: AddIntentExampleArgs): Promise<IntentExampleAdded> =>
+    call('add_intent_example', args),
+
+  /** Trains a candidate intent head (seconds) and scores it beside the active one. */
+  retrainIntents: (): Promise<RetrainResult> => call('retrain_intents'),
+
+  /** Makes a candidate head the active one. */
+  adoptIntentHead: (args: AdoptIntentHeadArgs): Promise<IntentHeadView> =>
+    call('adopt_intent_head', args),
+};
+
+export type NluApi = typeof nlu;

@@ -1,7 +1,7 @@
 // Generated from the Rust types by `cargo test -p closer-app bindings` with
 // UPDATE_BINDINGS=1. Do not edit by hand.
 
-export type ErrorCode = "invalid_argument" | "too_large" | "not_found" | "corrupt_database" | "database_too_new" | "invalid_model" | "storage" | "internal";
+export type ErrorCode = "invalid_argument" | "too_large" | "not_found" | "corrupt_database" | "database_too_new" | "invalid_model" | "storage" | "nlu_not_ready" | "training_failed" | "internal";
 
 export type ApiError = { code: ErrorCode, message: string, };
 
@@ -65,6 +65,134 @@ source: string,
  */
 sizeBytes: number, sha256: string | null, requantization: string | null, path: string | null, };
 
+export type IntentScore = { 
+/**
+ * A label of the intent taxonomy, e.g. `price_inquiry` (see design.md).
+ */
+label: string, confidence: number, };
+
+export type Sentiment = "positive" | "neutral" | "hesitant" | "negative" | "angry";
+
+export type SentimentScore = { label: Sentiment, confidence: number, };
+
+export type EntityKind = "phone" | "email" | "wechat" | "resident_id" | "bank_card" | "money" | "quantity" | "date_time" | "company" | "person";
+
+export type Entity = { kind: EntityKind, 
+/**
+ * The text as written.
+ */
+text: string, 
+/**
+ * The normalised value (see [`EntityKind`]).
+ */
+value: string, start: number, end: number, confidence: number, };
+
+export type FieldProposal = { 
+/**
+ * The schema field's key, e.g. `phone`, `budget`.
+ */
+field: string, value: string, confidence: number, };
+
+export type AnalysisView = { 
+/**
+ * Intents above their thresholds, most confident first; empty means unknown.
+ */
+intents: Array<IntentScore>, 
+/**
+ * The most confident intent, even below its threshold.
+ */
+topIntent: IntentScore | null, sentiment: SentimentScore, 
+/**
+ * Entities found by the rules; `start..end` are UTF-8 byte offsets into the text.
+ */
+entities: Array<Entity>, 
+/**
+ * Values proposed for the lead fields of the active strategy (or the default schema).
+ */
+fields: Array<FieldProposal>, 
+/**
+ * `zh` or `en`.
+ */
+language: string, 
+/**
+ * The encoder used (`none`: n-gram-only heads).
+ */
+encoder: string, 
+/**
+ * The adopted intent head's id; null for the head trained on the bundled set.
+ */
+intentHeadId: number | null, elapsedMs: number, };
+
+export type NluStatus = "idle" | "loading" | "ready" | "failed";
+
+export type IntentLabelView = { label: string, 
+/**
+ * Part of the bundled taxonomy (else a label a manager added).
+ */
+inTaxonomy: boolean, bundledExamples: number, addedExamples: number, };
+
+export type LabelScoreView = { label: string, 
+/**
+ * Test messages that carry the label.
+ */
+support: number, precision: number, recall: number, f1: number, };
+
+export type ScoreSummary = { 
+/**
+ * Test messages.
+ */
+n: number, microF1: number, macroF1: number, 
+/**
+ * Share of messages whose predicted set equals the labelled set.
+ */
+subsetAccuracy: number, perLabel: Array<LabelScoreView>, };
+
+export type IntentTestScores = { all: ScoreSummary, zh: ScoreSummary, en: ScoreSummary, };
+
+export type IntentHeadView = { 
+/**
+ * Its id (to adopt it); null for the head trained on the bundled set.
+ */
+id: number | null, 
+/**
+ * The encoder it reads (`none`: n-grams only).
+ */
+encoder: string, 
+/**
+ * Training messages.
+ */
+examples: number, labels: Array<string>, trainedAt: number | null, 
+/**
+ * Since when it is active; null if it is not adopted.
+ */
+adoptedAt: number | null, 
+/**
+ * Its scores on the bundled test set, if measured.
+ */
+scores: IntentTestScores | null, };
+
+export type IntentsView = { status: NluStatus, labels: Array<IntentLabelView>, 
+/**
+ * The head analyses use; null until the NLU is ready.
+ */
+activeHead: IntentHeadView | null, };
+
+export type IntentExampleAdded = { 
+/**
+ * False when the label already had this text as an example.
+ */
+added: boolean, label: string, addedExamples: number, bundledExamples: number, };
+
+export type RetrainResult = { candidate: IntentHeadView, candidateScores: IntentTestScores, active: IntentHeadView, activeScores: IntentTestScores, 
+/**
+ * Labels the candidate knows that the test set has no messages of (not measured).
+ */
+unmeasuredLabels: Array<string>, 
+/**
+ * Manager-added examples in its training set.
+ */
+managerExamples: number, trainSecs: number, };
+
 export type NoArgs = Record<symbol, never>;
 
 export type ConversationArgs = { conversationId: number, };
@@ -80,3 +208,9 @@ export type ImportModelArgs = {
  * An absolute path to a `.gguf` file.
  */
 path: string, };
+
+export type AnalyzeMessageArgs = { text: string, };
+
+export type AddIntentExampleArgs = { label: string, text: string, };
+
+export type AdoptIntentHeadArgs = { id: number, };

@@ -169,6 +169,70 @@ impl Validate for SetModeArgs {
     }
 }
 
+/// Longest intent label a manager may add.
+pub const MAX_LABEL_CHARS: usize = 40;
+/// Longest training example a manager may add.
+pub const MAX_EXAMPLE_CHARS: usize = 2_000;
+
+/// Analyse one message (the console's try-it box, tests).
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AnalyzeMessageArgs {
+    pub text: String,
+}
+
+impl Validate for AnalyzeMessageArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        text("text", &self.text, MAX_TEXT_BYTES)
+    }
+}
+
+/// A manager adds a labelled example: `label` is a taxonomy label or a new snake_case one.
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AddIntentExampleArgs {
+    pub label: String,
+    pub text: String,
+}
+
+impl Validate for AddIntentExampleArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        text("label", &self.label, MAX_LABEL_CHARS)?;
+        let snake = self.label.split('_').all(|word| {
+            !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        }) && self.label.starts_with(|c: char| c.is_ascii_lowercase());
+        if !snake {
+            return Err(ApiError::invalid(format!(
+                "label {:?} must be snake_case: lowercase ASCII words and digits joined by _",
+                self.label
+            )));
+        }
+        text("text", &self.text, MAX_TEXT_BYTES)?;
+        let chars = self.text.trim().chars().count();
+        if chars > MAX_EXAMPLE_CHARS {
+            return Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!("text is {chars} characters; the limit is {MAX_EXAMPLE_CHARS}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Adopt a candidate NLU head.
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AdoptIntentHeadArgs {
+    #[ts(type = "number")]
+    pub id: i64,
+}
+
+impl Validate for AdoptIntentHeadArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        id("id", self.id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +295,37 @@ mod tests {
         );
         let ok = br#"{"conversationId":1,"field":"phone","value":"13800138000"}"#;
         assert!(decode::<SetLeadFieldArgs>(ok).is_ok());
+    }
+
+    #[test]
+    fn intent_labels_and_examples() {
+        let ok = r#"{"label":"ask_invoice","text":"能开发票吗？"}"#.as_bytes();
+        assert!(decode::<AddIntentExampleArgs>(ok).is_ok());
+        for label in ["Ask_Invoice", "ask-invoice", "_ask", "ask_", "ask__invoice", "9lives", "问"]
+        {
+            let body = serde_json::json!({ "label": label, "text": "x" }).to_string();
+            assert_eq!(
+                decode::<AddIntentExampleArgs>(body.as_bytes()).expect_err(label).code,
+                ErrorCode::InvalidArgument,
+                "{label}"
+            );
+        }
+        let long = serde_json::json!({ "label": "a".repeat(41), "text": "x" }).to_string();
+        assert_eq!(
+            decode::<AddIntentExampleArgs>(long.as_bytes()).expect_err("long label").code,
+            ErrorCode::TooLarge
+        );
+        let text = serde_json::json!({ "label": "a", "text": "好".repeat(2_001) }).to_string();
+        assert_eq!(
+            decode::<AddIntentExampleArgs>(text.as_bytes()).expect_err("long text").code,
+            ErrorCode::TooLarge
+        );
+        let fits = serde_json::json!({ "label": "a", "text": "好".repeat(2_000) }).to_string();
+        assert!(decode::<AddIntentExampleArgs>(fits.as_bytes()).is_ok());
+        let empty = br#"{"label":"ask_invoice","text":"  "}"#;
+        assert_eq!(
+            decode::<AddIntentExampleArgs>(empty).expect_err("empty").code,
+            ErrorCode::InvalidArgument
+        );
     }
 }

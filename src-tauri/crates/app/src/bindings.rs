@@ -3,14 +3,20 @@
 use ts_rs::{Config, TS};
 
 use crate::args::{
-    ConversationArgs, ImportModelArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs,
+    AddIntentExampleArgs, AdoptIntentHeadArgs, AnalyzeMessageArgs, ConversationArgs,
+    ImportModelArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs,
 };
 use crate::dto::{
-    AppInfo, ConversationSummary, ConversationView, LeadFieldSaved, LeadFieldView, LeadView,
-    MessageView, ModelView, ProductView,
+    AnalysisView, AppInfo, ConversationSummary, ConversationView, IntentExampleAdded,
+    IntentHeadView, IntentLabelView, IntentTestScores, IntentsView, LabelScoreView, LeadFieldSaved,
+    LeadFieldView, LeadView, MessageView, ModelView, NluStatus, ProductView, RetrainResult,
+    ScoreSummary,
 };
 use crate::{ApiError, ErrorCode};
-use closer_dialogue::{Channel, FieldSource, Mode, Role, Stage};
+use closer_dialogue::{
+    Channel, Entity, EntityKind, FieldProposal, FieldSource, IntentScore, Mode, Role, Sentiment,
+    SentimentScore, Stage,
+};
 
 /// Where the generated file lives, relative to the repository root.
 pub const BINDINGS_PATH: &str = "ui/src/lib/bindings.ts";
@@ -35,12 +41,31 @@ pub fn typescript() -> String {
         LeadFieldSaved::decl(&cfg),
         ProductView::decl(&cfg),
         ModelView::decl(&cfg),
+        IntentScore::decl(&cfg),
+        Sentiment::decl(&cfg),
+        SentimentScore::decl(&cfg),
+        EntityKind::decl(&cfg),
+        Entity::decl(&cfg),
+        FieldProposal::decl(&cfg),
+        AnalysisView::decl(&cfg),
+        NluStatus::decl(&cfg),
+        IntentLabelView::decl(&cfg),
+        LabelScoreView::decl(&cfg),
+        ScoreSummary::decl(&cfg),
+        IntentTestScores::decl(&cfg),
+        IntentHeadView::decl(&cfg),
+        IntentsView::decl(&cfg),
+        IntentExampleAdded::decl(&cfg),
+        RetrainResult::decl(&cfg),
         NoArgs::decl(&cfg),
         ConversationArgs::decl(&cfg),
         SendReplyArgs::decl(&cfg),
         SetLeadFieldArgs::decl(&cfg),
         SetModeArgs::decl(&cfg),
         ImportModelArgs::decl(&cfg),
+        AnalyzeMessageArgs::decl(&cfg),
+        AddIntentExampleArgs::decl(&cfg),
+        AdoptIntentHeadArgs::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by `cargo test -p closer-app bindings` with\n\

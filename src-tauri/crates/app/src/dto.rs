@@ -1,9 +1,11 @@
 //! What the API returns: plain data for the console, declared to TypeScript by ts-rs
 //! (`ui/src/lib/bindings.ts`, checked fresh by a test).
 
-use closer_dialogue::{Channel, FieldSource, Mode, Role, Stage};
+use closer_dialogue::{
+    Channel, Entity, FieldProposal, FieldSource, IntentScore, Mode, Role, SentimentScore, Stage,
+};
 use closer_store::{ConversationRow, Product};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 /// Where the app keeps its things, and which build it is.
@@ -170,4 +172,141 @@ impl From<Product> for ProductView {
             unit: p.unit,
         }
     }
+}
+
+/// The NLU's reading of one customer message.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisView {
+    /// Intents above their thresholds, most confident first; empty means unknown.
+    pub intents: Vec<IntentScore>,
+    /// The most confident intent, even below its threshold.
+    pub top_intent: Option<IntentScore>,
+    pub sentiment: SentimentScore,
+    /// Entities found by the rules; `start..end` are UTF-8 byte offsets into the text.
+    pub entities: Vec<Entity>,
+    /// Values proposed for the lead fields of the active strategy (or the default schema).
+    pub fields: Vec<FieldProposal>,
+    /// `zh` or `en`.
+    pub language: String,
+    /// The encoder used (`none`: n-gram-only heads).
+    pub encoder: String,
+    /// The adopted intent head's id; null for the head trained on the bundled set.
+    #[ts(type = "number | null")]
+    pub intent_head_id: Option<i64>,
+    pub elapsed_ms: f64,
+}
+
+/// Whether the NLU can analyse messages yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum NluStatus {
+    /// Not started (it starts on first use).
+    Idle,
+    /// Loading the encoder and heads (training them on a first start).
+    Loading,
+    Ready,
+    Failed,
+}
+
+/// One intent label with its training examples.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct IntentLabelView {
+    pub label: String,
+    /// Part of the bundled taxonomy (else a label a manager added).
+    pub in_taxonomy: bool,
+    pub bundled_examples: u32,
+    pub added_examples: u32,
+}
+
+/// One label's scores on a test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelScoreView {
+    pub label: String,
+    /// Test messages that carry the label.
+    pub support: u32,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+/// A multi-label head's scores on (part of) a test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ScoreSummary {
+    /// Test messages.
+    pub n: u32,
+    pub micro_f1: f64,
+    pub macro_f1: f64,
+    /// Share of messages whose predicted set equals the labelled set.
+    pub subset_accuracy: f64,
+    pub per_label: Vec<LabelScoreView>,
+}
+
+/// An intent head's scores on the bundled sales test set, whole and per language.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct IntentTestScores {
+    pub all: ScoreSummary,
+    pub zh: ScoreSummary,
+    pub en: ScoreSummary,
+}
+
+/// An intent head: the bundled one or one trained in the app.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct IntentHeadView {
+    /// Its id (to adopt it); null for the head trained on the bundled set.
+    #[ts(type = "number | null")]
+    pub id: Option<i64>,
+    /// The encoder it reads (`none`: n-grams only).
+    pub encoder: String,
+    /// Training messages.
+    pub examples: u32,
+    pub labels: Vec<String>,
+    #[ts(type = "number | null")]
+    pub trained_at: Option<i64>,
+    /// Since when it is active; null if it is not adopted.
+    #[ts(type = "number | null")]
+    pub adopted_at: Option<i64>,
+    /// Its scores on the bundled test set, if measured.
+    pub scores: Option<IntentTestScores>,
+}
+
+/// The intent labels and the head in use.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct IntentsView {
+    pub status: NluStatus,
+    pub labels: Vec<IntentLabelView>,
+    /// The head analyses use; null until the NLU is ready.
+    pub active_head: Option<IntentHeadView>,
+}
+
+/// What adding an example did.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct IntentExampleAdded {
+    /// False when the label already had this text as an example.
+    pub added: bool,
+    pub label: String,
+    pub added_examples: u32,
+    pub bundled_examples: u32,
+}
+
+/// A candidate intent head, measured beside the active one. Adopt it with `adopt_intent_head`.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RetrainResult {
+    pub candidate: IntentHeadView,
+    pub candidate_scores: IntentTestScores,
+    pub active: IntentHeadView,
+    pub active_scores: IntentTestScores,
+    /// Labels the candidate knows that the test set has no messages of (not measured).
+    pub unmeasured_labels: Vec<String>,
+    /// Manager-added examples in its training set.
+    pub manager_examples: u32,
+    pub train_secs: f64,
 }

@@ -20,6 +20,11 @@ pub enum ErrorCode {
     InvalidModel,
     /// Reading or writing local storage failed.
     Storage,
+    /// The NLU (encoder and heads) is still loading; try again in a moment.
+    NluNotReady,
+    /// A head cannot be trained from the examples (empty set, one class, a label without
+    /// examples).
+    TrainingFailed,
     /// A bug: please report it.
     Internal,
 }
@@ -76,6 +81,27 @@ impl From<closer_llm::LlmError> for ApiError {
             E::Io { .. } => ErrorCode::Storage,
             _ => ErrorCode::Internal,
         };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl From<closer_nlu::NluError> for ApiError {
+    fn from(e: closer_nlu::NluError) -> Self {
+        use closer_nlu::NluError as E;
+        let code = match &e {
+            E::Training(_) => ErrorCode::TrainingFailed,
+            E::Head { .. }
+            | E::Encoder { .. }
+            | E::HashMismatch { .. }
+            | E::TruncatedFile { .. }
+            | E::CorruptFile { .. } => ErrorCode::InvalidModel,
+            E::UnknownEncoder(_) | E::EncoderNotInstalled { .. } => ErrorCode::NotFound,
+            E::Io { .. } => ErrorCode::Storage,
+            _ => ErrorCode::Internal,
+        };
+        if matches!(code, ErrorCode::Storage | ErrorCode::Internal) {
+            tracing::error!(error = %e, "NLU error");
+        }
         ApiError::new(code, e.to_string())
     }
 }

@@ -1,5 +1,5 @@
 //! The one API the desktop shell, the `closer` CLI and the tests call. It composes the engine
-//! crates (store and dialogue today; nlu, llm, crm and channels as they land), owns the transport
+//! crates (store, dialogue, nlu and llm today; crm and channels as they land), owns the transport
 //! DTOs and the error codes, and decodes untrusted arguments.
 //!
 //! Key decision: this is the only boundary that knows about JSON DTOs and IPC. Callers pass
@@ -11,6 +11,7 @@ pub mod demo;
 pub mod dto;
 mod error;
 pub mod logging;
+pub mod nlu;
 mod paths;
 
 use std::sync::Arc;
@@ -22,12 +23,18 @@ pub use error::{ApiError, ErrorCode};
 pub use paths::{DATA_DIR_ENV, DataDir, IDENTIFIER};
 
 use args::{
-    ConversationArgs, ImportModelArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs,
+    AddIntentExampleArgs, AdoptIntentHeadArgs, AnalyzeMessageArgs, ConversationArgs,
+    ImportModelArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs,
 };
 use dto::{
-    AppInfo, ConversationSummary, ConversationView, LeadFieldSaved, LeadFieldView, LeadView,
-    MessageView, ModelView, ProductView,
+    AnalysisView, AppInfo, ConversationSummary, ConversationView, IntentExampleAdded,
+    IntentHeadView, IntentLabelView, IntentsView, LeadFieldSaved, LeadFieldView, LeadView,
+    MessageView, ModelView, NluStatus, ProductView, RetrainResult,
 };
+use nlu::Nlu;
+
+/// How long retraining and adopting wait for the NLU to finish loading.
+const NLU_LOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Where models are installed unless told otherwise: `$CLOSER_MODELS_DIR`, else
 /// `~/.cache/closer/models`.
@@ -53,6 +60,8 @@ pub struct Api {
     models_dir: std::path::PathBuf,
     store: Arc<Store>,
     clock: Clock,
+    /// Loaded on its own thread, on first use or when [`Api::start_nlu`] is called.
+    nlu: Arc<Nlu>,
 }
 
 /// How to start the API.
@@ -76,12 +85,19 @@ impl Api {
             // suggestions will not.
             Err(e) => tracing::warn!("{e}"),
         }
-        let store = Store::open_in(options.data_dir.path())?;
+        let store = Arc::new(Store::open_in(options.data_dir.path())?);
+        let nlu = Arc::new(Nlu::new(
+            options.models_dir.clone(),
+            options.data_dir.path().to_path_buf(),
+            Arc::clone(&store),
+            options.clock,
+        ));
         let api = Self {
             data_dir: options.data_dir,
             models_dir: options.models_dir,
-            store: Arc::new(store),
+            store,
             clock: options.clock,
+            nlu,
         };
         if options.seed_demo && api.store.is_empty()? {
             let report = demo::seed(&api.store, (api.clock)())?;
@@ -191,6 +207,138 @@ impl Api {
         Ok(imported_view(&installed))
     }
 
+    /// Starts loading the NLU (encoder and heads) on a thread of its own; the desktop shell calls
+    /// it at start-up so the first message does not wait. Returns at once.
+    pub fn start_nlu(&self) {
+        self.nlu.start();
+    }
+
+    /// Waits up to `timeout` for the NLU to be ready (starting it if needed), for the CLI and
+    /// tests. Never call it on the UI thread.
+    pub fn wait_for_nlu(&self, timeout: std::time::Duration) -> Result<(), ApiError> {
+        self.nlu.wait(timeout).map(drop)
+    }
+
+    /// Analyses one message as if the customer wrote it now: intents, sentiment, entities, lead
+    /// fields, language. Fails with `nlu_not_ready` (and starts the load) until the NLU is
+    /// loaded, rather than blocking.
+    pub fn analyze_message(&self, args: AnalyzeMessageArgs) -> Result<AnalysisView, ApiError> {
+        let analysis = self.nlu.analyze(&args.text, (self.clock)())?;
+        let a = analysis.annotation;
+        Ok(AnalysisView {
+            intents: a.intents,
+            top_intent: a.top_intent,
+            sentiment: a.sentiment,
+            entities: a.entities,
+            fields: a.fields,
+            language: a.language,
+            encoder: analysis.encoder,
+            intent_head_id: analysis.intent_head_id,
+            elapsed_ms: analysis.elapsed_ms,
+        })
+    }
+
+    /// The intent labels with their bundled and manager-added example counts, and the head in
+    /// use (once the NLU is loaded).
+    pub fn list_intents(&self, _: NoArgs) -> Result<IntentsView, ApiError> {
+        let bundled = nlu::bundled_label_counts()?;
+        let added = self.store.intent_example_counts()?;
+        let mut labels: Vec<IntentLabelView> = bundled
+            .iter()
+            .map(|(label, n)| IntentLabelView {
+                label: label.clone(),
+                in_taxonomy: true,
+                bundled_examples: *n as u32,
+                added_examples: 0,
+            })
+            .collect();
+        for (label, n) in added {
+            match labels.iter_mut().find(|l| l.label == label) {
+                Some(l) => l.added_examples = n as u32,
+                None => labels.push(IntentLabelView {
+                    label,
+                    in_taxonomy: false,
+                    bundled_examples: 0,
+                    added_examples: n as u32,
+                }),
+            }
+        }
+        labels.sort_by(|a, b| a.label.cmp(&b.label));
+        let status = match self.nlu.status() {
+            nlu::Status::Idle => NluStatus::Idle,
+            nlu::Status::Loading => NluStatus::Loading,
+            nlu::Status::Ready => NluStatus::Ready,
+            nlu::Status::Failed => NluStatus::Failed,
+        };
+        let active_head = match self.nlu.ready() {
+            Ok(loaded) => Some(head_view(&loaded.active())),
+            Err(e) if e.code == ErrorCode::NluNotReady => None,
+            Err(e) => return Err(e),
+        };
+        Ok(IntentsView { status, labels, active_head })
+    }
+
+    /// A manager adds a labelled example for the next retraining. The same text for the same
+    /// label (added before, or in the bundled set) changes nothing.
+    pub fn add_intent_example(
+        &self,
+        args: AddIntentExampleArgs,
+    ) -> Result<IntentExampleAdded, ApiError> {
+        let text = args.text.trim();
+        let label = args.label;
+        let added = !nlu::bundled_has_example(&label, text)?
+            && self.store.add_intent_example(
+                &label,
+                text,
+                closer_nlu::features::language(text),
+                "manager",
+                (self.clock)(),
+            )?;
+        let count = |counts: Vec<(String, usize)>| {
+            counts.into_iter().find(|(l, _)| *l == label).map_or(0, |(_, n)| n as u32)
+        };
+        let added_examples = count(
+            self.store.intent_example_counts()?.into_iter().map(|(l, n)| (l, n as usize)).collect(),
+        );
+        let bundled_examples = count(nlu::bundled_label_counts()?);
+        Ok(IntentExampleAdded { added, label, added_examples, bundled_examples })
+    }
+
+    /// Trains a candidate intent head on the bundled set plus the manager's examples, scores it
+    /// and the active head on the bundled test set (all, zh, en), and records it unadopted.
+    /// Takes seconds; waits for the NLU to load first.
+    pub fn retrain_intents(&self, _: NoArgs) -> Result<RetrainResult, ApiError> {
+        let retrained = self.nlu.retrain_intents(NLU_LOAD_WAIT)?;
+        let candidate = head_view(&retrained.candidate);
+        let candidate_scores = candidate.scores.clone().ok_or_else(|| {
+            ApiError::new(ErrorCode::Internal, "the candidate head was not scored")
+        })?;
+        let measured: Vec<&str> = candidate_scores
+            .all
+            .per_label
+            .iter()
+            .filter(|l| l.support > 0)
+            .map(|l| l.label.as_str())
+            .collect();
+        let unmeasured_labels =
+            candidate.labels.iter().filter(|l| !measured.contains(&l.as_str())).cloned().collect();
+        Ok(RetrainResult {
+            active: head_view(&retrained.active),
+            active_scores: retrained.active_scores,
+            candidate,
+            candidate_scores,
+            unmeasured_labels,
+            manager_examples: retrained.manager_examples as u32,
+            train_secs: retrained.train_secs,
+        })
+    }
+
+    /// Makes a candidate intent head the active one; the next analysis uses it.
+    pub fn adopt_intent_head(&self, args: AdoptIntentHeadArgs) -> Result<IntentHeadView, ApiError> {
+        let head = self.nlu.adopt_intent_head(args.id, NLU_LOAD_WAIT)?;
+        Ok(head_view(&head))
+    }
+
     fn conversation_view(&self, id: i64) -> Result<ConversationView, ApiError> {
         let (row, state) = self.store.conversation(id)?;
         let lead = LeadView {
@@ -221,6 +369,18 @@ impl Api {
                 .collect(),
             lead,
         })
+    }
+}
+
+fn head_view(h: &nlu::IntentHead) -> IntentHeadView {
+    IntentHeadView {
+        id: h.id,
+        encoder: h.head.info.encoder.clone(),
+        examples: h.head.info.examples as u32,
+        labels: h.head.info.labels.clone(),
+        trained_at: h.trained_at,
+        adopted_at: h.adopted_at,
+        scores: h.scores.clone(),
     }
 }
 
