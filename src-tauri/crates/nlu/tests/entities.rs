@@ -679,6 +679,12 @@ fn dev_set_meets_the_targets() {
     }
 }
 
+/// The held-out set: measured and printed, never tuned on line by line.
+#[test]
+fn test_set_report() {
+    score("test.jsonl");
+}
+
 /// `PROBE="text"` or `PROBE_FILE=path` prints what is found (a debugging aid; no assertions).
 #[test]
 fn probe() {

@@ -246,6 +246,24 @@ const NOT_NAMES: &[&str] = &[
     "team",
     "support",
     "office",
+    "greetings",
+    "sent",
+    "from",
+    "regarding",
+    "following",
+    "welcome",
+    "congratulations",
+    "anytime",
+    "asap",
+    "now",
+    "when",
+    "maybe",
+    "directly",
+    "first",
+    "again",
+    "back",
+    "tomorrow",
+    "today",
     "bye",
     "goodbye",
     "later",
@@ -296,16 +314,18 @@ const NOT_NAMES: &[&str] = &[
     "city",
     "county",
 ];
-const COMPANY_SUFFIX_EN: &str = r"Inc|Incorporated|Ltd|Limited|LLC|L\.L\.C|Corp|Corporation|GmbH|Co|Company|Group|Holdings|Technologies|Technology|Tech|Solutions|Systems|Labs|Software|PLC|Pty|AG|SA|SAS|BV|AB|Industries|Enterprises|Partners|Consulting|Logistics|Studio|Studios|LLP|LP|NV|Oy|KK|Associates|Builders|Dental|Legal|Clinic|Traders";
+const COMPANY_SUFFIX_EN: &str = r"Inc|Incorporated|Ltd|Limited|LLC|L\.L\.C|Corp|Corporation|GmbH|Co|Company|Group|Holdings|Technologies|Technology|Tech|Solutions|Systems|Labs|Software|PLC|Pty|AG|SA|SAS|BV|AB|Industries|Enterprises|Partners|Consulting|Logistics|Studio|Studios|LLP|LP|NV|Oy|KK|Associates|Builders|Dental|Legal|Clinic|Traders|Foods|Health|Healthcare|Media|Realty|Bakery|Cafe|Motors|Capital|Ventures|Networks|Digital|Analytics|Robotics|Energy|Pharma|Pharmaceuticals|Hotels|Hotel|Construction|Manufacturing|Electronics|Apparel|Interiors|Design|Designs|Works|Supply|Supplies|Insurance|Bank|Hospital|University|College|Academy|Agency|Fitness|Farms|Restaurant|Restaurants|Trading|Imports|Exports|Marketing|Services|Medical|Pharmacy|Properties|Partners|Outfitters|Brewing|Coffee|Architects|Engineering|Automotive|Textiles|Furniture|Printing|Packaging|Freight|Shipping|Transport|Telecom|Wireless|Security|Solar|Chemicals|Plastics|Steel|Metals|Foundation|Institute|Clinics|Labs|Lab";
 
 static ZH_COMPANY_SUFFIX: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"股份有限公司|有限责任公司|有限公司|集团公司|集团|公司|科技|工作室|事务所|研究院|研究所|医院|商行|商贸|贸易行|实业|厂",
+        r"股份有限公司|有限责任公司|有限公司|集团公司|集团|公司|科技|工作室|事务所|研究院|研究所|医院|商行|商贸|贸易行|实业|厂|机械|建材|物流|医药|传媒|信息技术|贸易|控股|地产|置业|装饰|化工|服饰|纺织|家居|环保|光电|通讯|通信|制药|物业|五金|印务|精密|新材料",
     )
 });
 /// `我在阿里巴巴上班`.
 static ZH_WORK_AT: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?:我在|我们在|目前在|现在在)(?P<n>[\p{Han}A-Za-z0-9&]{2,12}?)(?:上班|工作|任职|做事)")
+    re(
+        r"(?:我在|我们在|目前在|现在在)(?P<n>[\p{Han}A-Za-z0-9&]{2,12}?)(?:上班|工作|任职|做事|做|当|负责)|一家叫(?P<d>[\p{Han}A-Za-z0-9&]{2,12}?)的",
+    )
 });
 static ZH_WE_ARE: LazyLock<Regex> = LazyLock::new(|| {
     re(
@@ -319,12 +339,12 @@ static EN_COMPANY_SUFFIXED: LazyLock<Regex> = LazyLock::new(|| {
 });
 static EN_COMPANY_CUE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i:\b(?:work|working|worked)\s+(?:at|for)|\bi'?m\s+with|\bi\s+am\s+with|\bwe\s+are|\bwe're|\bhere\s+at|\bi\s+represent|\bon\s+behalf\s+of|\bcalling\s+from|\bwriting\s+from)\s+(?P<n>[A-Z][A-Za-z0-9&'-]*(?:\s+[A-Z][A-Za-z0-9&'-]*){0,3})",
+        r"(?i:\b(?:work|working|worked)\s+(?:at|for)|\bi'?m\s+(?:with|at)|\bi\s+am\s+(?:with|at)|\bwe\s+are(?:\s+with)?|\bwe're(?:\s+with)?|\bhere\s+at|\bi\s+represent|\brepresenting|\bon\s+behalf\s+of|\b(?:calling|writing|reaching\s+out|emailing|messaging)\s+from|\bcompany(?:'s)?(?:\s+name)?\s*(?:is|:)|\borgani[sz]ation\s*(?:is|:)|\bemployer\s*(?:is|:)|\b(?:owner|founder|co-founder|ceo|cto|cfo|manager|director|head|lead|president|partner)\s+(?:of|at)|\b(?:called|named)|\bour\s+(?:firm|company|business|shop|store|clinic|agency|practice)\s*,)\s+(?P<n>[A-Z][A-Za-z0-9&'-]*(?:\s+(?:&\s+)?[A-Z][A-Za-z0-9&'-]*){0,3})",
     )
 });
 static EN_THIS_IS_FROM: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?:(?i:\bthis\s+is|\bi'?m|\bi\s+am|\bmy\s+name\s+is|\bname's)\s+|^(?:(?i:hi|hello|hey|dear)\b[\s,]*)?)(?P<p>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\s+(?:(?i:here)\s+)?(?i:from|at|with|of)\s+(?P<n>[A-Z][A-Za-z0-9&'-]*(?:\s+(?:&\s+)?[A-Z][A-Za-z0-9&'-]*){0,3})",
+        r"(?:(?i:\bthis\s+is|\bi'?m|\bi\s+am|\bmy\s+name\s+is|\bname's|\bit'?s)\s+|^(?:(?i:hi|hello|hey|dear)\b[\s,]*)?)(?P<p>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\s+(?:(?i:here)\s+)?(?i:from|at|with|of)\s+(?P<n>[A-Z][A-Za-z0-9&'-]*(?:\s+(?:&\s+)?[A-Z][A-Za-z0-9&'-]*){0,3})",
     )
 });
 /// `a subsidiary of Siemens`, `part of Acme`.
@@ -334,16 +354,19 @@ static EN_PART_OF: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 /// `我是宏达物流的徐伟`: an organisation named before 的 and a name or a role.
-static ZH_ORG_OF: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?:我是|我这边是|这边是|我们是)(?P<n>[\p{Han}A-Za-z0-9&]{2,12}?)的"));
+static ZH_ORG_OF: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?:我是|我这边是|这边是|我们是|^|[,.!?;:\s])(?P<n>[\p{Han}A-Za-z0-9&]{2,12}?)的")
+});
 /// Roles after which a name follows: `采购经理刘洋`, `同事孙晓燕`.
 static ZH_ROLE_CUE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?:同事|经理|总监|主管|助理|负责人|老板|采购|对接人|搜|户名|收件人|收货人|签收人)[:\s]*")
+    re(
+        r"(?:同事|经理|总监|主管|助理|负责人|老板|采购|对接人|搜|户名|收件人|收货人|签收人|联系|找|转告|转给|交给|他叫|她叫|名叫|叫做)(?:我们的|我们|一下|下)?[:\s]*",
+    )
 });
 /// English cues before a name: `Contact is Mark Evans`, `attn Nina Brooks`, `ship … to Jenna Wu`.
 static EN_NAME_CUE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i:\bcontact(?:\s+person)?(?:\s+is)?\s*:?|\battn\s*:?|\battention\s*:?|\bask\s+for|\bspeak\s+(?:to|with)|\breach|(?:regards|thanks|cheers|sincerely|best)\s*[,!.]|\b(?:ship|send|deliver|mail|address)\b[^,.;!?]{0,30}?\bto)\s+(?P<n>(?:(?:Mr|Ms|Mrs|Miss|Dr|Prof)\.?\s+)?[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?)?)",
+        r"(?i:\bcontact(?:\s+person)?(?:\s+is)?\s*:?|\battn\s*:?|\battention\s*:?|\bask\s+for|\bspeak\s+(?:to|with)|\breach|(?:regards|thanks|cheers|sincerely|best)\s*[,!.]|\b(?:colleague|coworker|co-worker|boss|manager|ceo|cfo|cto|coo|director|assistant|partner|name)\s*[,:]?|\b(?:ship|send|deliver|mail|address)\b[^,.;!?]{0,30}?\bto)\s+(?P<n>(?:(?:Mr|Ms|Mrs|Miss|Dr|Prof)\.?\s+)?[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?)?)",
     )
 });
 /// `Dr. Patel`, `Ms. Rivera`, `Mr. Zhang`.
@@ -465,6 +488,27 @@ const GENERIC_COMPANY: &[&str] = &[
 /// Characters that cannot be inside a company name before its suffix: a name starts after them.
 const COMPANY_BREAK: &str = "是在于叫的从为给跟和替我们你他她这那里边自职个家请问想要找做搞开去来了吗呢吧呀啊哦嘛有没到送回等年";
 
+/// Suffixes that make a company name wherever they stand.
+const STRONG_SUFFIXES: &[&str] = &[
+    "股份有限公司",
+    "有限责任公司",
+    "有限公司",
+    "集团公司",
+    "集团",
+    "公司",
+    "科技",
+    "工作室",
+    "事务所",
+    "研究院",
+    "研究所",
+    "医院",
+    "商行",
+    "商贸",
+    "贸易行",
+    "实业",
+    "厂",
+];
+
 fn zh_companies(f: &Folded<'_>, out: &mut Vec<Candidate>) {
     let t = &f.text;
     let matches: Vec<_> = ZH_COMPANY_SUFFIX.find_iter(t).collect();
@@ -502,6 +546,21 @@ fn zh_companies(f: &Folded<'_>, out: &mut Vec<Candidate>) {
         if generic || m.as_str() == "厂" && core.chars().count() < 3 {
             continue;
         }
+        // A trade word as suffix (恒通机械, 宏达物流) names a company only when it stands as a
+        // name: a Han core of 2–6 characters after a clause start or a cue, and no word going on.
+        let strong = matches[..=i]
+            .iter()
+            .any(|s| s.start() >= first_suffix && STRONG_SUFFIXES.contains(&s.as_str()));
+        if !strong {
+            let before = f.before(start);
+            let bounded = before.is_none_or(|b| !is_han(b) || "是在叫的自于为".contains(b));
+            let next = f.after(end);
+            let word_ends = next.is_none_or(|n| !is_han(n) || "的有在是和与跟这那也都".contains(n));
+            let n = core.chars().count();
+            if !bounded || !word_ends || !(2..=6).contains(&n) || !core.chars().all(is_han) {
+                continue;
+            }
+        }
         let confidence =
             if m.as_str().contains("公司") || m.as_str() == "集团" { 0.9 } else { 0.75 };
         push(out, EntityKind::Company, start, end, &t[start..end], confidence);
@@ -517,13 +576,36 @@ fn zh_companies(f: &Folded<'_>, out: &mut Vec<Candidate>) {
     // 我是宏达物流的徐伟 / 我是宏达物流的采购: the organisation, and the name after 的.
     for c in ZH_ORG_OF.captures_iter(t) {
         let (Some(n), Some(m)) = (c.name("n"), c.get(0)) else { continue };
+        // The cue may sit inside a match that began at the clause start.
+        let mut name = n.as_str();
+        let mut start = n.start();
+        let mut self_intro = ["我是", "这"].iter().any(|p| m.as_str().starts_with(p));
+        for cue in ["我这边是", "我们是", "这边是", "我是"] {
+            if let Some(rest) = name.strip_prefix(cue) {
+                start += cue.len();
+                name = rest;
+                self_intro = true;
+                break;
+            }
+        }
         let after = &t[m.end()..];
-        let name_len = full_name_at(after, false);
-        let role = ROLES.iter().any(|r| after.starts_with(r));
-        if !(name_len.is_some() || role) || !plausible_company(n.as_str()) {
+        let name_len = full_name_at(after, false).filter(|_| !titled_at(after));
+        let role = ROLES.iter().any(|r| after.starts_with(r)) || titled_at(after);
+        // 我是宏达物流的，… : an organisation named by its trade, said about themselves.
+        let ends = after.chars().next().is_none_or(|c| is_clause_break(c) || c.is_whitespace());
+        let trade_named =
+            ZH_COMPANY_SUFFIX.find(name).is_some_and(|s| s.end() == name.len() && s.start() >= 6);
+        let cueless_ok = self_intro
+            || !name
+                .chars()
+                .any(|c| COMPANY_BREAK.contains(c) || "能会专挺很太更最比都也就还才又".contains(c));
+        if !(name_len.is_some() || role || (self_intro && ends && trade_named))
+            || !cueless_ok
+            || !plausible_company(name)
+        {
             continue;
         }
-        push(out, EntityKind::Company, n.start(), n.end(), n.as_str(), 0.7);
+        push(out, EntityKind::Company, start, n.end(), name, 0.7);
         if let Some(len) = name_len {
             push(out, EntityKind::Person, m.end(), m.end() + len, &after[..len], 0.8);
         }
@@ -588,9 +670,44 @@ fn generic_org(core: &str) -> bool {
     ];
     /// Adjectives right before a suffix: 适合小公司, 正规公司, 越南工厂.
     const ADJECTIVES: &[&str] = &[
-        "正规", "大型", "小型", "中型", "中小", "私营", "国有", "上市", "外资", "合资", "家族",
-        "创业", "初创", "传统", "适合", "靠谱", "专业", "其他", "小", "大", "新", "老", "好", "别",
-        "工", "做",
+        "正规",
+        "大型",
+        "小型",
+        "中型",
+        "中小",
+        "私营",
+        "国有",
+        "上市",
+        "外资",
+        "合资",
+        "家族",
+        "创业",
+        "初创",
+        "传统",
+        "适合",
+        "靠谱",
+        "专业",
+        "其他",
+        "小",
+        "大",
+        "新",
+        "老",
+        "好",
+        "别",
+        "工",
+        "做",
+        "国际",
+        "国内",
+        "第三方",
+        "冷链",
+        "快递",
+        "同城",
+        "进口",
+        "出口",
+        "家用",
+        "工业",
+        "房",
+        "二手",
     ];
     let n = core.chars().count();
     CATEGORIES.iter().any(|k| core.ends_with(k))
@@ -773,6 +890,7 @@ fn plausible_company(name: &str) -> bool {
     ];
     let n = name.chars().count();
     !name.contains("公司")
+        && !name.chars().any(|c| "我你他她们这那是请问想要找在了吗呢吧啊的和跟给".contains(c))
         && !generic_org(name)
         && (2..=12).contains(&n)
         && !NOT_COMPANY.iter().any(|w| name.starts_with(w))
@@ -879,6 +997,58 @@ fn is_place_en(s: &str) -> bool {
         "australia",
         "the us",
         "home",
+        "toronto",
+        "vancouver",
+        "sydney",
+        "melbourne",
+        "paris",
+        "berlin",
+        "tokyo",
+        "seoul",
+        "dubai",
+        "mumbai",
+        "delhi",
+        "chicago",
+        "boston",
+        "seattle",
+        "austin",
+        "denver",
+        "miami",
+        "dallas",
+        "houston",
+        "atlanta",
+        "san francisco",
+        "los angeles",
+        "leeds",
+        "manchester",
+        "rotterdam",
+        "amsterdam",
+        "madrid",
+        "rome",
+        "milan",
+        "ohio",
+        "florida",
+        "ireland",
+        "scotland",
+        "england",
+        "wales",
+        "mexico",
+        "brazil",
+        "spain",
+        "italy",
+        "vietnam",
+        "thailand",
+        "malaysia",
+        "indonesia",
+        "philippines",
+        "africa",
+        "the uk",
+        "the states",
+        "abroad",
+        "overseas",
+        "work",
+        "the office",
+        "school",
     ];
     PLACES.contains(&s.to_ascii_lowercase().as_str())
 }
@@ -1093,6 +1263,15 @@ fn plausible_en_name(name: &str) -> bool {
         })
 }
 
+/// `Thanks John` at the end of a message.
+static EN_THANKS_NAME: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i:thanks|thank\s+you|cheers)[,!.]?\s+(?P<n>[A-Z][a-z]+)\s*[.!]?\s*$"));
+
+/// `my name is tom`: a lower-case name after an unmistakable cue.
+static EN_LOWER_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i:\bmy\s+name\s+is|\bmy\s+name's|\bname's)\s+(?P<n>[a-z][a-z]+)(?:\s*$|\s*[,.!?;])")
+});
+
 /// A clause that is nothing but a first and last name: `…, Maria Lopez`, `Rachel Green, +44 …`.
 static EN_CLAUSE_NAME: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?:^|[,;:!?.]\s*|\s-\s)(?P<n>[A-Z][a-z]+\s[A-Z][a-z]+)\s*(?:$|[,;!?.]|\s-\s)")
@@ -1106,6 +1285,12 @@ fn en_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
         let after = t[n.end()..].trim_start_matches([',', ' ']);
         let followed_by_suffix = COMPANY_SUFFIX_EN.split('|').any(|s| after.starts_with(s));
         if plausible_en_name(n.as_str()) && !followed_by_suffix {
+            push(out, EntityKind::Person, n.start(), n.end(), n.as_str(), 0.7);
+        }
+    }
+    for c in EN_LOWER_NAME.captures_iter(t) {
+        let Some(n) = c.name("n") else { continue };
+        if plausible_en_name(n.as_str()) && n.as_str().len() >= 2 {
             push(out, EntityKind::Person, n.start(), n.end(), n.as_str(), 0.7);
         }
     }
@@ -1145,6 +1330,7 @@ fn en_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
         .captures_iter(t)
         .chain(EN_TITLED.captures_iter(t))
         .chain(EN_OPENING_NAME.captures_iter(t))
+        .chain(EN_THANKS_NAME.captures_iter(t))
     {
         let Some(n) = c.name("n").or_else(|| c.name("n1")) else { continue };
         let mut name = n.as_str();
