@@ -60,9 +60,10 @@ static EN_DATE: LazyLock<Regex> = LazyLock::new(|| {
     | (?P<we>(?:(?P<wep>next|this|the)\s+)?weekend)
     | (?P<eom>(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?month)
     | (?P<bom>(?:early|(?:the\s+)?beginning\s+of|(?:the\s+)?start\s+of)\s+next\s+month)
-    | (?P<in>in\s+(?P<inn>[0-9]{1,3}|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a\s+couple\s+of)\s+(?P<inu>days?|weeks?|months?))
+        | (?P<in>in\s+(?P<inn>[0-9]{1,3}|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a\s+couple\s+of)\s+(?P<inu>days?|weeks?|months?))
+    | (?P<later>(?P<ln>[0-9]{1,3}|a|an|one|two|three|four|five|six|seven|eight|nine|ten)\s+(?P<lu>days?|weeks?|months?)\s+(?:from\s+(?:now|today)|later))
     | (?P<slash>(?P<sm>[0-9]{1,2})/(?P<sd>[0-9]{1,2})(?:/(?P<sy>(?:19|20)[0-9]{2}))?)
-    )(?-u:\b)".replace("MONTHS", MONTHS).replace("WEEKDAYS", WEEKDAYS))
+    )(?:\s+(?P<part>morning|afternoon|evening|night))?(?-u:\b)".replace("MONTHS", MONTHS).replace("WEEKDAYS", WEEKDAYS))
 });
 
 static EN_TIME: LazyLock<Regex> = LazyLock::new(|| {
@@ -74,6 +75,10 @@ static EN_TIME: LazyLock<Regex> = LazyLock::new(|| {
     | (?:at|@)\s+(?P<h3>[0-9]{1,2})(?::(?P<m3>[0-9]{2}))?
     )(?-u:\b)")
 });
+
+/// Words before a date that make it recurring.
+static RECURRING: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?:每|每个|每逢|(?i:\bevery|\beach))\s*$"));
 
 /// One date or time phrase before merging.
 #[derive(Debug, Clone, Copy)]
@@ -125,6 +130,11 @@ pub(crate) fn detect(f: &Folded<'_>, context: &Context, out: &mut Vec<Candidate>
         }
     }
     kept.sort_by_key(|p| p.start);
+    // 每周三, 每个周末, every Monday: a routine, not a date.
+    kept.retain(|p| {
+        !RECURRING.is_match(&t[..p.start])
+            && !t[p.end..].starts_with(|c: char| c == 's' && p.weekday)
+    });
     // A date next to a time is one moment: 明天 下午3点, 3pm tomorrow, Friday at 10am.
     let mut merged: Vec<Piece> = Vec::new();
     for p in kept {
@@ -166,6 +176,20 @@ pub(crate) fn detect(f: &Folded<'_>, context: &Context, out: &mut Vec<Candidate>
             }
         }
         merged.push(p);
+    }
+    // 下午三点到五点, 10:30-11:30: the second time of a range is as good as the first.
+    for i in 1..merged.len() {
+        let (head, tail) = merged.split_at_mut(i);
+        let (prev, p) = (&head[i - 1], &mut tail[0]);
+        let gap = t[prev.end..p.start].trim();
+        if p.weak
+            && p.date.is_none()
+            && prev.time.is_some()
+            && matches!(gap, "到" | "至" | "-" | "~" | "to")
+        {
+            p.weak = false;
+            p.date = prev.date;
+        }
     }
     for p in merged {
         if p.weak && p.date.is_none() {
@@ -565,6 +589,15 @@ fn en_count(s: &str) -> Option<i64> {
 }
 
 fn en_date(f: &Folded<'_>, c: &Captures<'_>, today: Date) -> Option<Piece> {
+    let mut p = en_date_words(f, c, today)?;
+    // Friday morning, tomorrow evening: the part of day sets a following bare time.
+    if let Some(part) = text(c, "part") {
+        p.pm = Some(!part.eq_ignore_ascii_case("morning"));
+    }
+    Some(p)
+}
+
+fn en_date_words(f: &Folded<'_>, c: &Captures<'_>, today: Date) -> Option<Piece> {
     let m = c.get(0)?;
     let (start, end) = (m.start(), m.end());
     if !digit_bounded(f, start, end) {
@@ -661,9 +694,9 @@ fn en_date(f: &Folded<'_>, c: &Captures<'_>, today: Date) -> Option<Piece> {
     if c.name("bom").is_some() {
         return piece(start, end, add_months(today.first_of_month(), 1), 0.8);
     }
-    if c.name("in").is_some() {
-        let n = en_count(text(c, "inn")?)?;
-        let unit = text(c, "inu")?.to_ascii_lowercase();
+    if c.name("in").is_some() || c.name("later").is_some() {
+        let n = en_count(text(c, "inn").or(text(c, "ln"))?)?;
+        let unit = text(c, "inu").or(text(c, "lu"))?.to_ascii_lowercase();
         let date = if unit.starts_with("day") {
             add_days(today, n)
         } else if unit.starts_with("week") {

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use closer_dialogue::EntityKind;
 use regex::Regex;
 
-use super::fold::{Folded, is_clause_break};
+use super::fold::{Folded, is_clause_break, is_han};
 use super::numbers::{Amount, Decimal, amount_at, en_amount_at, is_zh_numeral, zh_digit};
 use super::{Candidate, Found};
 
@@ -40,9 +40,12 @@ static CONNECTOR: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(?i:(?P<c>到|至|
 /// Words that make a bare number a price (`预算5000`, `尾款26800`).
 static MONEY_CUE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i:预算|价格|价位|报价|费用|成本|多少钱|花费|投入|资金|单价|总价|月费|年费|首付|付款|出价|尾款|定金|订金|余款|货款|全款|押金|预付|营收|收入|营业额|工资|薪资|budget|price|cost|spend|pay|afford|quote)[^,.!?;。]{0,8}$",
+        r"(?i:预算|价格|价位|报价|费用|成本|多少钱|花费|投入|资金|单价|总价|月费|年费|首付|付款|出价|尾款|定金|订金|余款|货款|全款|押金|预付|营收|收入|营业额|工资|薪资|花了|付了|退款|退|赔|补差价|差价|优惠|便宜|贵了|budget|price|cost|spend|spent|pay|paid|afford|quote|quoted|charge|charged|fee|fees|deposit|refund|worth|bill|billed|invoice[sd]?|offer|offered|discount|cheaper|rate)[^,.!?;。]{0,8}$",
     )
 });
+/// A bound right after a bare number: `2000以内`, `800封顶`.
+static BOUND_AFTER: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(?:以内|以下|封顶|出头|块?之内)"));
+
 /// A price word right after the number: `5000左右的预算`.
 static CUE_AFTER: LazyLock<Regex> = LazyLock::new(|| {
     re(r"^\s*(?:左右|上下|以内|以下|以上|之内)?\s*的?\s*(?:预算|价格|价位|费用|报价)")
@@ -485,17 +488,29 @@ fn classify(f: &Folded<'_>, a: Amount) -> Option<Candidate> {
         .next()
         .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'));
     let cue = cue_before(f, start) || CUE_AFTER.is_match(&t[end..]);
+    // 3万公里, 5万字: a Chinese word right after the amount names what it counts.
+    let next_han = t[end..].chars().next().filter(|c| is_han(*c));
+    let counts_something = next_han.is_some_and(|c| !"的左右以上下内多起一吧吗呢啊呀了就能可行也都还太有不没差够值是算到至或和跟加块元美欧日港英人预".contains(c));
     // 5万, 30w, 50k, 1.5 million: an amount of money unless it counts something.
     if last.pow >= 3
         && open_end
         && (last.pow >= 4 || !last.zh_numeral || cue)
         && (cue || !count_before(f, start))
+        && !counts_something
     {
         return Some(money(start, end, money_value(default_iso), if cue { 0.9 } else { 0.75 }));
     }
     // 预算5000, budget 8000, 尾款26800
     if cue && open_end && last.value.as_int().is_some_and(|v| v >= 50) {
         return Some(money(start, end, money_value(default_iso), 0.8));
+    }
+    // 2000以内的, 800封顶: a bound on an unnamed amount is a price.
+    if open_end
+        && BOUND_AFTER.is_match(&t[end..])
+        && last.value.as_int().is_some_and(|v| v >= 100)
+        && !last.en_words
+    {
+        return Some(money(start, end, money_value(default_iso), 0.7));
     }
     None
 }
