@@ -35,8 +35,9 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
 });
 static ID_NUMBER: LazyLock<Regex> = LazyLock::new(|| re(r"[1-9](?:[ -]?[0-9]){16}[ -]?[0-9Xx]"));
 static DIGIT_RUN: LazyLock<Regex> = LazyLock::new(|| re(r"[0-9]+(?:[ -][0-9]+)*"));
-static WECHAT_CUE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?i:微信|威信|薇信|v信|vx|wx|weixin|wechat|加我)"));
+static WECHAT_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i:微信|威信|薇信|v信|vx|wx|weixin|wechat|加我|加v|\+v|加微|绿泡泡|企业微信|企微)")
+});
 static WECHAT_ID: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z][A-Za-z0-9_-]{5,19}"));
 /// Words before a number that make it an order, tracking or account number, not a phone.
 static NOT_A_PHONE: LazyLock<Regex> = LazyLock::new(|| {

@@ -130,7 +130,8 @@ pub(crate) fn detect(f: &Folded<'_>, context: &Context, out: &mut Vec<Candidate>
         }
     }
     kept.sort_by_key(|p| p.start);
-    // 每周三, 每个周末, every Monday: a routine, not a date.
+    // 每周三, 每个周末, every Monday: a routine, not a date; 明后天 is not one day.
+    kept.retain(|p| !(t[p.start..].starts_with("后天") && t[..p.start].ends_with('明')));
     kept.retain(|p| {
         !RECURRING.is_match(&t[..p.start])
             && !t[p.end..].starts_with(|c: char| c == 's' && p.weekday)

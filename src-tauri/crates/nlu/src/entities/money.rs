@@ -43,6 +43,11 @@ static MONEY_CUE: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i:预算|价格|价位|报价|费用|成本|多少钱|花费|投入|资金|单价|总价|月费|年费|首付|付款|出价|尾款|定金|订金|余款|货款|全款|押金|预付|营收|收入|营业额|工资|薪资|花了|付了|退款|退|赔|补差价|差价|优惠|便宜|贵了|budget|price|cost|spend|spent|pay|paid|afford|quote|quoted|charge|charged|fee|fees|deposit|refund|worth|bill|billed|invoice[sd]?|offer|offered|discount|cheaper|rate)[^,.!?;。]{0,8}$",
     )
 });
+/// A message about prices, where 一千五 and 三千到五千 are amounts of money.
+static MONEY_TALK: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"预算|价|钱|贵|便宜|优惠|折扣|报价|费用|付|花|买|卖|多少|块|元|成本|收费")
+});
+
 /// A bound right after a bare number: `2000以内`, `800封顶`.
 static BOUND_AFTER: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(?:以内|以下|封顶|出头|块?之内)"));
 
@@ -487,7 +492,9 @@ fn classify(f: &Folded<'_>, a: Amount) -> Option<Candidate> {
         .chars()
         .next()
         .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'));
-    let cue = cue_before(f, start) || CUE_AFTER.is_match(&t[end..]);
+    let cue = cue_before(f, start)
+        || CUE_AFTER.is_match(&t[end..])
+        || (last.zh_numeral && last.pow == 3 && MONEY_TALK.is_match(t));
     // 3万公里, 5万字: a Chinese word right after the amount names what it counts.
     let next_han = t[end..].chars().next().filter(|c| is_han(*c));
     let counts_something = next_han.is_some_and(|c| !"的左右以上下内多起一吧吗呢啊呀了就能可行也都还太有不没差够值是算到至或和跟加块元美欧日港英人预".contains(c));

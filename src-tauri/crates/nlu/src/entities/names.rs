@@ -24,7 +24,7 @@ const COMPOUND_SURNAMES: &[&str] = &[
     "司徒", "夏侯", "端木", "南宫", "独孤", "西门",
 ];
 /// Characters that end a given name (function words, verbs that follow a name).
-const NOT_IN_NAME: &str = "的是在了吗呢啊吧呀哦嘛哈么我你您他她它们这那个想要来去说问找做买卖用有没不和跟与及或就也都还很太先女士总经理老师公司，。、手电微邮号码姓名叫今后昨下上本周星期天年月日点刚正已从自对给让把被请谢好";
+const NOT_IN_NAME: &str = "的是在了吗呢啊吧呀哦嘛哈么我你您他她它们这那个想要来去说问找做买卖用有没不和跟与及或就也都还很太先女士总经理老师公司，。、手电微邮号码姓名叫今后昨下上本周星期天年月日点刚正已从自对给让把被请谢好啦哇呗咯喔哟嘿";
 /// Words that may follow a name and start with a character that could be a given name.
 const AFTER_NAME: &[&str] = &[
     "明天", "今天", "后天", "昨天", "明早", "明晚", "今晚", "现在", "目前", "这边", "这里", "那边",
@@ -357,6 +357,9 @@ static EN_PART_OF: LazyLock<Regex> = LazyLock::new(|| {
 static ZH_ORG_OF: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?:我是|我这边是|这边是|我们是|^|[,.!?;:\s])(?P<n>[\p{Han}A-Za-z0-9&]{2,12}?)的")
 });
+/// A name that owns contact details: `孙晓燕的电话`.
+static ZH_NAME_OWNS: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?P<n>\p{Han}{2,4})的(?:电话|手机|手机号|微信|邮箱|号码|联系方式|座机)"));
 /// Roles after which a name follows: `采购经理刘洋`, `同事孙晓燕`.
 static ZH_ROLE_CUE: LazyLock<Regex> = LazyLock::new(|| {
     re(
@@ -366,7 +369,7 @@ static ZH_ROLE_CUE: LazyLock<Regex> = LazyLock::new(|| {
 /// English cues before a name: `Contact is Mark Evans`, `attn Nina Brooks`, `ship … to Jenna Wu`.
 static EN_NAME_CUE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i:\bcontact(?:\s+person)?(?:\s+is)?\s*:?|\battn\s*:?|\battention\s*:?|\bask\s+for|\bspeak\s+(?:to|with)|\breach|(?:regards|thanks|cheers|sincerely|best)\s*[,!.]|\b(?:colleague|coworker|co-worker|boss|manager|ceo|cfo|cto|coo|director|assistant|partner|name)\s*[,:]?|\b(?:ship|send|deliver|mail|address)\b[^,.;!?]{0,30}?\bto)\s+(?P<n>(?:(?:Mr|Ms|Mrs|Miss|Dr|Prof)\.?\s+)?[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?)?)",
+        r"(?i:\bcontact(?:\s+person)?(?:\s+is)?\s*:?|\battn\s*:?|\battention\s*:?|\bask\s+for|\bspeak\s+(?:to|with)|\breach|(?:regards|thanks|cheers|sincerely|best)\s*[,!.]|\b(?:colleague|coworker|co-worker|boss|manager|ceo|cfo|cto|coo|director|assistant|partner|name)\s*[,:]?|\bcc:?|\b(?:talk|speak|reach\s+out)\s+to|\b(?:ship|send|deliver|mail|address)\b[^,.;!?]{0,30}?\bto)\s+(?P<n>(?:(?:Mr|Ms|Mrs|Miss|Dr|Prof)\.?\s+)?[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?)?)",
     )
 });
 /// `Dr. Patel`, `Ms. Rivera`, `Mr. Zhang`.
@@ -1114,6 +1117,30 @@ fn clause_names(f: &Folded<'_>, out: &mut Vec<Candidate>) {
 fn zh_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
     let t = &f.text;
     let first = out.len();
+    // 孙晓燕的电话 / 王磊的微信: a name owning contact details.
+    for c in ZH_NAME_OWNS.captures_iter(t) {
+        let Some(n) = c.name("n") else { continue };
+        let start = n.start();
+        let mut from = start;
+        // The name is the last two or three characters before 的.
+        for back in [3usize, 2] {
+            let chars: Vec<(usize, char)> = t[..n.end()].char_indices().collect();
+            if chars.len() < back {
+                continue;
+            }
+            let at = chars[chars.len() - back].0;
+            if at >= start && full_name_at(&t[at..], back == 3).is_some_and(|l| at + l == n.end()) {
+                from = at;
+                break;
+            }
+        }
+        if from > start
+            || (from == start
+                && full_name_at(&t[start..], false).is_some_and(|l| start + l == n.end()))
+        {
+            push(out, EntityKind::Person, from, n.end(), &t[from..n.end()], 0.75);
+        }
+    }
     for c in ZH_PERSON_CUE.captures_iter(t).chain(ZH_ROLE_CUE.captures_iter(t)) {
         let Some(m) = c.get(0) else { continue };
         let at = m.end();
