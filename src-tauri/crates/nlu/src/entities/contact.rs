@@ -310,7 +310,8 @@ fn emails(f: &Folded<'_>, out: &mut Vec<Candidate>) {
 /// Filler between a WeChat cue and the ID: `微信号是`, `WeChat ID: `, `vx：`, `wechat is`.
 const WECHAT_FILLERS: &[&str] = &[
     "号码", "号", "账号", "帐号", "id", "是", "为", "也是", "就是", "直接", "搜索", "搜", "加",
-    "一下", "吧", ":", "-", "=", ",", "is", "on", "me", "at", "号:", "的",
+    "一下", "吧", ":", "-", "=", ",", "is", "on", "me", "at", "号:", "的", "@", "(", "\"", "“",
+    "'",
 ];
 /// Fillers that make an all-letter ID believable (`微信是wanglei`, `WeChat: lily`).
 const EXPLICIT: &[&str] = &["号码", "号", "账号", "帐号", "id", "是", "为", ":", "=", "is"];

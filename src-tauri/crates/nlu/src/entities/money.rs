@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use closer_dialogue::EntityKind;
 use regex::Regex;
 
-use super::fold::{Folded, is_clause_break, is_han};
+use super::fold::{Folded, is_clause_break};
 use super::numbers::{Amount, Decimal, amount_at, en_amount_at, is_zh_numeral, zh_digit};
 use super::{Candidate, Found};
 
@@ -40,7 +40,7 @@ static CONNECTOR: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(?i:(?P<c>到|至|
 /// Words that make a bare number a price (`预算5000`, `尾款26800`).
 static MONEY_CUE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i:预算|价格|价位|报价|费用|成本|多少钱|花费|投入|资金|单价|总价|月费|年费|首付|付款|出价|尾款|定金|订金|余款|货款|全款|押金|预付|营收|收入|营业额|工资|薪资|花了|付了|退款|退|赔|补差价|差价|优惠|便宜|贵了|budget|price|cost|spend|spent|pay|paid|afford|quote|quoted|charge|charged|fee|fees|deposit|refund|worth|bill|billed|invoice[sd]?|offer|offered|discount|cheaper|rate)[^,.!?;。]{0,8}$",
+        r"(?i:预算|价格|价位|报价|费用|成本|多少钱|花费|投入|资金|单价|总价|月费|年费|首付|付款|出价|尾款|定金|订金|余款|货款|全款|押金|预付|营收|收入|营业额|工资|薪资|每月|每年|每个月|月租|年租|包年|包月|花了|付了|退款|退|赔|补差价|差价|优惠|便宜|贵了|budget|price|cost|spend|spent|pay|paid|afford|quote|quoted|charge|charged|fee|fees|deposit|refund|worth|bill|billed|invoice[sd]?|offer|offered|discount|cheaper|rate)[^,.!?;。]{0,8}$",
     )
 });
 /// A message about prices, where 一千五 and 三千到五千 are amounts of money.
@@ -48,12 +48,21 @@ static MONEY_TALK: LazyLock<Regex> = LazyLock::new(|| {
     re(r"预算|价|钱|贵|便宜|优惠|折扣|报价|费用|付|花|买|卖|多少|块|元|成本|收费")
 });
 
+/// Measures that make an amount a count of something other than money.
+const MEASURES: &[&str] = &[
+    "公里", "千米", "米", "字", "步", "遍", "斤", "公斤", "克", "吨", "升", "度", "瓦", "像素",
+    "分", "票", "页", "篇", "首", "集", "期", "课", "节", "亩", "只", "头", "支", "瓶", "包", "袋",
+    "粉", "户", "行", "次", "单", "平", "岁", "倍", "人次", "访问", "流量", "点击",
+];
+
 /// A bound right after a bare number: `2000以内`, `800封顶`.
 static BOUND_AFTER: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(?:以内|以下|封顶|出头|块?之内)"));
 
 /// A price word right after the number: `5000左右的预算`.
 static CUE_AFTER: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^\s*(?:左右|上下|以内|以下|以上|之内)?\s*的?\s*(?:预算|价格|价位|费用|报价)")
+    re(
+        r"^\s*(?:(?:左右|上下|以内|以下|以上|之内)?\s*的?\s*(?:预算|价格|价位|费用|报价)|(?:/|每|一个?)(?:月|年)|(?i:/mo|/yr|/month|/year|\s+(?:a|per)\s+(?:month|year)))",
+    )
 });
 /// 两三万, 七八千: two neighbouring digits before a unit, a range.
 static ADJACENT: LazyLock<Regex> = LazyLock::new(|| {
@@ -62,7 +71,7 @@ static ADJACENT: LazyLock<Regex> = LazyLock::new(|| {
 /// Measure words and count units after a number in Chinese (longest first).
 static UNIT_ZH: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"^(?:多|余|来)?\s*(?P<unit>个\s*(?:TB|GB|T|G)|个月|个|台|套|人|位|名|家|条|份|间|张|件|部|辆|把|箱|盒|层|款|本|年|核|TB|GB|T|G|座席|坐席|席位|账号|帐号|用户)",
+        r"^(?:多|余|来)?\s*(?P<unit>个\s*(?:TB|GB|T|G)|个月|个|台|套|人|位|名|家|条|份|单|间|张|件|部|辆|把|箱|盒|层|款|本|年|核|TB|GB|T|G|座席|坐席|席位|账号|帐号|用户)",
     )
 });
 /// Count nouns after a number in English.
@@ -495,9 +504,8 @@ fn classify(f: &Folded<'_>, a: Amount) -> Option<Candidate> {
     let cue = cue_before(f, start)
         || CUE_AFTER.is_match(&t[end..])
         || (last.zh_numeral && last.pow == 3 && MONEY_TALK.is_match(t));
-    // 3万公里, 5万字: a Chinese word right after the amount names what it counts.
-    let next_han = t[end..].chars().next().filter(|c| is_han(*c));
-    let counts_something = next_han.is_some_and(|c| !"的左右以上下内多起一吧吗呢啊呀了就能可行也都还太有不没差够值是算到至或和跟加块元美欧日港英人预".contains(c));
+    // 3万公里, 5万字: a measure right after the amount names what it counts.
+    let counts_something = MEASURES.iter().any(|m| t[end..].starts_with(m));
     // 5万, 30w, 50k, 1.5 million: an amount of money unless it counts something.
     if last.pow >= 3
         && open_end
@@ -508,7 +516,7 @@ fn classify(f: &Folded<'_>, a: Amount) -> Option<Candidate> {
         return Some(money(start, end, money_value(default_iso), if cue { 0.9 } else { 0.75 }));
     }
     // 预算5000, budget 8000, 尾款26800
-    if cue && open_end && last.value.as_int().is_some_and(|v| v >= 50) {
+    if cue && open_end && !counts_something && last.value.as_int().is_some_and(|v| v >= 50) {
         return Some(money(start, end, money_value(default_iso), 0.8));
     }
     // 2000以内的, 800封顶: a bound on an unnamed amount is a price.

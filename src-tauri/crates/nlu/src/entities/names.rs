@@ -357,13 +357,19 @@ static EN_PART_OF: LazyLock<Regex> = LazyLock::new(|| {
 static ZH_ORG_OF: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?:我是|我这边是|这边是|我们是|^|[,.!?;:\s])(?P<n>[\p{Han}A-Za-z0-9&]{2,12}?)的")
 });
+/// A name at a clause start followed by what the person does.
+static ZH_NAME_ACTS: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?:^|[,.!?;:\s。])(?P<n>\p{Han}{2,3}?)(?:让我|让你|叫我|说|负责|会|在吗|明天|今天|下午|上午|电话|手机|微信|邮箱|:)",
+    )
+});
 /// A name that owns contact details: `孙晓燕的电话`.
 static ZH_NAME_OWNS: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?P<n>\p{Han}{2,4})的(?:电话|手机|手机号|微信|邮箱|号码|联系方式|座机)"));
 /// Roles after which a name follows: `采购经理刘洋`, `同事孙晓燕`.
 static ZH_ROLE_CUE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?:同事|经理|总监|主管|助理|负责人|老板|采购|对接人|搜|户名|收件人|收货人|签收人|联系|找|转告|转给|交给|他叫|她叫|名叫|叫做)(?:我们的|我们|一下|下)?[:\s]*",
+        r"(?:同事|经理|总监|主管|助理|负责人|老板|采购|对接人|搜|户名|收件人|收货人|签收人|联系|找|转告|转给|交给|他叫|她叫|名叫|叫做)(?:我们的|我们|一下|下)?[:\s]*(?:是|叫)?[:\s]*",
     )
 });
 /// English cues before a name: `Contact is Mark Evans`, `attn Nina Brooks`, `ship … to Jenna Wu`.
@@ -1253,6 +1259,13 @@ fn zh_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
         push(out, EntityKind::Person, start, title.end(), &t[start..title.end()], 0.85);
     }
     clause_names(f, out);
+    // 王磊让我联系你们 / 张伟负责采购: a name opening a clause, then what the person does.
+    for c in ZH_NAME_ACTS.captures_iter(t) {
+        let Some(n) = c.name("n") else { continue };
+        if full_name_at(n.as_str(), false) == Some(n.len()) {
+            push(out, EntityKind::Person, n.start(), n.end(), n.as_str(), 0.7);
+        }
+    }
     // 我姓刘…刘洋 / 我姓杨，叫我杨姐: the surname alone gives way to the fuller name.
     let found: Vec<(usize, String)> = out[first..]
         .iter()
