@@ -11,7 +11,14 @@
 //! - [`extract`]: all entities of a message, given the reference time in a [`Context`].
 //! - [`propose_fields`]: entities (and cue phrases) mapped onto the manager's lead-field schema.
 //! - [`mask`]: PII masking for logs, exports and remote prompts.
-//! - [`evaluate`] / [`read_cases`]: precision, recall and F1 per kind on labelled JSONL.
+//! - [`evaluate`] / [`read_cases`]: precision, recall and F1 per kind on labelled JSONL
+//!   (`data/fields/dev.jsonl` to tune on, `test.jsonl` held out).
+//!
+//! Modules: [`fold`] (matching text and the way back to offsets), `numbers` (exact decimals,
+//! Chinese and English numerals, multipliers), `contact` (phones, emails, WeChat, IDs, cards),
+//! `money` (money and quantities), `datetime`, `names` (companies and people), `fields`, `mask`,
+//! `eval`. Every regex is compiled once (`LazyLock`); the first call pays for compiling them
+//! (~0.1 s), after that a typical message takes tens of microseconds.
 
 mod contact;
 mod datetime;
