@@ -2,7 +2,7 @@
 //! cards (PII), money, quantities, dates and times, companies and people — in Chinese and English.
 //!
 //! Rules cover what rules do best (design.md, "Multi-intent NLU"): every detector runs on a folded
-//! copy of the message (full-width → ASCII, see [`fold`]) and reports byte offsets into the
+//! copy of the message (full-width → ASCII, see `fold`) and reports byte offsets into the
 //! original text. Values are normalised as [`EntityKind`] documents. Overlapping findings are
 //! resolved deterministically: the longest span wins, then the more specific kind (an ID number
 //! is never also a phone or a card). Precision is preferred to recall: a missed name is better
@@ -14,7 +14,7 @@
 //! - [`evaluate`] / [`read_cases`]: precision, recall and F1 per kind on labelled JSONL
 //!   (`data/fields/dev.jsonl` to tune on, `test.jsonl` held out).
 //!
-//! Modules: [`fold`] (matching text and the way back to offsets), `numbers` (exact decimals,
+//! Modules: `fold` (matching text and the way back to offsets), `numbers` (exact decimals,
 //! Chinese and English numerals, multipliers), `contact` (phones, emails, WeChat, IDs, cards),
 //! `money` (money and quantities), `datetime`, `names` (companies and people), `fields`, `mask`,
 //! `eval`. Every regex is compiled once (`LazyLock`); the first call pays for compiling them
