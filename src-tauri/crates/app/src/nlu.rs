@@ -53,17 +53,43 @@ pub const STRATEGY: &str = "default";
 const DEFAULT_LEAD_FIELDS: &str = include_str!("../assets/default_lead_fields.json");
 
 /// Trainings append to the shared embedding cache and write head files: one at a time in this
-/// process.
+/// process (this lock) and across processes sharing the models directory (a file lock).
 static TRAINING: Mutex<()> = Mutex::new(());
 
-fn training() -> MutexGuard<'static, ()> {
-    TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Held while training: the process's lock and `<models_dir>/heads/.training.lock`.
+struct TrainingLock {
+    _file: Option<std::fs::File>,
+    _process: MutexGuard<'static, ()>,
+}
+
+fn training(models_dir: &Path) -> TrainingLock {
+    let process = TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let path = models_dir.join("heads").join(".training.lock");
+    let file = std::fs::create_dir_all(models_dir.join("heads"))
+        .and_then(|()| {
+            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)
+        })
+        .and_then(|file| file.lock().map(|()| file));
+    let file = match file {
+        Ok(file) => Some(file),
+        Err(e) => {
+            // Still correct within this process; only a concurrent process could interleave.
+            tracing::warn!(path = %path.display(), "cannot take the training lock: {e}");
+            None
+        }
+    };
+    TrainingLock { _file: file, _process: process }
 }
 
 /// How the app trains its heads. Part of the default heads' cache key.
 fn train_options() -> TrainOptions {
     TrainOptions::default()
 }
+
+/// Also part of the cache key: bump it when closer-nlu's training changes in a way
+/// [`TrainOptions`] does not show, so cached default heads are retrained. (A head file that no
+/// longer loads is retrained anyway.)
+const HEAD_RECIPE: u32 = 1;
 
 /// The bundled sets, parsed once.
 struct Bundled {
@@ -363,7 +389,7 @@ impl Nlu {
     /// `<models_dir>/heads/<kind>-<encoder>-<digest>.safetensors` for a head of the bundled data,
     /// the digest covering the data and the training recipe.
     fn default_head_path(&self, kind: &str, encoder: &str, data_digest: &str) -> PathBuf {
-        let recipe = format!("{data_digest} {:?}", train_options());
+        let recipe = format!("{data_digest} {HEAD_RECIPE} {:?}", train_options());
         let key = hex(&Sha256::digest(recipe.as_bytes()));
         self.models_dir.join("heads").join(format!("{kind}-{encoder}-{}.safetensors", &key[..16]))
     }
@@ -387,7 +413,7 @@ impl Nlu {
         if let Some(head) = cached(&path) {
             return Ok(head);
         }
-        let _one = training();
+        let _one = training(&self.models_dir);
         if let Some(head) = cached(&path) {
             return Ok(head);
         }
@@ -422,7 +448,7 @@ impl Nlu {
         if let Some(head) = load_cached(&path, encoder_id, &digest) {
             return Ok(head);
         }
-        let _one = training();
+        let _one = training(&self.models_dir);
         if let Some(head) = load_cached(&path, encoder_id, &digest) {
             return Ok(head);
         }
@@ -521,16 +547,11 @@ impl Nlu {
     /// it and the active head on the bundled test set, saves it and records it (not adopted).
     pub fn retrain_intents(self: &Arc<Self>, wait: Duration) -> Result<Retrained, ApiError> {
         let loaded = self.wait(wait)?;
-        let _one = training();
+        let _one = training(&self.models_dir);
         let span = tracing::info_span!("retrain_intents");
         let _entered = span.enter();
         let added = self.store.intent_examples()?;
-        let mut lines = bundled()?.sales_train.clone();
-        lines.extend(added.iter().map(|e| IntentLine {
-            text: e.text.clone(),
-            labels: vec![e.label.clone()],
-            lang: Some(e.lang.clone()),
-        }));
+        let lines = with_manager_examples(&bundled()?.sales_train, &added);
         let mut featurizer = Featurizer::new(loaded.encoder.as_ref(), Some(&self.cache_dir()))?;
         let started = Instant::now();
         let head = train_intents(&mut featurizer, &lines)?;
@@ -670,6 +691,41 @@ impl DefaultHeadMeta {
             tracing::warn!(path = %path.display(), "cannot write the head's scores: {e}");
         }
     }
+}
+
+/// A label a manager teaches should weigh about as much as a bundled one (the smallest has
+/// about 100 examples), or a dozen examples are drowned out by the rest of the set, including
+/// bundled messages that say the same thing under other labels. So each manager example is
+/// repeated until its label has at least this many examples, at most [`MAX_REPEAT`] times.
+pub const MIN_LABEL_EXAMPLES: usize = 60;
+/// The most times one manager example is repeated.
+pub const MAX_REPEAT: usize = 8;
+
+/// The bundled training set plus the manager's examples, each repeated so that its label
+/// reaches [`MIN_LABEL_EXAMPLES`] (see there).
+pub fn with_manager_examples(
+    bundled: &[IntentLine],
+    added: &[closer_store::IntentExample],
+) -> Vec<IntentLine> {
+    let mut counts = std::collections::HashMap::<&str, usize>::new();
+    for label in bundled.iter().flat_map(|l| &l.labels) {
+        *counts.entry(label.as_str()).or_default() += 1;
+    }
+    for e in added {
+        *counts.entry(e.label.as_str()).or_default() += 1;
+    }
+    let mut lines = bundled.to_vec();
+    for e in added {
+        let count = counts.get(e.label.as_str()).copied().unwrap_or(1).max(1);
+        let repeat = MIN_LABEL_EXAMPLES.div_ceil(count).clamp(1, MAX_REPEAT);
+        let line = IntentLine {
+            text: e.text.clone(),
+            labels: vec![e.label.clone()],
+            lang: Some(e.lang.clone()),
+        };
+        lines.extend(std::iter::repeat_n(line, repeat));
+    }
+    lines
 }
 
 /// Trains an intent head on `lines` with the app's recipe. An empty or one-class set is a
@@ -825,6 +881,34 @@ mod tests {
         assert!(fields[0].required);
         assert_eq!(fields[2].cues, ["预算"]);
         assert!(strategy_fields(&serde_json::json!({})).is_empty());
+    }
+
+    #[test]
+    fn manager_examples_of_a_small_label_are_repeated() {
+        let line = |text: &str, label: &str| IntentLine {
+            text: text.into(),
+            labels: vec![label.into()],
+            lang: None,
+        };
+        let bundled: Vec<IntentLine> =
+            (0..100).map(|i| line(&format!("hi {i}"), "greeting")).collect();
+        let example = |text: &str, label: &str| closer_store::IntentExample {
+            id: 1,
+            label: label.into(),
+            text: text.into(),
+            lang: "en".into(),
+            added_by: "manager".into(),
+            added_at: 0,
+        };
+        let mut added: Vec<_> =
+            (0..12).map(|i| example(&format!("invoice {i}"), "ask_invoice")).collect();
+        added.push(example("hello there", "greeting"));
+        added.push(example("one-off", "rare"));
+        let lines = with_manager_examples(&bundled, &added);
+        let count = |label: &str| lines.iter().filter(|l| l.labels[0] == label).count();
+        assert_eq!(count("ask_invoice"), 60, "12 examples, 5 times each");
+        assert_eq!(count("greeting"), 101, "a big label is not repeated");
+        assert_eq!(count("rare"), MAX_REPEAT, "capped");
     }
 
     #[test]
