@@ -48,6 +48,12 @@ struct HeadArgs {
     /// Training epochs.
     #[arg(long)]
     epochs: Option<usize>,
+    /// Weight of the (standardised) embedding against the n-grams.
+    #[arg(long)]
+    dense_scale: Option<f32>,
+    /// AdaGrad learning rate.
+    #[arg(long)]
+    learning_rate: Option<f32>,
     /// Messages timed one by one, uncached, for the latency figures.
     #[arg(long, default_value_t = 200)]
     latency_samples: usize,
@@ -114,6 +120,12 @@ fn options(args: &HeadArgs) -> TrainOptions {
     }
     if let Some(e) = args.epochs {
         options.epochs = e;
+    }
+    if let Some(s) = args.dense_scale {
+        options.dense_scale = s;
+    }
+    if let Some(r) = args.learning_rate {
+        options.learning_rate = r;
     }
     options
 }

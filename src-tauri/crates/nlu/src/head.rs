@@ -67,7 +67,7 @@ impl Default for TrainOptions {
             epochs: 12,
             learning_rate: 0.5,
             l2: 1e-6,
-            dense_scale: 1.5,
+            dense_scale: 0.1,
             hidden: 0,
             holdout: 0.1,
             threshold: 0.5,
@@ -104,6 +104,34 @@ pub struct HeadInfo {
 pub struct Head {
     pub info: HeadInfo,
     params: Params,
+    /// Per-dimension mean and 1/std of the training embeddings: sentence embeddings are
+    /// anisotropic (every pair has a high cosine), and centring them gives the head usable inputs.
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+}
+
+/// The mean and 1/std of each dimension of `examples`' embeddings.
+fn standardiser(examples: &[Example], dim: usize) -> (Vec<f32>, Vec<f32>) {
+    let n = examples.len().max(1) as f64;
+    let mut mean = vec![0f64; dim];
+    for e in examples {
+        for (m, &x) in mean.iter_mut().zip(&e.dense) {
+            *m += f64::from(x);
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let mut var = vec![0f64; dim];
+    for e in examples {
+        for ((v, &x), m) in var.iter_mut().zip(&e.dense).zip(&mean) {
+            *v += (f64::from(x) - m).powi(2);
+        }
+    }
+    let inv_std = var.iter().map(|v| (1.0 / ((v / n).sqrt() + 1e-6)) as f32).collect();
+    (mean.into_iter().map(|m| m as f32).collect(), inv_std)
+}
+
+fn standardise(dense: &[f32], mean: &[f32], inv_std: &[f32]) -> Vec<f32> {
+    dense.iter().zip(mean).zip(inv_std).map(|((x, m), s)| (x - m) * s).collect()
 }
 
 /// A deterministic generator for shuffling (splitmix64).
@@ -462,6 +490,16 @@ impl Head {
         }
 
         let started = std::time::Instant::now();
+        let (mean, inv_std) = standardiser(examples, dim);
+        let standardised: Vec<Example> = examples
+            .iter()
+            .map(|e| Example {
+                dense: standardise(&e.dense, &mean, &inv_std),
+                sparse: e.sparse.clone(),
+                labels: e.labels.clone(),
+            })
+            .collect();
+        let examples = standardised.as_slice();
         // Fit the temperature on a held-out tenth, then train on everything.
         let mut temperature = 1.0;
         let mut label_thresholds = Vec::new();
@@ -511,6 +549,8 @@ impl Head {
                 data_digest: String::new(),
             },
             params,
+            mean,
+            inv_std,
         })
     }
 
@@ -523,7 +563,12 @@ impl Head {
     /// Calibrated probabilities, one per label.
     pub fn predict(&self, dense: &[f32], sparse: &SparseVec) -> Vec<f32> {
         let t = self.info.temperature;
-        let mut z = self.params.forward(dense, sparse, &mut Activations::default());
+        let dense = if dense.len() == self.mean.len() {
+            standardise(dense, &self.mean, &self.inv_std)
+        } else {
+            Vec::new()
+        };
+        let mut z = self.params.forward(&dense, sparse, &mut Activations::default());
         match self.info.kind {
             HeadKind::MultiLabel => z.iter().map(|v| sigmoid(v / t)).collect(),
             HeadKind::MultiClass => {
@@ -568,6 +613,7 @@ impl Head {
         let weights: Vec<u8> = sorted.values().flat_map(|w| bytes(w)).collect();
         let (dense, bias) = (bytes(&p.dense), bytes(&p.bias));
         let (w1, b1, w2) = (bytes(&p.w1), bytes(&p.b1), bytes(&p.w2));
+        let (mean, inv_std) = (bytes(&self.mean), bytes(&self.inv_std));
         let (n, h, d) = (self.info.labels.len(), p.hidden, p.dim);
         let view = |dtype, shape: Vec<usize>, data| {
             TensorView::new(dtype, shape, data)
@@ -581,6 +627,8 @@ impl Head {
             ("w1", view(Dtype::F32, vec![h, d], &w1)?),
             ("b1", view(Dtype::F32, vec![h], &b1)?),
             ("w2", view(Dtype::F32, vec![n, h], &w2)?),
+            ("dense_mean", view(Dtype::F32, vec![d], &mean)?),
+            ("dense_inv_std", view(Dtype::F32, vec![d], &inv_std)?),
         ];
         let info = serde_json::to_string(&self.info)
             .map_err(|e| NluError::Head { path: path.to_path_buf(), message: e.to_string() })?;
@@ -638,6 +686,8 @@ impl Head {
         let w1 = floats(tensor("w1", Dtype::F32, &[h, d])?);
         let b1 = floats(tensor("b1", Dtype::F32, &[h])?);
         let w2 = floats(tensor("w2", Dtype::F32, &[n, h])?);
+        let mean = floats(tensor("dense_mean", Dtype::F32, &[d])?);
+        let inv_std = floats(tensor("dense_inv_std", Dtype::F32, &[d])?);
         let params = Params {
             n_labels: n,
             dim: d,
@@ -650,7 +700,7 @@ impl Head {
             b1,
             w2,
         };
-        Ok(Head { info, params })
+        Ok(Head { info, params, mean, inv_std })
     }
 }
 
