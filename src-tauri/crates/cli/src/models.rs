@@ -1,5 +1,7 @@
-//! `closer models …`: the model catalog and the models directory. Progress goes to stderr as
-//! bars (hidden when stderr is not a terminal); results go to stdout.
+//! `closer models …`: the model catalogs and the models directory. The language models
+//! (`models/catalog.toml`, through `closer-llm`) and the sentence encoders (`models/encoders.toml`,
+//! through `closer-nlu`) share the directory, the `downloads/` folder and these commands. Progress
+//! goes to stderr as bars (hidden when stderr is not a terminal); results go to stdout.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,6 +12,10 @@ use closer_llm::LlmError;
 use closer_llm::catalog::{self, CatalogModel, Installed};
 use closer_llm::fetch::{self, FetchOptions, Phase, Progress};
 use closer_llm::gguf;
+use closer_nlu::NluError;
+use closer_nlu::encoder::catalog::{self as encoders, EncoderModel};
+use closer_nlu::encoder::fetch as encoder_fetch;
+use closer_nlu::encoder::InstalledEncoder;
 use indicatif::{BinaryBytes, ProgressBar, ProgressStyle};
 
 #[derive(Debug, Args)]
@@ -23,14 +29,15 @@ pub struct ModelsArgs {
 
 #[derive(Debug, Subcommand)]
 enum ModelsCommand {
-    /// The catalog and the installed models: state, size, sha256 prefix, path.
+    /// The catalogs and the installed models and encoders: state, size, sha256 prefix, path.
     List,
-    /// Download, verify, re-quantize and install catalog models (default: the demo model).
+    /// Download, verify, re-quantize or convert, and install catalog models and encoders
+    /// (default: the demo model).
     Fetch {
-        /// Catalog ids (see `closer models list`).
+        /// Language-model or encoder ids (see `closer models list`).
         #[arg(value_name = "ID", conflicts_with = "all")]
         ids: Vec<String>,
-        /// Every model in the catalog.
+        /// Every language model and every encoder in the catalogs.
         #[arg(long)]
         all: bool,
         /// Re-hash installed files instead of trusting their size and manifest.
@@ -41,6 +48,15 @@ enum ModelsCommand {
     Import { path: PathBuf },
     /// Validate a GGUF file and print what its header says.
     Inspect { path: PathBuf },
+}
+
+/// What a models command can fail with: a language model's error or an encoder's.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelsError {
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+    #[error(transparent)]
+    Nlu(#[from] NluError),
 }
 
 /// Runs a `models` command; errors print as `error [code]: message`.
@@ -55,40 +71,56 @@ pub fn main(args: ModelsArgs) -> ExitCode {
     }
 }
 
-fn run(command: ModelsCommand, dir: &Path) -> Result<(), LlmError> {
+/// A catalog entry of either kind.
+enum Entry<'a> {
+    Model(&'a CatalogModel),
+    Encoder(&'a EncoderModel),
+}
+
+fn run(command: ModelsCommand, dir: &Path) -> Result<(), ModelsError> {
     match command {
         ModelsCommand::List => list(dir),
         ModelsCommand::Fetch { ids, all, verify } => {
             let catalog = catalog::catalog();
-            let ids: Vec<String> = if all {
-                catalog.models.iter().map(|m| m.id.clone()).collect()
+            let encoder_catalog = encoders::catalog();
+            let entries: Vec<Entry> = if all {
+                let models = catalog.models.iter().map(Entry::Model);
+                models.chain(encoder_catalog.encoders.iter().map(Entry::Encoder)).collect()
             } else if ids.is_empty() {
-                vec![catalog.default.clone()]
+                vec![Entry::Model(catalog.default_model())]
             } else {
-                ids
+                // Unknown ids fail before anything is downloaded.
+                ids.iter()
+                    .map(|id| match (catalog.get(id), encoder_catalog.get(id)) {
+                        (Ok(model), _) => Ok(Entry::Model(model)),
+                        (_, Ok(encoder)) => Ok(Entry::Encoder(encoder)),
+                        (Err(e), Err(_)) => Err(e),
+                    })
+                    .collect::<Result<_, _>>()?
             };
-            // Unknown ids fail before anything is downloaded.
-            let models = ids.iter().map(|id| catalog.get(id)).collect::<Result<Vec<_>, _>>()?;
-            for model in models {
-                fetch_one(model, dir, verify)?;
+            for entry in entries {
+                match entry {
+                    Entry::Model(model) => fetch_one(model, dir, verify)?,
+                    Entry::Encoder(encoder) => fetch_encoder(encoder, dir, verify)?,
+                }
             }
             Ok(())
         }
         ModelsCommand::Import { path } => {
             let started = Instant::now();
             let mut bar = Bar::default();
-            let installed = fetch::import_with(&path, dir, &mut |p| bar.update(&p));
+            let installed = fetch::import_with(&path, dir, &mut |p| bar.update(&llm_step(&p)));
             bar.finish();
             let installed = installed?;
             println!("imported {} as {}", path.display(), installed.id);
             describe(&installed, started.elapsed());
             Ok(())
         }
-        ModelsCommand::Inspect { path } => inspect(&path),
+        ModelsCommand::Inspect { path } => Ok(inspect(&path)?),
     }
 }
 
-fn list(dir: &Path) -> Result<(), LlmError> {
+fn list(dir: &Path) -> Result<(), ModelsError> {
     let catalog = catalog::catalog();
     let installed = catalog::list_installed(dir)?;
     println!("models directory: {}", dir.display());
@@ -109,7 +141,37 @@ fn list(dir: &Path) -> Result<(), LlmError> {
         row(&other.id, "imported", other);
     }
     println!("(* the default; `closer models fetch [ID]` installs, `--all` installs every one)");
+    println!();
+    println!("sentence encoders (models/encoders.toml):");
+    println!("{:<32} {:<14} {:>10}  {:<12}  PATH", "ID", "STATE", "SIZE", "SHA256");
+    let default = &encoders::catalog().default;
+    for (encoder, installed) in encoder_fetch::list(dir)? {
+        let id =
+            if encoder.id == *default { format!("{} *", encoder.id) } else { encoder.id.clone() };
+        let folder = encoders::encoder_dir(dir, &encoder.id);
+        let state = match &installed {
+            Some(_) => "installed",
+            None if folder.join(encoders::MANIFEST_FILE).is_file() => "stale",
+            None => "not installed",
+        };
+        match installed {
+            Some(installed) => {
+                let size = BinaryBytes(installed.size()).to_string();
+                let sha = weights_sha(&encoder, &installed);
+                println!("{id:<32} {state:<14} {size:>10}  {sha:<12}  {}", folder.display());
+            }
+            None => println!("{id:<32} {state:<14} {:>10}  {:<12}  -", "-", "-"),
+        }
+    }
+    println!("(* the NLU's default; SIZE is every installed file, SHA256 the weights')");
     Ok(())
+}
+
+/// The first 12 hex digits of the installed weights' sha256.
+fn weights_sha(encoder: &EncoderModel, installed: &InstalledEncoder) -> String {
+    let weights = encoder.weights_file();
+    let file = installed.manifest.files.iter().find(|f| f.file == weights);
+    file.map(|f| f.sha256.chars().take(12).collect()).unwrap_or_default()
 }
 
 fn row(id: &str, state: &str, installed: &Installed) {
@@ -122,7 +184,7 @@ fn fetch_one(model: &CatalogModel, dir: &Path, verify: bool) -> Result<(), LlmEr
     let started = Instant::now();
     let mut bar = Bar::default();
     let options = FetchOptions { verify };
-    let installed = fetch::fetch_with(&model.id, dir, &options, &mut |p| bar.update(&p));
+    let installed = fetch::fetch_with(&model.id, dir, &options, &mut |p| bar.update(&llm_step(&p)));
     bar.finish();
     let installed = installed?;
     if bar.worked() {
@@ -132,6 +194,31 @@ fn fetch_one(model: &CatalogModel, dir: &Path, verify: bool) -> Result<(), LlmEr
     } else {
         let how = if verify { "verified by hashing" } else { "size and manifest checked" };
         println!("{} is already installed ({how}): {}", model.id, installed.path.display());
+    }
+    Ok(())
+}
+
+fn fetch_encoder(encoder: &EncoderModel, dir: &Path, verify: bool) -> Result<(), ModelsError> {
+    let started = Instant::now();
+    let mut bar = Bar::default();
+    let options = encoder_fetch::FetchOptions { verify };
+    let installed =
+        encoder_fetch::fetch_model(dir, encoder, &options, &mut |p| bar.update(&encoder_step(&p)));
+    bar.finish();
+    let installed = installed?;
+    if bar.worked() {
+        println!("installed {} ({})", encoder.id, encoder.name);
+        println!("  folder:  {}", installed.dir.display());
+        for file in &installed.manifest.files {
+            println!("  {:<18} {:>10} bytes  sha256 {}", file.file, file.size, file.sha256);
+        }
+        let conversion = installed.manifest.conversion.as_deref().unwrap_or("none");
+        println!("  convert: {conversion}");
+        println!("  took:    {:.1} s", started.elapsed().as_secs_f64());
+        println!("  phases: {}", bar.timings());
+    } else {
+        let how = if verify { "verified by hashing" } else { "sizes and manifest checked" };
+        println!("{} is already installed ({how}): {}", encoder.id, installed.dir.display());
     }
     Ok(())
 }
@@ -162,32 +249,60 @@ fn inspect(path: &Path) -> Result<(), LlmError> {
     Ok(())
 }
 
+/// One step of an install, from either kind of fetch: the phase's name, whether it counts bytes,
+/// and how far it is.
+struct Step {
+    phase: &'static str,
+    bytes: bool,
+    item: String,
+    done: u64,
+    total: u64,
+}
+
+fn llm_step(p: &Progress) -> Step {
+    let (phase, bytes) = match p.phase {
+        Phase::Hash => ("hash", true),
+        Phase::Download => ("download", false),
+        Phase::Assemble => ("assemble", true),
+        Phase::Requantize => ("requantize", false),
+        Phase::Copy => ("copy", true),
+    };
+    Step { phase, bytes, item: p.item.clone(), done: p.done, total: p.total }
+}
+
+fn encoder_step(p: &encoder_fetch::Progress) -> Step {
+    let (phase, bytes) = match p.phase {
+        encoder_fetch::Phase::Hash => ("hash", true),
+        encoder_fetch::Phase::Download => ("download", false),
+        encoder_fetch::Phase::Extract => ("extract", true),
+        encoder_fetch::Phase::Convert => ("convert", false),
+    };
+    Step { phase, bytes, item: p.item.clone(), done: p.done, total: p.total }
+}
+
 /// One progress bar at a time, replaced when the phase changes; remembers how long each phase
 /// took.
 #[derive(Debug, Default)]
 struct Bar {
-    current: Option<(Phase, ProgressBar, Instant)>,
-    timings: Vec<(Phase, Duration)>,
+    current: Option<(&'static str, ProgressBar, Instant)>,
+    timings: Vec<(&'static str, Duration)>,
 }
 
 impl Bar {
-    fn update(&mut self, p: &Progress) {
+    fn update(&mut self, p: &Step) {
         if self.current.as_ref().is_none_or(|(phase, _, _)| *phase != p.phase) {
             self.end_phase();
             let bar = ProgressBar::new(p.total);
-            let template = match p.phase {
-                Phase::Download | Phase::Requantize => {
-                    "{spinner} {prefix:<10} [{bar:24}] {pos}/{len} {wide_msg}"
-                }
-                Phase::Hash | Phase::Assemble | Phase::Copy => {
-                    "{spinner} {prefix:<10} [{bar:24}] {binary_bytes}/{binary_total_bytes} \
-                     ({bytes_per_sec})"
-                }
+            let template = if p.bytes {
+                "{spinner} {prefix:<10} [{bar:24}] {binary_bytes}/{binary_total_bytes} \
+                 ({bytes_per_sec})"
+            } else {
+                "{spinner} {prefix:<10} [{bar:24}] {pos}/{len} {wide_msg}"
             };
             if let Ok(style) = ProgressStyle::with_template(template) {
                 bar.set_style(style.progress_chars("=> "));
             }
-            bar.set_prefix(phase_name(p.phase));
+            bar.set_prefix(p.phase);
             bar.enable_steady_tick(Duration::from_millis(120));
             self.current = Some((p.phase, bar, Instant::now()));
         }
@@ -211,31 +326,39 @@ impl Bar {
 
     /// Whether anything beyond checking an installed file happened.
     fn worked(&self) -> bool {
-        self.timings.iter().any(|(phase, _)| *phase != Phase::Hash)
+        self.timings.iter().any(|(phase, _)| *phase != "hash")
     }
 
     fn timings(&self) -> String {
         let parts: Vec<_> = self
             .timings
             .iter()
-            .map(|(phase, took)| format!("{} {:.1} s", phase_name(*phase), took.as_secs_f64()))
+            .map(|(phase, took)| format!("{phase} {:.1} s", took.as_secs_f64()))
             .collect();
         parts.join(", ")
     }
 }
 
-fn phase_name(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Hash => "hash",
-        Phase::Download => "download",
-        Phase::Assemble => "assemble",
-        Phase::Requantize => "requantize",
-        Phase::Copy => "copy",
+/// The stable code printed in `error [code]`.
+fn error_code(e: &ModelsError) -> &'static str {
+    match e {
+        ModelsError::Llm(e) => llm_error_code(e),
+        ModelsError::Nlu(e) => match e {
+            NluError::UnknownEncoder(_) => "unknown_model",
+            NluError::EncoderNotInstalled { .. } => "not_installed",
+            NluError::HashMismatch { .. } => "hash_mismatch",
+            NluError::TruncatedFile { .. } => "truncated",
+            NluError::CorruptFile { .. } => "corrupt",
+            NluError::Registry(closer_registry::RegistryError::Io { .. }) | NluError::Io { .. } => {
+                "io"
+            }
+            NluError::Registry(_) => "fetch",
+            _ => "encoder",
+        },
     }
 }
 
-/// The stable code printed in `error [code]`.
-fn error_code(e: &LlmError) -> &'static str {
+fn llm_error_code(e: &LlmError) -> &'static str {
     match e {
         LlmError::NotGguf { .. } => "not_gguf",
         LlmError::Truncated { .. } => "truncated",
@@ -252,13 +375,20 @@ fn error_code(e: &LlmError) -> &'static str {
 }
 
 /// 3 for a file that is not a usable model (like a corrupt database), 2 for everything else.
-fn exit_code(e: &LlmError) -> u8 {
+fn exit_code(e: &ModelsError) -> u8 {
     match e {
-        LlmError::NotGguf { .. }
-        | LlmError::Truncated { .. }
-        | LlmError::HashMismatch { .. }
-        | LlmError::UnsupportedArchitecture { .. }
-        | LlmError::MissingMetadata { .. } => 3,
+        ModelsError::Llm(
+            LlmError::NotGguf { .. }
+            | LlmError::Truncated { .. }
+            | LlmError::HashMismatch { .. }
+            | LlmError::UnsupportedArchitecture { .. }
+            | LlmError::MissingMetadata { .. },
+        )
+        | ModelsError::Nlu(
+            NluError::HashMismatch { .. }
+            | NluError::TruncatedFile { .. }
+            | NluError::CorruptFile { .. },
+        ) => 3,
         _ => 2,
     }
 }

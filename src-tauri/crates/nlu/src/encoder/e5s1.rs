@@ -146,9 +146,9 @@ impl<'a> E5s1<'a> {
         if block != Q4_BLOCK
             || header.hidden == 0
             || header.heads == 0
-            || header.hidden % header.heads != 0
-            || header.hidden % Q4_BLOCK != 0
-            || header.intermediate % Q4_BLOCK != 0
+            || !header.hidden.is_multiple_of(header.heads)
+            || !header.hidden.is_multiple_of(Q4_BLOCK)
+            || !header.intermediate.is_multiple_of(Q4_BLOCK)
         {
             return Err(corrupt(path, format!("unusable shape {header:?}, block {block}")));
         }
@@ -178,7 +178,7 @@ impl<'a> E5s1<'a> {
             let elements = c.u32("a tensor size")? as usize;
             let offset = c.u64("a tensor offset")?;
             let size = c.u64("a tensor byte count")?;
-            let end = offset.checked_add(size).unwrap_or(u64::MAX);
+            let end = offset.saturating_add(size);
             if end > bytes.len() as u64 {
                 return Err(truncated(path, &format!("tensor {name}"), end, bytes.len()));
             }
@@ -187,7 +187,9 @@ impl<'a> E5s1<'a> {
                 Dtype::F32 => elements * 4,
                 Dtype::Q4_0 => elements / Q4_BLOCK * Q4_BLOCK_BYTES,
             };
-            if data.len() != expected || (dtype == Dtype::Q4_0 && elements % Q4_BLOCK != 0) {
+            if data.len() != expected
+                || (dtype == Dtype::Q4_0 && !elements.is_multiple_of(Q4_BLOCK))
+            {
                 return Err(corrupt(
                     path,
                     format!("tensor {name}: {elements} values in {} bytes", data.len()),

@@ -119,7 +119,10 @@ impl Encoder {
         let config: Config = serde_json::from_slice(&config_bytes)
             .map_err(|e| corrupt(&config_path, e.to_string()))?;
         let shape = BertShape::of(&config);
-        if shape.hidden != model.dim || shape.heads == 0 || shape.hidden % shape.heads != 0 {
+        if shape.hidden != model.dim
+            || shape.heads == 0
+            || !shape.hidden.is_multiple_of(shape.heads)
+        {
             let reason = format!("hidden size {}, the catalog says {}", shape.hidden, model.dim);
             return Err(corrupt(&config_path, reason));
         }
