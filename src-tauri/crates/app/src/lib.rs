@@ -294,13 +294,16 @@ impl Api {
                 "manager",
                 (self.clock)(),
             )?;
-        let count = |counts: Vec<(String, usize)>| {
-            counts.into_iter().find(|(l, _)| *l == label).map_or(0, |(_, n)| n as u32)
-        };
-        let added_examples = count(
-            self.store.intent_example_counts()?.into_iter().map(|(l, n)| (l, n as usize)).collect(),
-        );
-        let bundled_examples = count(nlu::bundled_label_counts()?);
+        let added_examples = self
+            .store
+            .intent_example_counts()?
+            .into_iter()
+            .find(|(l, _)| *l == label)
+            .map_or(0, |(_, n)| n as u32);
+        let bundled_examples = nlu::bundled_label_counts()?
+            .into_iter()
+            .find(|(l, _)| *l == label)
+            .map_or(0, |(_, n)| n as u32);
         Ok(IntentExampleAdded { added, label, added_examples, bundled_examples })
     }
 
@@ -376,7 +379,7 @@ fn head_view(h: &nlu::IntentHead) -> IntentHeadView {
     IntentHeadView {
         id: h.id,
         encoder: h.head.info.encoder.clone(),
-        examples: h.head.info.examples as u32,
+        examples: h.examples as u32,
         labels: h.head.info.labels.clone(),
         trained_at: h.trained_at,
         adopted_at: h.adopted_at,

@@ -144,6 +144,9 @@ pub struct IntentHead {
     pub head: Head,
     /// Its row in `nlu_heads`; `None` for the head trained on the bundled set.
     pub id: Option<i64>,
+    /// Distinct training messages (a manager's example counts once, however often it was
+    /// repeated to weigh more).
+    pub examples: usize,
     pub trained_at: Option<Millis>,
     pub adopted_at: Option<Millis>,
     /// Its scores on the bundled test set, if measured.
@@ -380,6 +383,7 @@ impl Nlu {
         Ok(IntentHead {
             head,
             id: Some(row.id),
+            examples: usize::try_from(row.examples).unwrap_or_default(),
             trained_at: Some(row.created_at),
             adopted_at: row.adopted_at,
             scores: serde_json::from_value(row.scores.clone()).ok(),
@@ -403,6 +407,7 @@ impl Nlu {
             let head = load_cached(path, encoder_id, &digest)?;
             let meta = DefaultHeadMeta::read(path);
             Some(IntentHead {
+                examples: head.info.examples,
                 head,
                 id: None,
                 trained_at: meta.as_ref().map(|m| m.trained_at),
@@ -432,6 +437,7 @@ impl Nlu {
         DefaultHeadMeta { trained_at, train_secs, scores: Some(scores.clone()) }.write(&path);
         tracing::info!(secs = train_secs, path = %path.display(), "default intent head trained");
         Ok(IntentHead {
+            examples: head.info.examples,
             head,
             id: None,
             trained_at: Some(trained_at),
@@ -551,7 +557,9 @@ impl Nlu {
         let span = tracing::info_span!("retrain_intents");
         let _entered = span.enter();
         let added = self.store.intent_examples()?;
-        let lines = with_manager_examples(&bundled()?.sales_train, &added);
+        let bundled_lines = &bundled()?.sales_train;
+        let lines = with_manager_examples(bundled_lines, &added);
+        let examples = bundled_lines.len() + added.len();
         let mut featurizer = Featurizer::new(loaded.encoder.as_ref(), Some(&self.cache_dir()))?;
         let started = Instant::now();
         let head = train_intents(&mut featurizer, &lines)?;
@@ -579,14 +587,14 @@ impl Nlu {
             encoder: encoder_id.to_owned(),
             path: relative,
             data_digest: head.info.data_digest.clone(),
-            examples: head.info.examples as i64,
+            examples: examples as i64,
             labels: head.info.labels.clone(),
             scores: scores_json,
             created_at: now,
         })?;
         tracing::info!(
             id,
-            examples = head.info.examples,
+            examples,
             manager_examples = added.len(),
             secs = train_secs,
             candidate_micro_f1 = scores.all.micro_f1,
@@ -596,6 +604,7 @@ impl Nlu {
         let candidate = Arc::new(IntentHead {
             head,
             id: Some(id),
+            examples,
             trained_at: Some(now),
             adopted_at: None,
             scores: Some(scores),

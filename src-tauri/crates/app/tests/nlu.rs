@@ -264,6 +264,7 @@ mod retraining {
         assert_eq!(result.candidate.encoder, ENCODER);
         assert_eq!(result.active.id, None, "the bundled head is active");
         assert_eq!(result.manager_examples, 12);
+        assert_eq!(result.candidate.examples, result.active.examples + 12);
         assert!(result.candidate.labels.iter().any(|l| l == "ask_invoice"));
         assert_eq!(result.unmeasured_labels, ["ask_invoice"]);
         for scores in [&result.candidate_scores, &result.active_scores] {
