@@ -21,6 +21,7 @@
 //! - *peak RSS*: `VmHWM` of this process / of the Python process (not its `ru_maxrss`, which
 //!   Linux carries over from the parent across exec).
 
+mod encoder;
 mod machine;
 mod peer;
 mod prompt;
@@ -51,6 +52,9 @@ enum BenchCommand {
     /// prefill, decode, time to first token (cold and on a cached conversation), peak memory, and
     /// the decode roofline of this machine.
     Llm(LlmBenchArgs),
+    /// A sentence encoder: single-message latency (p50, p95) on Chinese and English chat
+    /// messages, and batch throughput.
+    Encoder(encoder::EncoderBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -117,7 +121,10 @@ impl BenchError {
 
 /// Runs a `bench` command; errors print as `error [code]: message` and exit with 2.
 pub fn main(args: BenchArgs) -> ExitCode {
-    let BenchCommand::Llm(args) = args.command;
+    let args = match args.command {
+        BenchCommand::Llm(args) => args,
+        BenchCommand::Encoder(args) => return encoder::main(args),
+    };
     match bench_llm(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

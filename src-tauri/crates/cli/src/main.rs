@@ -42,7 +42,7 @@ enum Command {
     },
     /// Local language models: the catalog, fetching, importing, inspecting.
     Models(models::ModelsArgs),
-    /// Benchmarks: the local model runtime side by side with llama.cpp.
+    /// Benchmarks: the local model runtime side by side with llama.cpp; the sentence encoder.
     Bench(bench::BenchArgs),
     /// The NLU's evaluation harness: intents, sentiment, lead fields.
     Eval(eval::EvalArgs),
