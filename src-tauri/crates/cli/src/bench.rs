@@ -23,6 +23,7 @@
 
 mod encoder;
 mod machine;
+mod nlu;
 mod peer;
 mod prompt;
 
@@ -55,6 +56,9 @@ enum BenchCommand {
     /// A sentence encoder: single-message latency (p50, p95) on Chinese and English chat
     /// messages, and batch throughput.
     Encoder(encoder::EncoderBenchArgs),
+    /// The whole NLU per message as the app runs it: p50 and p95 on the held-out sales
+    /// messages, Chinese and English.
+    Nlu(nlu::NluBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +128,7 @@ pub fn main(args: BenchArgs) -> ExitCode {
     let args = match args.command {
         BenchCommand::Llm(args) => args,
         BenchCommand::Encoder(args) => return encoder::main(args),
+        BenchCommand::Nlu(args) => return nlu::main(args),
     };
     match bench_llm(&args) {
         Ok(()) => ExitCode::SUCCESS,
