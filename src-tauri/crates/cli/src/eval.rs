@@ -48,7 +48,8 @@ struct HeadArgs {
     /// Training epochs.
     #[arg(long)]
     epochs: Option<usize>,
-    /// Weight of the (standardised) embedding against the n-grams.
+    /// Weight of the (standardised) embedding against the n-grams (default: chosen on a
+    /// held-out tenth of the training set).
     #[arg(long)]
     dense_scale: Option<f32>,
     /// AdaGrad learning rate.
@@ -123,6 +124,7 @@ fn options(args: &HeadArgs) -> TrainOptions {
     }
     if let Some(s) = args.dense_scale {
         options.dense_scale = s;
+        options.dense_scale_grid.clear();
     }
     if let Some(r) = args.learning_rate {
         options.learning_rate = r;

@@ -48,6 +48,9 @@ pub struct TrainOptions {
     pub l2: f32,
     /// Weight of the dense embedding relative to the unit-length n-gram vector.
     pub dense_scale: f32,
+    /// Candidate weights of the embedding, chosen among on the held-out part (empty: use
+    /// `dense_scale`).
+    pub dense_scale_grid: Vec<f32>,
     /// Width of a ReLU layer over the embedding whose output adds to the logits (0: none).
     pub hidden: usize,
     /// Fraction held out to fit the temperature (0 = no calibration).
@@ -68,6 +71,7 @@ impl Default for TrainOptions {
             learning_rate: 0.5,
             l2: 1e-6,
             dense_scale: 0.1,
+            dense_scale_grid: vec![0.03, 0.05, 0.1, 0.2],
             hidden: 0,
             holdout: 0.1,
             threshold: 0.5,
@@ -408,6 +412,36 @@ fn fit_temperature(kind: HeadKind, logits: &[Vec<f32>], labels: &[&[usize]]) -> 
     best.0
 }
 
+/// How well held-out `logits` fit their labels: micro-F1 at probability 0.5 (multi-label) or
+/// accuracy (multi-class).
+fn holdout_score(kind: HeadKind, logits: &[Vec<f32>], labels: &[&[usize]]) -> f64 {
+    let (mut tp, mut fp, mut fn_, mut right) = (0usize, 0usize, 0usize, 0usize);
+    for (z, y) in logits.iter().zip(labels) {
+        match kind {
+            HeadKind::MultiLabel => {
+                for (l, &v) in z.iter().enumerate() {
+                    match (v >= 0.0, y.contains(&l)) {
+                        (true, true) => tp += 1,
+                        (true, false) => fp += 1,
+                        (false, true) => fn_ += 1,
+                        (false, false) => {}
+                    }
+                }
+            }
+            HeadKind::MultiClass => {
+                let best = z.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(l, _)| l);
+                if best.is_some() && best == y.first().copied() {
+                    right += 1;
+                }
+            }
+        }
+    }
+    match kind {
+        HeadKind::MultiLabel => 2.0 * tp as f64 / (2 * tp + fp + fn_).max(1) as f64,
+        HeadKind::MultiClass => right as f64 / logits.len().max(1) as f64,
+    }
+}
+
 /// For each label, the threshold on calibrated probabilities that maximises its F1 on the
 /// held-out logits; `default` for labels with fewer than 8 held-out positives. Ties keep the
 /// threshold nearest to `default`.
@@ -504,26 +538,46 @@ impl Head {
         let mut temperature = 1.0;
         let mut label_thresholds = Vec::new();
         let n_holdout = (examples.len() as f32 * options.holdout) as usize;
+        let mut options = options.clone();
         if n_holdout >= 20 {
             let mut order: Vec<usize> = (0..examples.len()).collect();
             Rng(options.seed ^ 0xca1b).shuffle(&mut order);
             let (held, fit) = order.split_at(n_holdout);
             let fit: Vec<&Example> = fit.iter().map(|&i| &examples[i]).collect();
-            let params = Trainer::new(kind, labels.len(), dim, options.clone(), options.seed)
-                .train(&fit, options.seed);
-            let mut logits = Vec::with_capacity(held.len());
-            let mut held_labels = Vec::with_capacity(held.len());
-            let mut acts = Activations::default();
-            for &i in held {
-                logits.push(params.forward(&examples[i].dense, &examples[i].sparse, &mut acts));
-                held_labels.push(examples[i].labels.as_slice());
+            let held_labels: Vec<&[usize]> =
+                held.iter().map(|&i| examples[i].labels.as_slice()).collect();
+            // Model selection on the held-out part only: each candidate weight of the embedding
+            // is trained on the rest and scored there; the test set is never consulted.
+            let mut scales = options.dense_scale_grid.clone();
+            if scales.is_empty() || dim == 0 {
+                scales = vec![options.dense_scale];
             }
-            temperature = fit_temperature(kind, &logits, &held_labels);
-            if kind == HeadKind::MultiLabel && options.tune_thresholds {
-                label_thresholds =
-                    tune_thresholds(&logits, &held_labels, temperature, options.threshold);
+            let mut best: Option<(f64, f32, Vec<Vec<f32>>)> = None;
+            for &scale in &scales {
+                let candidate = TrainOptions { dense_scale: scale, ..options.clone() };
+                let params = Trainer::new(kind, labels.len(), dim, candidate, options.seed)
+                    .train(&fit, options.seed);
+                let mut acts = Activations::default();
+                let logits: Vec<Vec<f32>> = held
+                    .iter()
+                    .map(|&i| params.forward(&examples[i].dense, &examples[i].sparse, &mut acts))
+                    .collect();
+                let score = holdout_score(kind, &logits, &held_labels);
+                tracing::debug!(scale, score, "held-out score");
+                if best.as_ref().is_none_or(|b| score > b.0 + 1e-9) {
+                    best = Some((score, scale, logits));
+                }
+            }
+            if let Some((_, scale, logits)) = best {
+                options.dense_scale = scale;
+                temperature = fit_temperature(kind, &logits, &held_labels);
+                if kind == HeadKind::MultiLabel && options.tune_thresholds {
+                    label_thresholds =
+                        tune_thresholds(&logits, &held_labels, temperature, options.threshold);
+                }
             }
         }
+        let options = &options;
         let all: Vec<&Example> = examples.iter().collect();
         let params = Trainer::new(kind, labels.len(), dim, options.clone(), options.seed)
             .train(&all, options.seed);

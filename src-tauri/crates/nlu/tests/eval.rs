@@ -2,7 +2,7 @@
 //! set with the real multilingual-e5-small encoder and scored on the held-out test set.
 //!
 //! The acceptance targets of issue 4 are macro-F1 ≥ 0.92 (CrossWOZ act+domain; the sales set in
-//! each language) and sentiment accuracy ≥ 0.90. The current heads do not reach them (see
+//! each language) and sentiment accuracy ≥ 0.90. The sentiment head meets its target and is held to it; the intent heads do not reach theirs (see
 //! ARCHITECTURE.md, "NLU accuracy"); the floors below are the figures measured when this test was
 //! written, minus a small margin, so that a change that makes the NLU worse fails here. Raise them
 //! as the NLU improves.
@@ -79,7 +79,7 @@ fn intents_by_language(train: &Path, test: &Path) -> Vec<(String, f64, f64)> {
 #[test]
 fn sales_set_intents_per_language() {
     let scores = intents_by_language(&set("sales/train.jsonl"), &set("sales/test.jsonl"));
-    // Measured 2026-11-21: zh macro-F1 0.775, en 0.737 (target 0.92, not met).
+    // Measured 2026-11-21: zh macro-F1 0.786, en 0.715 (target 0.92, not met).
     for (lang, floor) in [("zh", 0.72), ("en", 0.68)] {
         let (_, macro_f1, _) = scores.iter().find(|s| s.0 == lang).expect("language scored");
         assert!(*macro_f1 >= floor, "{lang} macro-F1 {macro_f1:.4} fell below {floor}");
@@ -97,7 +97,7 @@ fn crosswoz_act_and_domain() {
     );
     let scores = intents_by_language(&train, &test);
     let (_, macro_f1, micro_f1) = scores.first().expect("scored");
-    // Measured with n-gram features only: macro-F1 0.889, micro 0.906 (target 0.92).
+    // Measured 2026-11-21 with e5-small + n-grams: macro-F1 0.891, micro 0.906 (target 0.92).
     assert!(*macro_f1 >= 0.86, "macro-F1 {macro_f1:.4}");
     assert!(*micro_f1 >= 0.88, "micro-F1 {micro_f1:.4}");
 }
@@ -115,8 +115,8 @@ fn sentiment_accuracy() {
             .expect("train");
     let s = train::score_sentiment(&head, &mut featurizer, &test, &mut |_, _| {}).expect("score");
     eprintln!("sentiment accuracy {:.4} macro-F1 {:.4}", s.accuracy, s.macro_f1);
-    // Measured 2026-11-21: 0.847 (target 0.90, not met).
-    assert!(s.accuracy >= 0.80, "accuracy {:.4}", s.accuracy);
+    // The acceptance target; measured 2026-11-21: 0.908 (zh 0.942, en 0.874).
+    assert!(s.accuracy >= 0.90, "accuracy {:.4}", s.accuracy);
     // Every class is recognised at all: a head that collapses onto one label fails here.
     for label in &s.per_label {
         assert!(label.recall >= 0.6, "{} recall {:.3}", label.label, label.recall);
