@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::{FieldSource, Millis, Mode, Stage};
+use crate::{Action, Annotation, FieldSource, Focus, FocusChange, Millis, Mode, Stage};
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -43,6 +43,39 @@ pub enum Event {
     HandoffTaken { at: Millis },
     /// The person handed the conversation back to the AI.
     HandoffReturned { at: Millis },
+    /// The NLU's reading of the customer message recorded just before it.
+    Annotated { annotation: Annotation, at: Millis },
+    /// The product or plan in focus was named, followed up on or corrected (see
+    /// [`crate::focus::resolve`]). The focus carries its attributes, so replay needs no catalog.
+    FocusSet { focus: Focus, change: FocusChange, at: Millis },
+    /// A suggested reply was shown to the salesperson, with the policy's decision behind it.
+    SuggestionOffered {
+        id: String,
+        text: String,
+        action: Action,
+        /// The lead field the reply asks for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
+        /// The objection (playbook key) the reply handles.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        objection: Option<String>,
+        /// The promotion (its id) the reply offers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        promotion: Option<String>,
+        at: Millis,
+    },
+    /// The salesperson changed a suggestion's text before sending it.
+    SuggestionEdited { id: String, text: String, at: Millis },
+    /// A suggestion went to the customer, with the text actually sent: approved by a salesperson,
+    /// or by the AI in auto mode. The message itself is recorded as a [`Event::Message`] too.
+    SuggestionSent { id: String, text: String, by: Role, at: Millis },
+    /// The salesperson discarded a suggestion.
+    SuggestionRejected {
+        id: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason: String,
+        at: Millis,
+    },
 }
 
 impl Event {
@@ -55,7 +88,13 @@ impl Event {
             | Event::ModeChanged { at, .. }
             | Event::HandoffRequested { at, .. }
             | Event::HandoffTaken { at }
-            | Event::HandoffReturned { at } => *at,
+            | Event::HandoffReturned { at }
+            | Event::Annotated { at, .. }
+            | Event::FocusSet { at, .. }
+            | Event::SuggestionOffered { at, .. }
+            | Event::SuggestionEdited { at, .. }
+            | Event::SuggestionSent { at, .. }
+            | Event::SuggestionRejected { at, .. } => *at,
         }
     }
 
@@ -69,6 +108,12 @@ impl Event {
             Event::HandoffRequested { .. } => "handoff_requested",
             Event::HandoffTaken { .. } => "handoff_taken",
             Event::HandoffReturned { .. } => "handoff_returned",
+            Event::Annotated { .. } => "annotated",
+            Event::FocusSet { .. } => "focus_set",
+            Event::SuggestionOffered { .. } => "suggestion_offered",
+            Event::SuggestionEdited { .. } => "suggestion_edited",
+            Event::SuggestionSent { .. } => "suggestion_sent",
+            Event::SuggestionRejected { .. } => "suggestion_rejected",
         }
     }
 }
@@ -93,6 +138,35 @@ mod tests {
             Event::HandoffRequested { reason: "angry".into(), at: 5 },
             Event::HandoffTaken { at: 6 },
             Event::HandoffReturned { at: 7 },
+            Event::Annotated { annotation: Annotation::default(), at: 8 },
+            Event::FocusSet {
+                focus: Focus {
+                    product: "SAAS".into(),
+                    plan: Some("ent".into()),
+                    name: "CRM 企业版".into(),
+                    attributes: [("concurrency".to_owned(), "2000".to_owned())].into(),
+                    asked: Some("price_year".into()),
+                },
+                change: FocusChange::Corrected,
+                at: 9,
+            },
+            Event::SuggestionOffered {
+                id: "s1".into(),
+                text: "方便留个电话吗？".into(),
+                action: Action::AskField,
+                field: Some("phone".into()),
+                objection: None,
+                promotion: None,
+                at: 10,
+            },
+            Event::SuggestionEdited { id: "s1".into(), text: "留个电话？".into(), at: 11 },
+            Event::SuggestionSent {
+                id: "s1".into(),
+                text: "留个电话？".into(),
+                by: Role::Salesperson,
+                at: 12,
+            },
+            Event::SuggestionRejected { id: "s2".into(), reason: String::new(), at: 13 },
         ];
         for event in events {
             let json = serde_json::to_value(&event).expect("serializes");
@@ -100,5 +174,35 @@ mod tests {
             let back: Event = serde_json::from_value(json).expect("round-trips");
             assert_eq!(back, event);
         }
+    }
+
+    /// The stored form of the events that existed before the dialogue engine: existing databases
+    /// and the demo data hold exactly these strings, so they must keep parsing and serializing
+    /// the same way.
+    #[test]
+    fn stored_forms_of_the_original_events_are_unchanged() {
+        let stored = [
+            r#"{"kind":"message","role":"customer","text":"你好","at":1}"#,
+            r#"{"kind":"field_set","field":"budget","value":"5万","source":"ai","confidence":0.9,"at":2}"#,
+            r#"{"kind":"stage_changed","to":"engaged","reason":"customer replied to the greeting","at":3}"#,
+            r#"{"kind":"mode_changed","mode":"auto","at":4}"#,
+            r#"{"kind":"handoff_requested","reason":"angry","at":5}"#,
+            r#"{"kind":"handoff_taken","at":6}"#,
+            r#"{"kind":"handoff_returned","at":7}"#,
+        ];
+        for json in stored {
+            let event: Event = serde_json::from_str(json).expect("parses");
+            assert_eq!(serde_json::to_string(&event).expect("serializes"), json);
+        }
+    }
+
+    #[test]
+    fn optional_suggestion_fields_may_be_absent() {
+        let json = r#"{"kind":"suggestion_offered","id":"a","text":"hi","action":"engage","at":1}"#;
+        let event: Event = serde_json::from_str(json).expect("parses");
+        assert_eq!(serde_json::to_string(&event).expect("serializes"), json);
+        let json = r#"{"kind":"suggestion_rejected","id":"a","at":2}"#;
+        let event: Event = serde_json::from_str(json).expect("parses");
+        assert_eq!(serde_json::to_string(&event).expect("serializes"), json);
     }
 }

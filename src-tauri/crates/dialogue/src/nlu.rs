@@ -99,7 +99,12 @@ impl EntityKind {
     pub fn is_pii(self) -> bool {
         matches!(
             self,
-            Self::Phone | Self::Email | Self::Wechat | Self::ResidentId | Self::BankCard | Self::Person
+            Self::Phone
+                | Self::Email
+                | Self::Wechat
+                | Self::ResidentId
+                | Self::BankCard
+                | Self::Person
         )
     }
 }
@@ -142,6 +147,68 @@ pub struct Annotation {
     pub fields: Vec<FieldProposal>,
     /// `zh` or `en`: the message's main language.
     pub language: String,
+}
+
+impl Annotation {
+    /// Whether `label` is among the intents (above the head's threshold).
+    pub fn has_intent(&self, label: &str) -> bool {
+        self.intents.iter().any(|i| i.label == label)
+    }
+
+    /// The confidence of the most confident intent, even below threshold; 0 when there is none.
+    pub fn top_confidence(&self) -> f32 {
+        self.top_intent.as_ref().or(self.intents.first()).map_or(0.0, |i| i.confidence)
+    }
+}
+
+/// The labels of the sales intent taxonomy the dialogue core reacts to (design.md). Intents are
+/// strings so a manager can add labels; these are the ones with a meaning in policy and stages.
+pub mod intents {
+    pub const GREETING: &str = "greeting";
+    pub const PRODUCT_INQUIRY: &str = "product_inquiry";
+    pub const PRICE_INQUIRY: &str = "price_inquiry";
+    pub const FEATURE_QUESTION: &str = "feature_question";
+    pub const COMPARE_COMPETITOR: &str = "compare_competitor";
+    pub const PURCHASE_INTENT: &str = "purchase_intent";
+    pub const REQUEST_DEMO_OR_TRIAL: &str = "request_demo_or_trial";
+    pub const OBJECTION_PRICE: &str = "objection_price";
+    pub const OBJECTION_TIMING: &str = "objection_timing";
+    pub const OBJECTION_TRUST: &str = "objection_trust";
+    pub const AFTER_SALES: &str = "after_sales";
+    pub const COMPLAINT: &str = "complaint";
+    pub const REQUEST_HUMAN: &str = "request_human";
+    pub const PROVIDE_CONTACT: &str = "provide_contact";
+    pub const PROVIDE_REQUIREMENT: &str = "provide_requirement";
+    pub const CHIT_CHAT: &str = "chit_chat";
+    pub const NOT_INTERESTED: &str = "not_interested";
+    pub const GOODBYE: &str = "goodbye";
+
+    /// Questions the customer expects an answer to.
+    pub const QUESTIONS: &[&str] = &[
+        PRODUCT_INQUIRY,
+        PRICE_INQUIRY,
+        FEATURE_QUESTION,
+        COMPARE_COMPETITOR,
+        REQUEST_DEMO_OR_TRIAL,
+        AFTER_SALES,
+    ];
+
+    /// Intents that show interest in buying (they engage a new conversation).
+    pub const INTEREST: &[&str] = &[
+        PRODUCT_INQUIRY,
+        PRICE_INQUIRY,
+        FEATURE_QUESTION,
+        COMPARE_COMPETITOR,
+        PURCHASE_INTENT,
+        REQUEST_DEMO_OR_TRIAL,
+        PROVIDE_REQUIREMENT,
+        PROVIDE_CONTACT,
+    ];
+
+    /// Whether a label is an objection (`objection_*`); its name is the playbook key.
+    pub fn is_objection(label: &str) -> bool {
+        label.starts_with("objection_")
+    }
 }
 
 /// A lead field's type in the manager's schema; it decides which extractor fills it.

@@ -1,6 +1,10 @@
 use serde::{Deserialize, Serialize};
 
-use crate::{Event, FieldValue, LeadProfile, Millis, Role};
+use crate::nlu::intents;
+use crate::{
+    Action, Annotation, Event, FieldValue, Focus, FocusChange, IntentScore, LeadProfile, Millis,
+    Role, SentimentScore,
+};
 
 /// How much the AI may do in a conversation. Draft is the default: nothing reaches a customer
 /// without a person's approval.
@@ -69,16 +73,169 @@ pub struct Message {
 
 /// The state of one conversation: a fold over its events.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ConversationState {
     pub messages: Vec<Message>,
     pub lead: LeadProfile,
     pub stage: Stage,
+    /// Why the stage last moved: a [`crate::StageReason`] name (older events hold prose).
     pub stage_reason: String,
     pub mode: Mode,
     /// Set while a hand-off is requested or a person has taken over.
     pub handoff: Option<Handoff>,
     /// Time of the last event applied.
     pub updated_at: Millis,
+
+    /// Each annotated customer turn: intents and sentiment, in order.
+    pub turns: Vec<Turn>,
+    /// Customer turns in a row that the NLU could not place (no intent above threshold).
+    pub misunderstandings: u32,
+    /// The product or plan being talked about.
+    pub focus: Option<Focus>,
+    /// How often the customer corrected the focus.
+    pub focus_corrections: u32,
+    /// Questions the customer asked that no reply has followed yet.
+    pub open_questions: Vec<OpenQuestion>,
+    /// Replies that followed a customer question.
+    pub questions_answered: u32,
+    /// Whether the customer has been given something of value (an answer, a product presented, an
+    /// objection handled or a promotion offered): before that, no lead field is asked for.
+    pub value_given: bool,
+    /// The product last presented to the customer in a reply (and whether with its price).
+    pub presented: Option<Presented>,
+    /// The suggestions offered in the conversation, in order, with what became of them.
+    pub suggestions: Vec<Suggestion>,
+    /// The action of the last suggestion sent.
+    pub last_action: Option<ActionTaken>,
+    /// The lead fields asked for, in order, and when.
+    pub fields_asked: Vec<FieldAsk>,
+    /// The promotions offered, in order.
+    pub promotions_offered: Vec<PromotionOffer>,
+    /// The customer turn count when a closing reply was last sent.
+    pub close_sent_turn: Option<u32>,
+    /// The customer turn count when the stage last moved.
+    pub stage_turn: u32,
+    /// The stage before a hand-off, to return to when the person hands back.
+    pub stage_before_handoff: Option<Stage>,
+}
+
+/// One annotated customer turn.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub at: Millis,
+    pub intents: Vec<IntentScore>,
+    pub top_intent: Option<IntentScore>,
+    pub sentiment: SentimentScore,
+    pub language: String,
+}
+
+impl Turn {
+    fn of(annotation: &Annotation, at: Millis) -> Self {
+        Turn {
+            at,
+            intents: annotation.intents.clone(),
+            top_intent: annotation.top_intent.clone(),
+            sentiment: annotation.sentiment,
+            language: annotation.language.clone(),
+        }
+    }
+
+    /// Whether `label` is among the turn's intents.
+    pub fn has(&self, label: &str) -> bool {
+        self.intents.iter().any(|i| i.label == label)
+    }
+
+    /// The NLU could not place the message, or was less sure than `threshold`.
+    pub fn misunderstood(&self, threshold: f32) -> bool {
+        let top = self.top_intent.as_ref().or(self.intents.first());
+        self.intents.is_empty() || top.is_none_or(|t| t.confidence < threshold)
+    }
+}
+
+/// A question the customer asked that has not been replied to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenQuestion {
+    /// The question intent (`price_inquiry`, …).
+    pub intent: String,
+    /// The attribute asked about (`price_year`), when the focus resolution found one.
+    #[serde(default)]
+    pub attribute: Option<String>,
+    pub at: Millis,
+}
+
+/// A product presented to the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presented {
+    pub product: String,
+    pub plan: Option<String>,
+    /// The reply answered a price question.
+    pub priced: bool,
+    pub at: Millis,
+}
+
+/// What became of a suggestion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuggestionStatus {
+    Offered,
+    Edited,
+    Sent,
+    Rejected,
+}
+
+stable_names!(SuggestionStatus {
+    Offered => "offered",
+    Edited => "edited",
+    Sent => "sent",
+    Rejected => "rejected",
+});
+
+/// A suggested reply and its fate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suggestion {
+    pub id: String,
+    /// The text as offered.
+    pub offered_text: String,
+    /// The text now (edited, or as sent).
+    pub text: String,
+    pub action: Action,
+    pub field: Option<String>,
+    pub objection: Option<String>,
+    pub promotion: Option<String>,
+    pub status: SuggestionStatus,
+    /// Who sent it (a salesperson, or the AI in auto mode).
+    pub sent_by: Option<Role>,
+    pub offered_at: Millis,
+    /// When it was last edited, sent or rejected.
+    pub decided_at: Option<Millis>,
+}
+
+/// The action of a suggestion that was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionTaken {
+    pub action: Action,
+    pub field: Option<String>,
+    pub objection: Option<String>,
+    pub promotion: Option<String>,
+    /// The customer turn count when it was sent.
+    pub turn: u32,
+    pub at: Millis,
+}
+
+/// A lead field asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldAsk {
+    pub field: String,
+    /// The customer turn count when the question was sent.
+    pub turn: u32,
+    pub at: Millis,
+}
+
+/// A promotion offered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotionOffer {
+    pub id: String,
+    pub at: Millis,
 }
 
 /// The hand-off status of a conversation.
@@ -103,6 +260,9 @@ impl ConversationState {
         match event {
             Event::Message { role, text, at } => {
                 self.messages.push(Message { role: *role, text: text.clone(), at: *at });
+                if matches!(role, Role::Salesperson | Role::Ai) {
+                    self.note_reply(*at);
+                }
             }
             Event::FieldSet { field, value, source, confidence, at } => {
                 self.lead.apply(
@@ -116,8 +276,16 @@ impl ConversationState {
                 );
             }
             Event::StageChanged { to, reason, .. } => {
+                if *to == Stage::HandedOff {
+                    if self.stage != Stage::HandedOff {
+                        self.stage_before_handoff = Some(self.stage);
+                    }
+                } else {
+                    self.stage_before_handoff = None;
+                }
                 self.stage = *to;
                 self.stage_reason = reason.clone();
+                self.stage_turn = self.turn_count();
             }
             Event::ModeChanged { mode, .. } => self.mode = *mode,
             Event::HandoffRequested { reason, at } => {
@@ -125,8 +293,180 @@ impl ConversationState {
             }
             Event::HandoffTaken { at } => self.handoff = Some(Handoff::Taken { at: *at }),
             Event::HandoffReturned { .. } => self.handoff = None,
+            Event::Annotated { annotation, at } => self.note_turn(annotation, *at),
+            Event::FocusSet { focus, change, at } => {
+                if *change == FocusChange::Corrected {
+                    self.focus_corrections += 1;
+                }
+                if let Some(attribute) = &focus.asked {
+                    self.note_attribute_question(attribute, *at);
+                }
+                self.focus = Some(focus.clone());
+            }
+            Event::SuggestionOffered { id, text, action, field, objection, promotion, at } => {
+                let suggestion = Suggestion {
+                    id: id.clone(),
+                    offered_text: text.clone(),
+                    text: text.clone(),
+                    action: *action,
+                    field: field.clone(),
+                    objection: objection.clone(),
+                    promotion: promotion.clone(),
+                    status: SuggestionStatus::Offered,
+                    sent_by: None,
+                    offered_at: *at,
+                    decided_at: None,
+                };
+                match self.suggestions.iter_mut().find(|s| s.id == *id) {
+                    Some(existing) => *existing = suggestion,
+                    None => self.suggestions.push(suggestion),
+                }
+            }
+            Event::SuggestionEdited { id, text, at } => {
+                if let Some(s) = self.suggestion_mut(id) {
+                    s.text = text.clone();
+                    s.status = SuggestionStatus::Edited;
+                    s.decided_at = Some(*at);
+                }
+            }
+            Event::SuggestionRejected { id, at, .. } => {
+                if let Some(s) = self.suggestion_mut(id) {
+                    s.status = SuggestionStatus::Rejected;
+                    s.decided_at = Some(*at);
+                }
+            }
+            Event::SuggestionSent { id, text, by, at } => self.note_sent(id, text, *by, *at),
         }
         self.updated_at = self.updated_at.max(event.at());
+    }
+
+    /// The number of annotated customer turns so far.
+    pub fn turn_count(&self) -> u32 {
+        u32::try_from(self.turns.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The last annotated customer turn.
+    pub fn last_turn(&self) -> Option<&Turn> {
+        self.turns.last()
+    }
+
+    /// Customer turns since a field was last asked for (`None`: never asked).
+    pub fn turns_since_ask(&self) -> Option<u32> {
+        self.fields_asked.last().map(|a| self.turn_count().saturating_sub(a.turn))
+    }
+
+    /// Misunderstood customer turns in a row, ending with the last one.
+    pub fn misunderstood_streak(&self, threshold: f32) -> u32 {
+        let n = self.turns.iter().rev().take_while(|t| t.misunderstood(threshold)).count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// A lead field with a non-empty value.
+    pub fn knows(&self, field: &str) -> bool {
+        self.lead.fields.get(field).is_some_and(|v| !v.value.trim().is_empty())
+    }
+
+    fn suggestion_mut(&mut self, id: &str) -> Option<&mut Suggestion> {
+        self.suggestions.iter_mut().find(|s| s.id == id)
+    }
+
+    fn note_turn(&mut self, annotation: &Annotation, at: Millis) {
+        let turn = Turn::of(annotation, at);
+        if turn.intents.is_empty() {
+            self.misunderstandings += 1;
+        } else {
+            self.misunderstandings = 0;
+        }
+        for intent in &turn.intents {
+            let question = intents::QUESTIONS.contains(&intent.label.as_str());
+            if question && !self.open_questions.iter().any(|q| q.intent == intent.label) {
+                self.open_questions.push(OpenQuestion {
+                    intent: intent.label.clone(),
+                    attribute: None,
+                    at,
+                });
+            }
+        }
+        self.turns.push(turn);
+    }
+
+    /// The focus resolution found an attribute question: it qualifies the open questions, or is
+    /// one when the NLU saw none.
+    fn note_attribute_question(&mut self, attribute: &str, at: Millis) {
+        if self.open_questions.is_empty() {
+            let intent = if crate::focus::is_price_attribute(attribute) {
+                intents::PRICE_INQUIRY
+            } else {
+                intents::FEATURE_QUESTION
+            };
+            self.open_questions.push(OpenQuestion {
+                intent: intent.to_owned(),
+                attribute: Some(attribute.to_owned()),
+                at,
+            });
+        } else {
+            for q in self.open_questions.iter_mut().filter(|q| q.attribute.is_none()) {
+                q.attribute = Some(attribute.to_owned());
+            }
+        }
+    }
+
+    /// A reply went to the customer: it answers the open questions, and presents the product in
+    /// focus if they were about it.
+    fn note_reply(&mut self, at: Millis) {
+        if self.open_questions.is_empty() {
+            return;
+        }
+        self.questions_answered += 1;
+        self.value_given = true;
+        if let Some(focus) = &self.focus {
+            let priced = self.open_questions.iter().any(|q| {
+                q.intent == intents::PRICE_INQUIRY
+                    || q.attribute.as_deref().is_some_and(crate::focus::is_price_attribute)
+            });
+            self.presented = Some(Presented {
+                product: focus.product.clone(),
+                plan: focus.plan.clone(),
+                priced,
+                at,
+            });
+        }
+        self.open_questions.clear();
+    }
+
+    fn note_sent(&mut self, id: &str, text: &str, by: Role, at: Millis) {
+        let turn = self.turn_count();
+        let Some(s) = self.suggestion_mut(id) else {
+            // Not offered in this log (should not happen): still a reply.
+            self.note_reply(at);
+            return;
+        };
+        s.text = text.to_owned();
+        s.status = SuggestionStatus::Sent;
+        s.sent_by = Some(by);
+        s.decided_at = Some(at);
+        let taken = ActionTaken {
+            action: s.action,
+            field: s.field.clone(),
+            objection: s.objection.clone(),
+            promotion: s.promotion.clone(),
+            turn,
+            at,
+        };
+        if let Some(field) = &taken.field {
+            self.fields_asked.push(FieldAsk { field: field.clone(), turn, at });
+        }
+        if let Some(id) = &taken.promotion {
+            self.promotions_offered.push(PromotionOffer { id: id.clone(), at });
+        }
+        if taken.action.gives_value() {
+            self.value_given = true;
+        }
+        if taken.action == Action::Close {
+            self.close_sent_turn = Some(turn);
+        }
+        self.last_action = Some(taken);
+        self.note_reply(at);
     }
 
     /// Whether the sale is decided (won or lost): nobody is waiting on it any more.

@@ -1,0 +1,402 @@
+//! The next best action: rules over the conversation state, the message's annotation and the
+//! strategy. The model writes the words later; here is only what to do and why.
+//!
+//! Rules, first match wins:
+//! 1. **Hand off** when the customer is angry, asks for a person, was misunderstood
+//!    [`StrategyView::misunderstanding_limit`] turns in a row, or the top intent's confidence is
+//!    below [`StrategyView::confidence_threshold`].
+//! 2. **Close** on purchase intent once the required fields are known; until then ask for the
+//!    next one (the customer wants to buy: no need to wait for value or proactivity).
+//! 3. **Handle an objection** from the playbook; a price or timing objection gets an eligible
+//!    promotion if one is left.
+//! 4. **Offer a promotion** to a hesitant customer (once per conversation unless the strategy
+//!    allows more).
+//! 5. **Answer** a question, asking one missing field along if the ask rule allows it.
+//! 6. **Engage** a customer who is leaving (no field asked then).
+//! 7. **Ask one missing required field**: only after the customer got something of value, never
+//!    in two replies in a row, and no more often than the strategy's proactivity allows.
+//! 8. Otherwise **engage** (greet, acknowledge, keep the conversation going).
+//!
+//! In auto mode the same rules decide whether the reply may go out without a person: never when
+//! a hand-off condition holds or a person has the conversation, not for objections unless the
+//! strategy says so, and never outside auto mode.
+
+use serde::{Deserialize, Serialize};
+
+use crate::nlu::intents;
+use crate::{
+    Annotation, ConversationState, Event, FieldSpec, Millis, Mode, Promotion, Sentiment,
+    StrategyView,
+};
+
+/// What the next reply should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Answer the customer's question from the catalog.
+    Answer,
+    /// Ask for one missing lead field.
+    AskField,
+    /// Handle an objection with the playbook's entry.
+    HandleObjection,
+    /// Offer a promotion.
+    OfferPromotion,
+    /// Hand the conversation to a person.
+    HandOff,
+    /// Close the sale: confirm the order and the next step.
+    Close,
+    /// Greet, acknowledge or keep the conversation going.
+    Engage,
+}
+
+stable_names!(Action {
+    Answer => "answer",
+    AskField => "ask_field",
+    HandleObjection => "handle_objection",
+    OfferPromotion => "offer_promotion",
+    HandOff => "hand_off",
+    Close => "close",
+    Engage => "engage",
+});
+
+impl Action {
+    /// Whether a reply doing this gives the customer something of value (after which lead fields
+    /// may be asked for).
+    pub fn gives_value(self) -> bool {
+        matches!(
+            self,
+            Action::Answer | Action::HandleObjection | Action::OfferPromotion | Action::Close
+        )
+    }
+}
+
+/// Why the policy chose its action: a stable code the console translates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionReason {
+    CustomerAngry,
+    RequestedHuman,
+    RepeatedMisunderstanding,
+    LowConfidence,
+    PurchaseReady,
+    PurchaseNeedsField,
+    ObjectionWithPromotion,
+    ObjectionInPlaybook,
+    ObjectionNotInPlaybook,
+    HesitantCustomer,
+    QuestionAsked,
+    CustomerLeaving,
+    MissingRequiredField,
+    Greeting,
+    KeepEngaging,
+}
+
+stable_names!(DecisionReason {
+    CustomerAngry => "customer_angry",
+    RequestedHuman => "requested_human",
+    RepeatedMisunderstanding => "repeated_misunderstanding",
+    LowConfidence => "low_confidence",
+    PurchaseReady => "purchase_ready",
+    PurchaseNeedsField => "purchase_needs_field",
+    ObjectionWithPromotion => "objection_with_promotion",
+    ObjectionInPlaybook => "objection_in_playbook",
+    ObjectionNotInPlaybook => "objection_not_in_playbook",
+    HesitantCustomer => "hesitant_customer",
+    QuestionAsked => "question_asked",
+    CustomerLeaving => "customer_leaving",
+    MissingRequiredField => "missing_required_field",
+    Greeting => "greeting",
+    KeepEngaging => "keep_engaging",
+});
+
+/// Why a reply may not be sent without a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum AutoSendBlock {
+    /// A hand-off condition holds (anger, request, misunderstanding, low confidence).
+    HandoffCondition,
+    /// A person was asked for or has the conversation.
+    HandoffActive,
+    /// The objection has no playbook entry.
+    ObjectionNotInPlaybook,
+    /// The strategy wants a person to send objection replies.
+    ObjectionNeedsPerson,
+    /// The conversation is not in auto mode.
+    ModeNotAuto,
+}
+
+stable_names!(AutoSendBlock {
+    HandoffCondition => "handoff_condition",
+    HandoffActive => "handoff_active",
+    ObjectionNotInPlaybook => "objection_not_in_playbook",
+    ObjectionNeedsPerson => "objection_needs_person",
+    ModeNotAuto => "mode_not_auto",
+});
+
+/// The policy's decision for the next reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub action: Action,
+    pub reason: DecisionReason,
+    /// The one lead field the reply asks for (with [`Action::AskField`], or along an answer).
+    pub field_to_ask: Option<String>,
+    /// The objection (playbook key) the reply handles.
+    pub objection: Option<String>,
+    /// The promotion (its id) the reply offers.
+    pub promotion: Option<String>,
+    /// Whether auto mode may send the reply without a person.
+    pub may_auto_send: bool,
+    /// Why not, when it may not.
+    pub auto_send_block: Option<AutoSendBlock>,
+}
+
+impl Decision {
+    fn new(action: Action, reason: DecisionReason) -> Self {
+        Decision {
+            action,
+            reason,
+            field_to_ask: None,
+            objection: None,
+            promotion: None,
+            may_auto_send: false,
+            auto_send_block: None,
+        }
+    }
+
+    /// The event recording a suggestion written for this decision.
+    pub fn offered(&self, id: &str, text: &str, at: Millis) -> Event {
+        Event::SuggestionOffered {
+            id: id.to_owned(),
+            text: text.to_owned(),
+            action: self.action,
+            field: self.field_to_ask.clone(),
+            objection: self.objection.clone(),
+            promotion: self.promotion.clone(),
+            at,
+        }
+    }
+
+    /// The hand-off request to record, when the decision is to hand off and no hand-off is under
+    /// way yet.
+    pub fn handoff_event(&self, state: &ConversationState, at: Millis) -> Option<Event> {
+        (self.action == Action::HandOff && state.handoff.is_none())
+            .then(|| Event::HandoffRequested { reason: self.reason.as_str().to_owned(), at })
+    }
+}
+
+/// Decides the next action.
+///
+/// `state` is the conversation with this customer message's events already applied (the
+/// message, its [`Event::Annotated`], accepted field values, the focus change); `annotation` is
+/// that message's reading.
+pub fn decide(
+    state: &ConversationState,
+    annotation: &Annotation,
+    strategy: &StrategyView,
+) -> Decision {
+    let handoff = handoff_condition(state, annotation, strategy);
+    let mut decision = match handoff {
+        Some(reason) => Decision::new(Action::HandOff, reason),
+        None => choose(state, annotation, strategy),
+    };
+    let block = auto_send_block(state, strategy, &decision, handoff.is_some());
+    decision.may_auto_send = block.is_none();
+    decision.auto_send_block = block;
+    decision
+}
+
+/// The hand-off condition that holds for this message, if any (most serious first).
+pub fn handoff_condition(
+    state: &ConversationState,
+    annotation: &Annotation,
+    strategy: &StrategyView,
+) -> Option<DecisionReason> {
+    let threshold = strategy.confidence_threshold;
+    if annotation.sentiment.label == Sentiment::Angry {
+        Some(DecisionReason::CustomerAngry)
+    } else if annotation.has_intent(intents::REQUEST_HUMAN) {
+        Some(DecisionReason::RequestedHuman)
+    } else if state.misunderstood_streak(threshold) >= strategy.misunderstanding_limit.max(1) {
+        Some(DecisionReason::RepeatedMisunderstanding)
+    } else if annotation.intents.is_empty() || annotation.top_confidence() < threshold {
+        Some(DecisionReason::LowConfidence)
+    } else {
+        None
+    }
+}
+
+fn choose(state: &ConversationState, annotation: &Annotation, strategy: &StrategyView) -> Decision {
+    if annotation.has_intent(intents::PURCHASE_INTENT) {
+        if missing_fields(state, strategy).next().is_none() {
+            return Decision::new(Action::Close, DecisionReason::PurchaseReady);
+        }
+        if let Some(field) = next_field(state, strategy, Urgency::Buying) {
+            let mut d = Decision::new(Action::AskField, DecisionReason::PurchaseNeedsField);
+            d.field_to_ask = Some(field.key.clone());
+            return d;
+        }
+    }
+
+    let objection = annotation.intents.iter().find(|i| intents::is_objection(&i.label));
+    if let Some(objection) = objection {
+        let label = objection.label.as_str();
+        let promotable = label == intents::OBJECTION_PRICE || label == intents::OBJECTION_TIMING;
+        let promotion = promotable.then(|| eligible_promotion(state, strategy)).flatten();
+        let mut d = match promotion {
+            Some(p) => {
+                let mut d =
+                    Decision::new(Action::OfferPromotion, DecisionReason::ObjectionWithPromotion);
+                d.promotion = Some(p.id.clone());
+                d
+            }
+            None if strategy.covers(label) => {
+                Decision::new(Action::HandleObjection, DecisionReason::ObjectionInPlaybook)
+            }
+            None => Decision::new(Action::HandleObjection, DecisionReason::ObjectionNotInPlaybook),
+        };
+        d.objection = Some(label.to_owned());
+        return d;
+    }
+
+    if annotation.sentiment.label == Sentiment::Hesitant
+        && let Some(p) = eligible_promotion(state, strategy)
+    {
+        let mut d = Decision::new(Action::OfferPromotion, DecisionReason::HesitantCustomer);
+        d.promotion = Some(p.id.clone());
+        return d;
+    }
+
+    let question = intents::QUESTIONS.iter().any(|q| annotation.has_intent(q))
+        || !state.open_questions.is_empty();
+    if question {
+        let mut d = Decision::new(Action::Answer, DecisionReason::QuestionAsked);
+        d.field_to_ask = next_field(state, strategy, Urgency::Normal).map(|f| f.key.clone());
+        return d;
+    }
+
+    if annotation.has_intent(intents::NOT_INTERESTED) || annotation.has_intent(intents::GOODBYE) {
+        return Decision::new(Action::Engage, DecisionReason::CustomerLeaving);
+    }
+
+    if let Some(field) = next_field(state, strategy, Urgency::Normal) {
+        let mut d = Decision::new(Action::AskField, DecisionReason::MissingRequiredField);
+        d.field_to_ask = Some(field.key.clone());
+        return d;
+    }
+
+    if annotation.has_intent(intents::GREETING) {
+        Decision::new(Action::Engage, DecisionReason::Greeting)
+    } else {
+        Decision::new(Action::Engage, DecisionReason::KeepEngaging)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Urgency {
+    /// The ask rule in full: value first, proactivity, never twice in a row.
+    Normal,
+    /// The customer wants to buy: only "never twice in a row" holds.
+    Buying,
+}
+
+fn missing_fields<'a>(
+    state: &'a ConversationState,
+    strategy: &'a StrategyView,
+) -> impl Iterator<Item = &'a FieldSpec> {
+    strategy.required_fields().filter(|f| !state.knows(&f.key))
+}
+
+/// The one field to ask for now, if the ask rule allows asking at all: the first missing required
+/// field never asked for, else the one asked longest ago.
+fn next_field<'a>(
+    state: &'a ConversationState,
+    strategy: &'a StrategyView,
+    urgency: Urgency,
+) -> Option<&'a FieldSpec> {
+    let since = state.turns_since_ask();
+    if since.is_some_and(|n| n < 2) {
+        return None;
+    }
+    if urgency == Urgency::Normal {
+        if !state.value_given {
+            return None;
+        }
+        if since.is_some_and(|n| n < strategy.proactivity.min_turns_between_asks()) {
+            return None;
+        }
+    }
+    let last_asked = |key: &str| state.fields_asked.iter().rposition(|a| a.field == key);
+    missing_fields(state, strategy).min_by_key(|f| last_asked(&f.key).map_or(0, |i| i + 1))
+}
+
+/// The first promotion the customer may still be offered.
+fn eligible_promotion<'a>(
+    state: &ConversationState,
+    strategy: &'a StrategyView,
+) -> Option<&'a Promotion> {
+    let offered = u32::try_from(state.promotions_offered.len()).unwrap_or(u32::MAX);
+    if offered >= strategy.max_promotions {
+        return None;
+    }
+    let product = state.focus.as_ref().map(|f| f.product.as_str());
+    strategy.promotions.iter().find(|p| {
+        let e = &p.eligibility;
+        !state.promotions_offered.iter().any(|o| o.id == p.id)
+            && (e.stages.is_empty() || e.stages.contains(&state.stage))
+            && (e.products.is_empty()
+                || product.is_some_and(|id| e.products.iter().any(|x| x == id)))
+    })
+}
+
+fn auto_send_block(
+    state: &ConversationState,
+    strategy: &StrategyView,
+    decision: &Decision,
+    handoff_condition: bool,
+) -> Option<AutoSendBlock> {
+    if handoff_condition || decision.action == Action::HandOff {
+        Some(AutoSendBlock::HandoffCondition)
+    } else if state.handoff.is_some() {
+        Some(AutoSendBlock::HandoffActive)
+    } else if decision.reason == DecisionReason::ObjectionNotInPlaybook {
+        Some(AutoSendBlock::ObjectionNotInPlaybook)
+    } else if decision.objection.is_some() && !strategy.auto_send_objections {
+        Some(AutoSendBlock::ObjectionNeedsPerson)
+    } else if state.mode != Mode::Auto {
+        Some(AutoSendBlock::ModeNotAuto)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_match_serde() {
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.as_str()), Some(*a));
+            assert_eq!(serde_json::to_value(a).expect("json"), a.as_str());
+        }
+        for r in DecisionReason::ALL {
+            assert_eq!(DecisionReason::parse(r.as_str()), Some(*r));
+            assert_eq!(serde_json::to_value(r).expect("json"), r.as_str());
+        }
+        for b in AutoSendBlock::ALL {
+            assert_eq!(AutoSendBlock::parse(b.as_str()), Some(*b));
+            assert_eq!(serde_json::to_value(b).expect("json"), b.as_str());
+        }
+    }
+
+    #[test]
+    fn only_replies_with_substance_give_value() {
+        assert!(Action::Answer.gives_value());
+        assert!(!Action::AskField.gives_value());
+        assert!(!Action::Engage.gives_value());
+        assert!(!Action::HandOff.gives_value());
+    }
+}

@@ -1,0 +1,241 @@
+//! Funnel stages: which stage the conversation has reached, by rules over its state.
+//!
+//! new → engaged → qualified → proposal → negotiation → won / lost, plus handed_off. Each move is
+//! gated by a rule and carries a [`StageReason`]: a stable snake_case code (stored in
+//! `StageChanged.reason` and the projection's `stage_reason`) that the console translates.
+//! Stages only move forward, except: lost reopens when the customer comes back, and handed_off
+//! returns to the stage it interrupted.
+
+use serde::{Deserialize, Serialize};
+
+use crate::nlu::intents;
+use crate::{ConversationState, Event, Handoff, Millis, Stage};
+
+/// The lead field that holds the customer's need.
+pub const NEED_FIELD: &str = "need";
+/// The lead field that holds the customer's budget.
+pub const BUDGET_FIELD: &str = "budget";
+
+/// Why the stage moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum StageReason {
+    /// new → engaged: the customer wrote again after a reply.
+    CustomerReplied,
+    /// new → engaged: the customer asked about products, prices, or gave requirements.
+    ShowedInterest,
+    /// engaged → qualified: the need and the budget are known.
+    NeedAndBudgetKnown,
+    /// qualified → proposal: a product was presented in answer to the customer.
+    ProductPresented,
+    /// qualified → proposal: a product's price was given in answer to the customer.
+    ProductPriced,
+    /// proposal → negotiation: the customer objected to the price.
+    PriceObjection,
+    /// proposal → negotiation: the customer wants to buy and is discussing terms.
+    PurchaseIntent,
+    /// proposal/negotiation → won: the customer confirmed the purchase after a closing reply.
+    PurchaseConfirmed,
+    /// → lost: the customer said they are not interested.
+    NotInterested,
+    /// → lost: the customer left after refusing earlier.
+    LeftAfterRefusal,
+    /// lost → engaged: the customer came back with interest.
+    CustomerReturned,
+    /// → handed_off: a person was asked for.
+    HandoffRequested,
+    /// handed_off → the stage before: the person handed the conversation back.
+    HandoffReturned,
+}
+
+stable_names!(StageReason {
+    CustomerReplied => "customer_replied",
+    ShowedInterest => "showed_interest",
+    NeedAndBudgetKnown => "need_and_budget_known",
+    ProductPresented => "product_presented",
+    ProductPriced => "product_priced",
+    PriceObjection => "price_objection",
+    PurchaseIntent => "purchase_intent",
+    PurchaseConfirmed => "purchase_confirmed",
+    NotInterested => "not_interested",
+    LeftAfterRefusal => "left_after_refusal",
+    CustomerReturned => "customer_returned",
+    HandoffRequested => "handoff_requested",
+    HandoffReturned => "handoff_returned",
+});
+
+/// One move of the funnel stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageChange {
+    pub from: Stage,
+    pub to: Stage,
+    pub reason: StageReason,
+}
+
+impl StageChange {
+    /// The event that records it (the reason stored as its code name).
+    pub fn event(&self, at: Millis) -> Event {
+        Event::StageChanged { to: self.to, reason: self.reason.as_str().to_owned(), at }
+    }
+}
+
+/// The next move from the current stage, if a rule allows one. Call it once the turn's events
+/// (message, annotation, fields, focus, reply) are applied.
+pub fn next_stage(state: &ConversationState) -> Option<StageChange> {
+    transition(state.stage, &Facts::of(state))
+}
+
+/// Every move the rules allow now, in order (a customer who names need and budget and asks for
+/// the price in the first message goes new → engaged → qualified at once). Record each as an
+/// event with [`StageChange::event`]. Each stage is entered at most once per call.
+pub fn advance(state: &ConversationState) -> Vec<StageChange> {
+    let facts = Facts::of(state);
+    let mut changes: Vec<StageChange> = Vec::new();
+    let mut stage = state.stage;
+    while let Some(change) = transition(stage, &facts) {
+        if change.to == state.stage || changes.iter().any(|c| c.to == change.to) {
+            break;
+        }
+        stage = change.to;
+        changes.push(change);
+    }
+    changes
+}
+
+/// What the rules look at, read once from the state.
+#[derive(Debug)]
+struct Facts {
+    /// What the last customer turn said, if the stage has not moved since (else all false).
+    last: LastTurn,
+    /// An earlier customer turn said not interested.
+    refused_before: bool,
+    customer_replied: bool,
+    need_and_budget: bool,
+    presented: Option<bool>,
+    /// The last turn wants to buy and a closing reply preceded it.
+    purchase_confirmed: bool,
+    handoff_active: bool,
+    stage_before_handoff: Option<Stage>,
+}
+
+#[derive(Debug, Default)]
+struct LastTurn {
+    interest: bool,
+    not_interested: bool,
+    goodbye: bool,
+    price_objection: bool,
+    purchase_intent: bool,
+}
+
+impl Facts {
+    fn of(state: &ConversationState) -> Self {
+        let turns = state.turn_count();
+        // Rules on the last turn apply once: a turn already judged (the stage moved after it,
+        // maybe by hand) does not move the stage again.
+        let fresh_turn = turns > state.stage_turn;
+        let last = state
+            .last_turn()
+            .filter(|_| fresh_turn)
+            .map(|t| LastTurn {
+                interest: intents::INTEREST.iter().any(|l| t.has(l)),
+                not_interested: t.has(intents::NOT_INTERESTED),
+                goodbye: t.has(intents::GOODBYE),
+                price_objection: t.has(intents::OBJECTION_PRICE),
+                purchase_intent: t.has(intents::PURCHASE_INTENT),
+            })
+            .unwrap_or_default();
+        let earlier = &state.turns[..state.turns.len().saturating_sub(1)];
+        let first_reply = state.messages.iter().position(|m| m.role != crate::Role::Customer);
+        let customer_replied = first_reply
+            .is_some_and(|i| state.messages[i..].iter().any(|m| m.role == crate::Role::Customer));
+        Facts {
+            refused_before: earlier.iter().any(|t| t.has(intents::NOT_INTERESTED)),
+            customer_replied,
+            need_and_budget: state.knows(NEED_FIELD) && state.knows(BUDGET_FIELD),
+            presented: state.presented.as_ref().map(|p| p.priced),
+            purchase_confirmed: last.purchase_intent
+                && state.close_sent_turn.is_some_and(|t| t < turns),
+            handoff_active: matches!(
+                state.handoff,
+                Some(Handoff::Requested { .. } | Handoff::Taken { .. })
+            ),
+            stage_before_handoff: state.stage_before_handoff,
+            last,
+        }
+    }
+}
+
+fn transition(from: Stage, f: &Facts) -> Option<StageChange> {
+    let to = |to: Stage, reason: StageReason| Some(StageChange { from, to, reason });
+    let open = !matches!(from, Stage::Won | Stage::Lost | Stage::HandedOff);
+    if open && f.handoff_active {
+        return to(Stage::HandedOff, StageReason::HandoffRequested);
+    }
+    if open && f.last.not_interested {
+        return to(Stage::Lost, StageReason::NotInterested);
+    }
+    if open && f.last.goodbye && f.refused_before {
+        return to(Stage::Lost, StageReason::LeftAfterRefusal);
+    }
+    match from {
+        Stage::HandedOff if !f.handoff_active => {
+            to(f.stage_before_handoff.unwrap_or(Stage::Engaged), StageReason::HandoffReturned)
+        }
+        Stage::HandedOff | Stage::Won => None,
+        Stage::Lost if f.last.interest && !f.last.not_interested => {
+            to(Stage::Engaged, StageReason::CustomerReturned)
+        }
+        Stage::Lost => None,
+        Stage::New if f.customer_replied => to(Stage::Engaged, StageReason::CustomerReplied),
+        Stage::New if f.last.interest => to(Stage::Engaged, StageReason::ShowedInterest),
+        Stage::New => None,
+        Stage::Engaged if f.need_and_budget => {
+            to(Stage::Qualified, StageReason::NeedAndBudgetKnown)
+        }
+        Stage::Engaged => None,
+        Stage::Qualified => match f.presented {
+            Some(true) => to(Stage::Proposal, StageReason::ProductPriced),
+            Some(false) => to(Stage::Proposal, StageReason::ProductPresented),
+            None => None,
+        },
+        Stage::Proposal | Stage::Negotiation if f.purchase_confirmed => {
+            to(Stage::Won, StageReason::PurchaseConfirmed)
+        }
+        Stage::Proposal if f.last.price_objection => {
+            to(Stage::Negotiation, StageReason::PriceObjection)
+        }
+        Stage::Proposal if f.last.purchase_intent => {
+            to(Stage::Negotiation, StageReason::PurchaseIntent)
+        }
+        Stage::Proposal | Stage::Negotiation => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_names_round_trip_and_match_serde() {
+        for r in StageReason::ALL {
+            assert_eq!(StageReason::parse(r.as_str()), Some(*r));
+            assert_eq!(serde_json::to_value(r).expect("json"), r.as_str());
+        }
+        assert_eq!(StageReason::parse("quote sent"), None, "legacy prose is not a code");
+    }
+
+    #[test]
+    fn the_event_stores_the_code_name() {
+        let change = StageChange {
+            from: Stage::New,
+            to: Stage::Engaged,
+            reason: StageReason::ShowedInterest,
+        };
+        let json = serde_json::to_string(&change.event(3)).expect("json");
+        assert_eq!(
+            json,
+            r#"{"kind":"stage_changed","to":"engaged","reason":"showed_interest","at":3}"#
+        );
+    }
+}
