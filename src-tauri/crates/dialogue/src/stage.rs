@@ -215,6 +215,231 @@ fn transition(from: Stage, f: &Facts) -> Option<StageChange> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Annotation, FieldSource, Focus, FocusChange, IntentScore, Role};
+
+    /// A conversation built event by event; `at` counts up.
+    #[derive(Default)]
+    struct Chat {
+        state: ConversationState,
+        at: Millis,
+    }
+
+    impl Chat {
+        fn apply(&mut self, event: Event) -> &mut Self {
+            self.state.apply(&event);
+            self
+        }
+
+        fn next(&mut self) -> Millis {
+            self.at += 1;
+            self.at
+        }
+
+        fn customer(&mut self, labels: &[&str]) -> &mut Self {
+            let at = self.next();
+            let intents: Vec<IntentScore> = labels
+                .iter()
+                .map(|l| IntentScore { label: (*l).to_owned(), confidence: 0.95 })
+                .collect();
+            let annotation = Annotation {
+                top_intent: intents.first().cloned(),
+                intents,
+                ..Annotation::default()
+            };
+            self.apply(Event::Message { role: Role::Customer, text: "…".into(), at })
+                .apply(Event::Annotated { annotation, at })
+        }
+
+        fn reply(&mut self) -> &mut Self {
+            let at = self.next();
+            self.apply(Event::Message { role: Role::Salesperson, text: "…".into(), at })
+        }
+
+        fn field(&mut self, field: &str, value: &str) -> &mut Self {
+            let at = self.next();
+            self.apply(Event::FieldSet {
+                field: field.into(),
+                value: value.into(),
+                source: FieldSource::Ai,
+                confidence: 0.9,
+                at,
+            })
+        }
+
+        fn focus(&mut self, plan: &str) -> &mut Self {
+            let at = self.next();
+            let focus = Focus {
+                product: "SAAS".into(),
+                plan: Some(plan.into()),
+                name: plan.into(),
+                attributes: Default::default(),
+                asked: None,
+            };
+            self.apply(Event::FocusSet { focus, change: FocusChange::Mentioned, at })
+        }
+
+        fn send(&mut self, action: crate::Action) -> &mut Self {
+            let at = self.next();
+            let id = format!("s{at}");
+            self.apply(Event::SuggestionOffered {
+                id: id.clone(),
+                text: "…".into(),
+                action,
+                field: None,
+                objection: None,
+                promotion: None,
+                at,
+            })
+            .apply(Event::SuggestionSent { id, text: "…".into(), by: Role::Ai, at })
+        }
+
+        /// Applies every move the rules allow; returns them as (stage, reason) names.
+        fn advance(&mut self) -> Vec<(Stage, StageReason)> {
+            let changes = advance(&self.state);
+            for c in &changes {
+                let at = self.next();
+                self.apply(c.event(at));
+            }
+            changes.iter().map(|c| (c.to, c.reason)).collect()
+        }
+    }
+
+    use Stage::*;
+    use StageReason::*;
+
+    #[test]
+    fn a_greeting_alone_does_not_engage_but_a_reply_to_a_reply_does() {
+        let mut chat = Chat::default();
+        chat.customer(&["greeting"]);
+        assert_eq!(chat.advance(), []);
+        chat.reply().customer(&["chit_chat"]);
+        assert_eq!(chat.advance(), [(Engaged, CustomerReplied)]);
+        assert_eq!(chat.state.stage_reason, "customer_replied");
+    }
+
+    #[test]
+    fn qualified_needs_need_and_budget() {
+        let mut chat = Chat::default();
+        chat.customer(&["product_inquiry"]).field("need", "CRM");
+        assert_eq!(chat.advance(), [(Engaged, ShowedInterest)]);
+        chat.reply().customer(&["provide_requirement"]);
+        assert_eq!(chat.advance(), [], "need alone does not qualify");
+        chat.field("budget", "15万");
+        assert_eq!(chat.advance(), [(Qualified, NeedAndBudgetKnown)]);
+    }
+
+    #[test]
+    fn one_message_can_move_several_stages_each_with_its_reason() {
+        let mut chat = Chat::default();
+        chat.customer(&["provide_requirement"]).field("need", "ERP").field("budget", "5万");
+        assert_eq!(chat.advance(), [(Engaged, ShowedInterest), (Qualified, NeedAndBudgetKnown)]);
+    }
+
+    #[test]
+    fn proposal_needs_a_product_presented_and_says_whether_it_was_priced() {
+        let mut chat = Chat::default();
+        chat.customer(&["product_inquiry"]).field("need", "CRM").field("budget", "15万");
+        chat.advance();
+        chat.reply().customer(&["chit_chat"]);
+        assert_eq!(chat.advance(), [], "a reply without a product in focus presents nothing");
+        chat.customer(&["price_inquiry"]).focus("team");
+        assert_eq!(chat.advance(), [], "asked, not yet answered");
+        chat.reply();
+        assert_eq!(chat.advance(), [(Proposal, ProductPriced)]);
+
+        let mut chat = Chat::default();
+        chat.customer(&["feature_question"]).focus("team").field("need", "CRM");
+        chat.field("budget", "15万").reply();
+        assert_eq!(
+            chat.advance(),
+            [
+                (Engaged, ShowedInterest),
+                (Qualified, NeedAndBudgetKnown),
+                (Proposal, ProductPresented)
+            ]
+        );
+    }
+
+    fn at_proposal() -> Chat {
+        let mut chat = Chat::default();
+        chat.customer(&["price_inquiry"]).focus("team").field("need", "CRM");
+        chat.field("budget", "15万").reply();
+        chat.advance();
+        assert_eq!(chat.state.stage, Proposal);
+        chat
+    }
+
+    #[test]
+    fn negotiation_on_a_price_objection_or_purchase_intent() {
+        let mut chat = at_proposal();
+        chat.customer(&["objection_price"]);
+        assert_eq!(chat.advance(), [(Negotiation, PriceObjection)]);
+        let mut chat = at_proposal();
+        chat.customer(&["purchase_intent", "price_inquiry"]);
+        assert_eq!(chat.advance(), [(Negotiation, PurchaseIntent)]);
+    }
+
+    #[test]
+    fn won_only_when_the_purchase_is_confirmed_after_a_closing_reply() {
+        let mut chat = at_proposal();
+        chat.customer(&["purchase_intent"]);
+        assert_eq!(chat.advance(), [(Negotiation, PurchaseIntent)], "intent alone is not a win");
+        chat.send(crate::Action::Close);
+        assert_eq!(chat.advance(), [], "the close is not yet confirmed");
+        chat.customer(&["purchase_intent"]);
+        assert_eq!(chat.advance(), [(Won, PurchaseConfirmed)]);
+        chat.customer(&["not_interested"]);
+        assert_eq!(chat.advance(), [], "won is final");
+    }
+
+    #[test]
+    fn lost_on_not_interested_or_leaving_after_a_refusal_and_reopened_on_return() {
+        let mut chat = at_proposal();
+        chat.customer(&["not_interested"]);
+        assert_eq!(chat.advance(), [(Lost, NotInterested)]);
+        chat.customer(&["price_inquiry"]);
+        // Back in the funnel, the facts already known move it on to where it was.
+        assert_eq!(
+            chat.advance(),
+            [
+                (Engaged, CustomerReturned),
+                (Qualified, NeedAndBudgetKnown),
+                (Proposal, ProductPriced)
+            ]
+        );
+
+        let mut chat = at_proposal();
+        chat.customer(&["goodbye"]);
+        assert_eq!(chat.advance(), [], "a goodbye alone is not lost");
+        chat.customer(&["objection_timing", "not_interested"]);
+        chat.advance();
+        chat.apply(Event::StageChanged { to: Proposal, reason: "manual".into(), at: 99 });
+        chat.customer(&["goodbye"]);
+        assert_eq!(chat.advance(), [(Lost, LeftAfterRefusal)]);
+    }
+
+    #[test]
+    fn a_judged_turn_does_not_move_the_stage_again() {
+        let mut chat = at_proposal();
+        chat.customer(&["not_interested"]);
+        chat.advance();
+        // A salesperson moves it back by hand: the same turn must not lose it again.
+        chat.apply(Event::StageChanged { to: Proposal, reason: "manual".into(), at: 99 });
+        assert_eq!(chat.advance(), []);
+    }
+
+    #[test]
+    fn handed_off_returns_to_the_stage_it_interrupted() {
+        let mut chat = at_proposal();
+        chat.customer(&["request_human"])
+            .apply(Event::HandoffRequested { reason: "requested_human".into(), at: 50 });
+        assert_eq!(chat.advance(), [(HandedOff, HandoffRequested)]);
+        chat.apply(Event::HandoffTaken { at: 51 });
+        assert_eq!(chat.advance(), []);
+        chat.apply(Event::HandoffReturned { at: 52 });
+        assert_eq!(chat.advance(), [(Proposal, HandoffReturned)]);
+        assert_eq!(chat.state.stage_before_handoff, None);
+    }
 
     #[test]
     fn reason_names_round_trip_and_match_serde() {

@@ -570,6 +570,150 @@ mod tests {
         assert_eq!(state.handoff, None);
     }
 
+    fn annotated(labels: &[&str], at: Millis) -> Event {
+        let intents: Vec<IntentScore> = labels
+            .iter()
+            .map(|l| IntentScore { label: (*l).to_owned(), confidence: 0.9 })
+            .collect();
+        Event::Annotated {
+            annotation: Annotation {
+                top_intent: intents.first().cloned(),
+                intents,
+                ..Annotation::default()
+            },
+            at,
+        }
+    }
+
+    fn offered(id: &str, action: Action, field: Option<&str>, promotion: Option<&str>) -> Event {
+        Event::SuggestionOffered {
+            id: id.into(),
+            text: format!("text of {id}"),
+            action,
+            field: field.map(Into::into),
+            objection: None,
+            promotion: promotion.map(Into::into),
+            at: 0,
+        }
+    }
+
+    #[test]
+    fn turns_record_intents_and_count_misunderstandings_in_a_row() {
+        let mut state = ConversationState::default();
+        state.apply(&annotated(&[], 1));
+        state.apply(&annotated(&[], 2));
+        assert_eq!(state.misunderstandings, 2);
+        assert_eq!(state.misunderstood_streak(0.8), 2);
+        state.apply(&annotated(&["greeting"], 3));
+        assert_eq!(state.misunderstandings, 0);
+        assert_eq!(state.misunderstood_streak(0.8), 0);
+        assert_eq!(state.misunderstood_streak(0.95), 3, "0.9 is below a 0.95 threshold");
+        assert_eq!(state.turn_count(), 3);
+        assert!(state.last_turn().is_some_and(|t| t.has("greeting")));
+    }
+
+    #[test]
+    fn a_reply_answers_open_questions_and_presents_the_focus() {
+        let mut state = ConversationState::default();
+        state.apply(&annotated(&["price_inquiry", "greeting"], 1));
+        assert_eq!(state.open_questions.len(), 1);
+        assert!(!state.value_given);
+        state.apply(&Event::FocusSet {
+            focus: Focus {
+                product: "SAAS".into(),
+                plan: Some("team".into()),
+                name: "团队版".into(),
+                attributes: Default::default(),
+                asked: Some("price_year".into()),
+            },
+            change: FocusChange::Mentioned,
+            at: 2,
+        });
+        assert_eq!(state.open_questions[0].attribute.as_deref(), Some("price_year"));
+        state.apply(&Event::Message { role: Role::Salesperson, text: "12.8万/年".into(), at: 3 });
+        assert!(state.open_questions.is_empty());
+        assert!(state.value_given);
+        assert_eq!(state.questions_answered, 1);
+        assert_eq!(
+            state.presented,
+            Some(Presented {
+                product: "SAAS".into(),
+                plan: Some("team".into()),
+                priced: true,
+                at: 3
+            })
+        );
+        state.apply(&Event::Message { role: Role::Salesperson, text: "还有吗".into(), at: 4 });
+        assert_eq!(state.questions_answered, 1, "nothing more was asked");
+    }
+
+    #[test]
+    fn an_attribute_question_the_nlu_missed_is_still_an_open_question() {
+        let mut state = ConversationState::default();
+        state.apply(&annotated(&["chit_chat"], 1));
+        state.apply(&Event::FocusSet {
+            focus: Focus {
+                product: "FRIDGE".into(),
+                plan: None,
+                name: "冰箱".into(),
+                attributes: Default::default(),
+                asked: Some("warranty".into()),
+            },
+            change: FocusChange::FollowUp,
+            at: 2,
+        });
+        assert_eq!(
+            state.open_questions,
+            [OpenQuestion {
+                intent: "feature_question".into(),
+                attribute: Some("warranty".into()),
+                at: 2
+            }]
+        );
+    }
+
+    #[test]
+    fn suggestion_lifecycle_records_the_action_taken() {
+        let mut state = ConversationState::default();
+        state.apply(&annotated(&["chit_chat"], 1));
+        state.apply(&offered("a", Action::AskField, Some("phone"), None));
+        state.apply(&offered("b", Action::OfferPromotion, None, Some("spring")));
+        state.apply(&Event::SuggestionRejected { id: "b".into(), reason: "pushy".into(), at: 2 });
+        state.apply(&Event::SuggestionEdited { id: "a".into(), text: "电话？".into(), at: 3 });
+        assert_eq!(state.suggestions[0].status, SuggestionStatus::Edited);
+        state.apply(&Event::SuggestionSent {
+            id: "a".into(),
+            text: "方便留个电话？".into(),
+            by: Role::Salesperson,
+            at: 4,
+        });
+        let a = &state.suggestions[0];
+        assert_eq!(
+            (a.status, a.sent_by, a.decided_at),
+            (SuggestionStatus::Sent, Some(Role::Salesperson), Some(4))
+        );
+        assert_eq!((a.offered_text.as_str(), a.text.as_str()), ("text of a", "方便留个电话？"));
+        assert_eq!(state.suggestions[1].status, SuggestionStatus::Rejected);
+        assert_eq!(state.fields_asked, [FieldAsk { field: "phone".into(), turn: 1, at: 4 }]);
+        assert_eq!(state.last_action.as_ref().map(|a| a.action), Some(Action::AskField));
+        assert!(state.promotions_offered.is_empty(), "a rejected promotion was not offered");
+        assert!(!state.value_given, "asking gives nothing");
+        assert_eq!(state.turns_since_ask(), Some(0));
+        state.apply(&annotated(&["provide_contact"], 5));
+        assert_eq!(state.turns_since_ask(), Some(1));
+    }
+
+    #[test]
+    fn handing_off_remembers_the_stage_it_interrupted() {
+        let mut state = ConversationState::default();
+        for (to, at) in [(Stage::Engaged, 1), (Stage::HandedOff, 2), (Stage::HandedOff, 3)] {
+            state.apply(&Event::StageChanged { to, reason: String::new(), at });
+        }
+        assert_eq!(state.stage_before_handoff, Some(Stage::Engaged));
+        state.apply(&Event::StageChanged { to: Stage::Engaged, reason: String::new(), at: 4 });
+        assert_eq!(state.stage_before_handoff, None);
+    }
+
     #[test]
     fn stable_names_round_trip_and_match_serde() {
         for s in Stage::ALL {
@@ -583,6 +727,10 @@ mod tests {
         for c in Channel::ALL {
             assert_eq!(Channel::parse(c.as_str()), Some(*c));
             assert_eq!(serde_json::to_value(c).expect("json"), c.as_str());
+        }
+        for s in SuggestionStatus::ALL {
+            assert_eq!(SuggestionStatus::parse(s.as_str()), Some(*s));
+            assert_eq!(serde_json::to_value(s).expect("json"), s.as_str());
         }
     }
 }
