@@ -176,10 +176,11 @@ pub struct Resolution {
 }
 
 impl Resolution {
-    /// The event to record, if the message changed the focus.
+    /// The event to record, if the message changed the focus or asked about it (asking the same
+    /// thing again is a new question too).
     pub fn event(&self, current: Option<&Focus>, at: Millis) -> Option<Event> {
         match (&self.focus, self.change) {
-            (Some(focus), Some(change)) if Some(focus) != current => {
+            (Some(focus), Some(change)) if Some(focus) != current || self.attribute.is_some() => {
                 Some(Event::FocusSet { focus: focus.clone(), change, at })
             }
             _ => None,
@@ -739,6 +740,11 @@ mod tests {
         assert_eq!(r.focus, first);
         assert_eq!(r.event(first.as_ref(), 5), None);
         assert_eq!(step(None, "你好").event(None, 5), None);
+        let r = step(first.as_ref(), "这个呢");
+        assert_eq!(r.change, Some(FocusChange::FollowUp));
+        assert_eq!(r.event(first.as_ref(), 5), None, "pointing back without a question");
+        let r = step(first.as_ref(), "它多少钱");
+        assert!(r.event(first.as_ref(), 5).is_some(), "the same question again is recorded");
     }
 
     #[test]

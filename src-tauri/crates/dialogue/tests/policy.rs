@@ -1,0 +1,393 @@
+//! One test per policy rule, driven through conversations the way the app drives them.
+
+mod common;
+
+use closer_dialogue::policy::{decide, handoff_condition};
+use closer_dialogue::{
+    Action, AutoSendBlock, DecisionReason, Event, Mode, Proactivity, Promotion,
+    PromotionEligibility, Sentiment, Stage, StrategyView,
+};
+use common::{Chat, annotation, strategy};
+
+const SURE: f32 = 0.95;
+use Sentiment::{Angry, Hesitant, Neutral, Positive};
+
+/// A conversation where the customer already got an answer (so fields may be asked).
+fn after_an_answer(strategy: StrategyView) -> Chat {
+    let mut chat = Chat::new(strategy);
+    let d = chat.customer("团队版一年多少钱？", &[("price_inquiry", SURE)], Neutral);
+    assert_eq!((d.action, d.reason), (Action::Answer, DecisionReason::QuestionAsked));
+    assert_eq!(d.field_to_ask, None, "nothing of value given yet");
+    chat.send(&d, "团队版12800元/年。");
+    assert!(chat.state.value_given);
+    chat
+}
+
+#[test]
+fn asks_one_missing_required_field_at_a_time_in_schema_order() {
+    let mut chat = after_an_answer(strategy());
+    let d = chat.customer("好的，了解了", &[("chit_chat", SURE)], Positive);
+    assert_eq!((d.action, d.reason), (Action::AskField, DecisionReason::MissingRequiredField));
+    assert_eq!(d.field_to_ask.as_deref(), Some("name"), "the first required field, and only it");
+    chat.send(&d, "请问怎么称呼您？");
+    chat.field("name", "王先生");
+    assert_eq!(chat.state.fields_asked.len(), 1);
+
+    // Proactivity high: the next ask may come two customer turns later, for the next field.
+    chat.strategy.proactivity = Proactivity::High;
+    let d = chat.customer("我姓王", &[("provide_contact", SURE)], Neutral);
+    assert_eq!(d.field_to_ask, None);
+    chat.send(&d, "王先生您好！");
+    let d = chat.customer("嗯", &[("chit_chat", SURE)], Neutral);
+    assert_eq!((d.action, d.field_to_ask.as_deref()), (Action::AskField, Some("phone")));
+}
+
+#[test]
+fn never_asks_in_two_replies_in_a_row() {
+    let mut s = strategy();
+    s.proactivity = Proactivity::High;
+    let mut chat = after_an_answer(s);
+    let d = chat.customer("好", &[("chit_chat", SURE)], Neutral);
+    assert_eq!(d.action, Action::AskField);
+    chat.send(&d, "请问怎么称呼您？");
+    // The customer ignores it and asks something: answered, but no field asked along.
+    let d = chat.customer("企业版呢？", &[("price_inquiry", SURE)], Neutral);
+    assert_eq!((d.action, d.field_to_ask.as_deref()), (Action::Answer, None));
+    chat.send(&d, "企业版48000元/年。");
+    let d = chat.customer("嗯嗯", &[("chit_chat", SURE)], Neutral);
+    assert_eq!(d.action, Action::AskField, "two turns later it may ask again");
+    assert_eq!(d.field_to_ask.as_deref(), Some("phone"), "a field not asked yet comes first");
+    chat.send(&d, "方便留个电话吗？");
+    // Even a buyer is not asked twice in a row.
+    let d = chat.customer("我要买", &[("purchase_intent", SURE)], Positive);
+    assert_eq!(d.field_to_ask, None);
+    assert_ne!(d.action, Action::AskField);
+}
+
+#[test]
+fn an_answer_carries_one_ask_when_the_ask_rule_allows() {
+    let mut chat = after_an_answer(strategy());
+    let d = chat.customer("入门版呢", &[("price_inquiry", SURE)], Neutral);
+    assert_eq!((d.action, d.field_to_ask.as_deref()), (Action::Answer, Some("name")));
+}
+
+#[test]
+fn no_field_is_asked_before_the_customer_got_something_of_value() {
+    let mut chat = Chat::new(strategy());
+    let d = chat.customer("你好", &[("greeting", SURE)], Positive);
+    assert_eq!(
+        (d.action, d.reason, d.field_to_ask.as_deref()),
+        (Action::Engage, DecisionReason::Greeting, None)
+    );
+    chat.send(&d, "您好！想了解哪款产品？");
+    let d = chat.customer("随便看看", &[("chit_chat", SURE)], Neutral);
+    assert_eq!((d.action, d.field_to_ask), (Action::Engage, None), "a greeting is not value");
+    assert!(!chat.state.value_given);
+}
+
+#[test]
+fn proactivity_sets_how_often_fields_are_asked() {
+    for (proactivity, turns) in
+        [(Proactivity::High, 2), (Proactivity::Balanced, 3), (Proactivity::Low, 4)]
+    {
+        let mut s = strategy();
+        s.proactivity = proactivity;
+        let mut chat = after_an_answer(s);
+        let d = chat.customer("好", &[("chit_chat", SURE)], Neutral);
+        assert_eq!(d.action, Action::AskField);
+        chat.send(&d, "请问怎么称呼您？");
+        let mut waited = 0;
+        loop {
+            waited += 1;
+            let d = chat.customer("嗯", &[("chit_chat", SURE)], Neutral);
+            if d.action == Action::AskField {
+                break;
+            }
+            chat.send(&d, "好的");
+            assert!(waited < 10, "{proactivity:?} never asks again");
+        }
+        assert_eq!(waited, turns, "{proactivity:?}");
+    }
+}
+
+#[test]
+fn hands_off_on_low_confidence() {
+    let mut chat = Chat::new(strategy());
+    let d = chat.customer("那个东西咋弄", &[("after_sales", 0.62)], Neutral);
+    assert_eq!((d.action, d.reason), (Action::HandOff, DecisionReason::LowConfidence));
+    assert!(
+        matches!(d.handoff_event(&chat.state, 5), Some(Event::HandoffRequested { ref reason, .. }) if reason == "low_confidence")
+    );
+
+    // The threshold is the strategy's.
+    let mut lenient = strategy();
+    lenient.confidence_threshold = 0.6;
+    let mut chat = Chat::new(lenient);
+    let d = chat.customer("那个东西咋弄", &[("after_sales", 0.62)], Neutral);
+    assert_eq!(d.action, Action::Answer);
+
+    // No intent at all is below any threshold.
+    let mut chat = Chat::new(strategy());
+    let d = chat.customer("？？", &[], Neutral);
+    assert_eq!(d.reason, DecisionReason::LowConfidence);
+}
+
+#[test]
+fn hands_off_on_anger_whatever_else_the_message_says() {
+    let mut chat = after_an_answer(strategy());
+    let d = chat.customer(
+        "你们这什么破服务！多少钱？",
+        &[("complaint", SURE), ("price_inquiry", SURE)],
+        Angry,
+    );
+    assert_eq!((d.action, d.reason), (Action::HandOff, DecisionReason::CustomerAngry));
+}
+
+#[test]
+fn hands_off_on_an_explicit_request_for_a_person() {
+    let mut chat = Chat::new(strategy());
+    let d = chat.customer("I want to talk to a real person", &[("request_human", SURE)], Neutral);
+    assert_eq!((d.action, d.reason), (Action::HandOff, DecisionReason::RequestedHuman));
+}
+
+#[test]
+fn hands_off_on_repeated_misunderstanding() {
+    let mut chat = Chat::new(strategy());
+    let d = chat.customer("嗯？", &[], Neutral);
+    assert_eq!(d.reason, DecisionReason::LowConfidence);
+    let d = chat.customer("你听不懂吗", &[("chit_chat", 0.4)], Neutral);
+    assert_eq!((d.action, d.reason), (Action::HandOff, DecisionReason::RepeatedMisunderstanding));
+    assert_eq!(chat.state.misunderstood_streak(0.8), 2);
+
+    // One understood turn in between breaks the streak.
+    let mut chat = Chat::new(strategy());
+    chat.customer("嗯？", &[], Neutral);
+    chat.customer("冰箱多少钱", &[("price_inquiry", SURE)], Neutral);
+    let d = chat.customer("嗯？", &[], Neutral);
+    assert_eq!(d.reason, DecisionReason::LowConfidence);
+
+    // The limit is the strategy's.
+    let mut s = strategy();
+    s.misunderstanding_limit = 3;
+    let mut chat = Chat::new(s);
+    chat.customer("嗯？", &[], Neutral);
+    let d = chat.customer("？", &[], Neutral);
+    assert_eq!(d.reason, DecisionReason::LowConfidence);
+    let d = chat.customer("？？", &[], Neutral);
+    assert_eq!(d.reason, DecisionReason::RepeatedMisunderstanding);
+}
+
+#[test]
+fn auto_mode_never_sends_when_a_handoff_condition_holds() {
+    let cases: [(&[(&str, f32)], Sentiment); 4] = [
+        (&[("price_inquiry", SURE)], Angry),
+        (&[("request_human", SURE)], Neutral),
+        (&[("price_inquiry", 0.5)], Neutral),
+        (&[], Neutral),
+    ];
+    for (intents, sentiment) in cases {
+        let mut chat = Chat::new(strategy());
+        chat.mode(Mode::Auto);
+        let d = chat.customer("…", intents, sentiment);
+        assert!(!d.may_auto_send, "{intents:?} {sentiment:?}");
+        assert_eq!(d.auto_send_block, Some(AutoSendBlock::HandoffCondition));
+    }
+    // Repeated misunderstanding, too.
+    let mut chat = Chat::new(strategy());
+    chat.mode(Mode::Auto);
+    chat.customer("？", &[], Neutral);
+    let d = chat.customer("？", &[], Neutral);
+    assert_eq!((d.reason, d.may_auto_send), (DecisionReason::RepeatedMisunderstanding, false));
+
+    // handoff_condition is the same check the console can call on its own.
+    let state = chat.state.clone();
+    let angry = annotation(&[("greeting", SURE)], Angry);
+    assert_eq!(handoff_condition(&state, &angry, &strategy()), Some(DecisionReason::CustomerAngry));
+}
+
+#[test]
+fn auto_mode_sends_a_plain_answer_but_not_while_a_person_is_needed() {
+    let mut chat = Chat::new(strategy());
+    chat.mode(Mode::Auto);
+    let d = chat.customer("冰箱多少钱", &[("price_inquiry", SURE)], Neutral);
+    assert!(d.may_auto_send);
+    assert_eq!(d.auto_send_block, None);
+
+    chat.record(Event::HandoffRequested { reason: "requested_human".into(), at: chat.at });
+    let d = chat.customer("保修几年", &[("feature_question", SURE)], Neutral);
+    assert_eq!((d.action, d.may_auto_send), (Action::Answer, false));
+    assert_eq!(d.auto_send_block, Some(AutoSendBlock::HandoffActive));
+    chat.record(Event::HandoffTaken { at: chat.at });
+    let d = chat.customer("好的", &[("chit_chat", SURE)], Neutral);
+    assert_eq!(d.auto_send_block, Some(AutoSendBlock::HandoffActive));
+    chat.record(Event::HandoffReturned { at: chat.at });
+    let d = chat.customer("送货吗", &[("feature_question", SURE)], Neutral);
+    assert!(d.may_auto_send);
+}
+
+#[test]
+fn outside_auto_mode_nothing_is_sent_without_a_person() {
+    for mode in [Mode::Draft, Mode::Off] {
+        let mut chat = Chat::new(strategy());
+        chat.mode(mode);
+        let d = chat.customer("冰箱多少钱", &[("price_inquiry", SURE)], Neutral);
+        assert_eq!(d.action, Action::Answer);
+        assert_eq!((d.may_auto_send, d.auto_send_block), (false, Some(AutoSendBlock::ModeNotAuto)));
+    }
+}
+
+#[test]
+fn offers_a_promotion_to_a_hesitant_customer_once() {
+    let mut chat = after_an_answer(strategy());
+    let d = chat.customer("我再考虑考虑吧", &[("chit_chat", SURE)], Hesitant);
+    assert_eq!((d.action, d.reason), (Action::OfferPromotion, DecisionReason::HesitantCustomer));
+    assert_eq!(d.promotion.as_deref(), Some("spring"));
+    chat.send(&d, "本月下单享春季九折。");
+    assert_eq!(chat.state.promotions_offered.len(), 1);
+
+    let d = chat.customer("还是有点犹豫", &[("chit_chat", SURE)], Hesitant);
+    assert_ne!(d.action, Action::OfferPromotion, "once per conversation");
+    assert_eq!(d.promotion, None);
+}
+
+#[test]
+fn a_rejected_promotion_was_not_offered() {
+    let mut chat = after_an_answer(strategy());
+    let d = chat.customer("我再想想", &[("chit_chat", SURE)], Hesitant);
+    assert_eq!(d.action, Action::OfferPromotion);
+    let at = chat.at + 1;
+    chat.record(d.offered("p1", "九折", at));
+    chat.record(Event::SuggestionRejected { id: "p1".into(), reason: String::new(), at });
+    let d = chat.customer("再想想", &[("chit_chat", SURE)], Hesitant);
+    assert_eq!(d.action, Action::OfferPromotion, "still not offered to the customer");
+}
+
+#[test]
+fn the_strategy_may_allow_more_promotions_and_limit_who_gets_them() {
+    let mut s = strategy();
+    s.max_promotions = 2;
+    s.promotions = vec![
+        Promotion {
+            id: "fridge-gift".into(),
+            eligibility: PromotionEligibility { products: vec!["FRIDGE".into()], stages: vec![] },
+        },
+        Promotion { id: "spring".into(), ..Promotion::default() },
+        Promotion {
+            id: "late".into(),
+            eligibility: PromotionEligibility {
+                stages: vec![Stage::Negotiation],
+                products: vec![],
+            },
+        },
+    ];
+    let mut chat = after_an_answer(s); // the team plan is in focus, not the fridge
+    let d = chat.customer("再想想", &[("chit_chat", SURE)], Hesitant);
+    assert_eq!(d.promotion.as_deref(), Some("spring"));
+    chat.send(&d, "春季九折");
+    let d = chat.customer("还是再想想", &[("chit_chat", SURE)], Hesitant);
+    assert_eq!(d.promotion, None, "the others are for the fridge or for negotiation");
+    chat.record(Event::StageChanged {
+        to: Stage::Negotiation,
+        reason: "price_objection".into(),
+        at: chat.at,
+    });
+    let d = chat.customer("再看看吧", &[("chit_chat", SURE)], Hesitant);
+    assert_eq!(d.promotion.as_deref(), Some("late"));
+    chat.send(&d, "…");
+    let d = chat.customer("嗯…", &[("chit_chat", SURE)], Hesitant);
+    assert_eq!(d.promotion, None, "two at most");
+}
+
+#[test]
+fn a_price_objection_gets_the_playbook_and_a_promotion_if_one_is_left() {
+    let mut chat = after_an_answer(strategy());
+    let d = chat.customer("太贵了", &[("objection_price", SURE)], Hesitant);
+    assert_eq!(
+        (d.action, d.reason),
+        (Action::OfferPromotion, DecisionReason::ObjectionWithPromotion)
+    );
+    assert_eq!(
+        (d.objection.as_deref(), d.promotion.as_deref()),
+        (Some("objection_price"), Some("spring"))
+    );
+    chat.send(&d, "…");
+    let d = chat.customer("还是贵", &[("objection_price", SURE)], Neutral);
+    assert_eq!(
+        (d.action, d.reason),
+        (Action::HandleObjection, DecisionReason::ObjectionInPlaybook)
+    );
+    assert_eq!((d.objection.as_deref(), d.promotion), (Some("objection_price"), None));
+}
+
+#[test]
+fn objections_go_to_a_person_unless_the_strategy_lets_auto_mode_send_them() {
+    let mut chat = Chat::new(strategy());
+    chat.mode(Mode::Auto);
+    let d = chat.customer("我们现在不急", &[("objection_timing", SURE)], Neutral);
+    assert_eq!(d.action, Action::OfferPromotion);
+    assert_eq!(d.auto_send_block, Some(AutoSendBlock::ObjectionNeedsPerson));
+
+    let d = chat.customer("你们靠谱吗", &[("objection_trust", SURE)], Neutral);
+    assert_eq!(
+        (d.action, d.reason),
+        (Action::HandleObjection, DecisionReason::ObjectionNotInPlaybook)
+    );
+    assert_eq!(d.auto_send_block, Some(AutoSendBlock::ObjectionNotInPlaybook));
+
+    let mut s = strategy();
+    s.auto_send_objections = true;
+    s.promotions.clear();
+    let mut chat = Chat::new(s);
+    chat.mode(Mode::Auto);
+    let d = chat.customer("我们现在不急", &[("objection_timing", SURE)], Neutral);
+    assert_eq!((d.action, d.may_auto_send), (Action::HandleObjection, true));
+    let d = chat.customer("你们靠谱吗", &[("objection_trust", SURE)], Neutral);
+    assert!(!d.may_auto_send, "no playbook entry: a person answers");
+}
+
+#[test]
+fn closes_when_the_customer_wants_to_buy_and_the_required_fields_are_known() {
+    let mut chat = Chat::new(strategy());
+    let d = chat.customer("团队版我要了", &[("purchase_intent", SURE)], Positive);
+    assert_eq!((d.action, d.reason), (Action::AskField, DecisionReason::PurchaseNeedsField));
+    assert_eq!(d.field_to_ask.as_deref(), Some("name"), "a buyer is asked even before value");
+    chat.send(&d, "好的！请问怎么称呼您？");
+    for (key, value) in
+        [("name", "王磊"), ("phone", "13812345678"), ("need", "CRM"), ("budget", "15万")]
+    {
+        chat.field(key, value);
+    }
+    let d = chat.customer(
+        "王磊，13812345678，下单吧",
+        &[("purchase_intent", SURE), ("provide_contact", SURE)],
+        Positive,
+    );
+    assert_eq!((d.action, d.reason), (Action::Close, DecisionReason::PurchaseReady));
+    assert_eq!(d.field_to_ask, None);
+}
+
+#[test]
+fn a_customer_who_leaves_is_not_asked_for_fields() {
+    let mut chat = after_an_answer(strategy());
+    let d =
+        chat.customer("不需要了，再见", &[("not_interested", SURE), ("goodbye", SURE)], Neutral);
+    assert_eq!(
+        (d.action, d.reason, d.field_to_ask.as_deref()),
+        (Action::Engage, DecisionReason::CustomerLeaving, None)
+    );
+}
+
+#[test]
+fn an_attribute_follow_up_is_a_question_even_if_the_nlu_missed_it() {
+    let mut chat = after_an_answer(strategy());
+    let d = chat.customer("那这个的年费是多少", &[("chit_chat", SURE)], Neutral);
+    assert_eq!(d.action, Action::Answer);
+    assert_eq!(chat.state.focus.as_ref().and_then(|f| f.asked.as_deref()), Some("price_year"));
+}
+
+#[test]
+fn decide_is_pure() {
+    let chat = after_an_answer(strategy());
+    let a = annotation(&[("price_inquiry", SURE)], Neutral);
+    assert_eq!(decide(&chat.state, &a, &chat.strategy), decide(&chat.state, &a, &chat.strategy));
+}
