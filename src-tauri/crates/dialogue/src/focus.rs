@@ -397,6 +397,12 @@ impl Normalized {
             chars.push(folded);
             original.push(c);
         }
+        // "是不是" asks a yes/no question; its 不是 neither negates nor corrects.
+        for i in 0..chars.len().saturating_sub(2) {
+            if chars[i..i + 3] == ['是', '不', '是'] {
+                chars[i + 1] = '否';
+            }
+        }
         Normalized { chars, original }
     }
 
@@ -696,6 +702,14 @@ mod tests {
     }
 
     #[test]
+    fn a_yes_no_question_is_not_a_correction() {
+        let first = step(None, "团队版多少钱").focus;
+        let r = step(first.as_ref(), "是不是企业版更划算？");
+        assert_eq!(r.change, Some(FocusChange::Mentioned));
+        assert_eq!(r.focus.and_then(|f| f.plan), Some("ent".into()));
+    }
+
+    #[test]
     fn a_bare_english_plan_word_is_not_a_mention() {
         let r = step(None, "our team has 40 people");
         assert_eq!(r.focus, None);
@@ -745,6 +759,19 @@ mod tests {
         assert_eq!(r.event(first.as_ref(), 5), None, "pointing back without a question");
         let r = step(first.as_ref(), "它多少钱");
         assert!(r.event(first.as_ref(), 5).is_some(), "the same question again is recorded");
+    }
+
+    proptest::proptest! {
+        /// Any text (full-width, combining marks, emoji, lone letters) resolves without a panic,
+        /// and a resolution that names no product keeps the current focus.
+        #[test]
+        fn any_text_resolves(text in proptest::prelude::any::<String>(), with_focus: bool) {
+            let current = with_focus.then(|| step(None, "企业版").focus).flatten();
+            let r = step(current.as_ref(), &text);
+            if r.change.is_none() {
+                proptest::prop_assert_eq!(r.focus, current);
+            }
+        }
     }
 
     #[test]
