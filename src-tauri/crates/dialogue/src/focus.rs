@@ -202,7 +202,9 @@ pub fn resolve(catalog: &Catalog, current: Option<&Focus>, text: &str) -> Resolu
         let Some(current) = current else {
             return Resolution { focus: None, change: None, attribute };
         };
-        if attribute.is_none() && !text.has_any(ANAPHORA_CUES) {
+        // "不是这个" without naming the right one: nothing to resolve against.
+        let negated_anaphora = correcting && attribute.is_none();
+        if negated_anaphora || (attribute.is_none() && !text.has_any(ANAPHORA_CUES)) {
             return Resolution { focus: Some(current.clone()), change: None, attribute: None };
         }
         let mut focus = current.clone();
@@ -754,6 +756,8 @@ mod tests {
         assert_eq!(r.focus, first);
         assert_eq!(r.event(first.as_ref(), 5), None);
         assert_eq!(step(None, "你好").event(None, 5), None);
+        let r = step(first.as_ref(), "不是这个");
+        assert_eq!((r.change, r.focus.as_ref()), (None, first.as_ref()), "which one, then?");
         let r = step(first.as_ref(), "这个呢");
         assert_eq!(r.change, Some(FocusChange::FollowUp));
         assert_eq!(r.event(first.as_ref(), 5), None, "pointing back without a question");
