@@ -98,6 +98,10 @@ pub struct HeadInfo {
     /// Per-label thresholds (multi-label heads); empty means `threshold` for every label.
     #[serde(default)]
     pub label_thresholds: Vec<f32>,
+    /// When no label passes its threshold, the most likely one is still reported if its
+    /// probability is at least this (tuned on the held-out part; `None`: report nothing).
+    #[serde(default)]
+    pub top_floor: Option<f32>,
     pub examples: usize,
     /// sha256 of the training texts and labels, to tell heads apart.
     pub data_digest: String,
@@ -442,6 +446,48 @@ fn holdout_score(kind: HeadKind, logits: &[Vec<f32>], labels: &[&[usize]]) -> f6
     }
 }
 
+/// The lowest probability at which the most likely label is reported when no label passes its
+/// threshold, chosen on the held-out logits for the best micro-F1 (`None` if reporting nothing is
+/// best).
+fn tune_top_floor(
+    logits: &[Vec<f32>],
+    labels: &[&[usize]],
+    t: f32,
+    thresholds: &[f32],
+    default: f32,
+) -> Option<f32> {
+    let score = |floor: Option<f32>| {
+        let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
+        for (z, y) in logits.iter().zip(labels) {
+            let probs: Vec<f32> = z.iter().map(|v| sigmoid(v / t)).collect();
+            let mut predicted: Vec<usize> = (0..probs.len())
+                .filter(|&l| probs[l] >= thresholds.get(l).copied().unwrap_or(default))
+                .collect();
+            if predicted.is_empty()
+                && let Some(floor) = floor
+                && let Some((l, p)) =
+                    probs.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1))
+                && p >= floor
+            {
+                predicted.push(l);
+            }
+            tp += predicted.iter().filter(|l| y.contains(l)).count();
+            fp += predicted.iter().filter(|l| !y.contains(l)).count();
+            fn_ += y.iter().filter(|l| !predicted.contains(l)).count();
+        }
+        2.0 * tp as f64 / (2 * tp + fp + fn_).max(1) as f64
+    };
+    let mut best = (None, score(None));
+    for step in 1..=9 {
+        let floor = step as f32 * 0.05;
+        let s = score(Some(floor));
+        if s > best.1 + 1e-9 {
+            best = (Some(floor), s);
+        }
+    }
+    best.0
+}
+
 /// For each label, the threshold on calibrated probabilities that maximises its F1 on the
 /// held-out logits; `default` for labels with fewer than 8 held-out positives. Ties keep the
 /// threshold nearest to `default`.
@@ -537,6 +583,7 @@ impl Head {
         // Fit the temperature on a held-out tenth, then train on everything.
         let mut temperature = 1.0;
         let mut label_thresholds = Vec::new();
+        let mut top_floor = None;
         let n_holdout = (examples.len() as f32 * options.holdout) as usize;
         let mut options = options.clone();
         if n_holdout >= 20 {
@@ -574,6 +621,13 @@ impl Head {
                 if kind == HeadKind::MultiLabel && options.tune_thresholds {
                     label_thresholds =
                         tune_thresholds(&logits, &held_labels, temperature, options.threshold);
+                    top_floor = tune_top_floor(
+                        &logits,
+                        &held_labels,
+                        temperature,
+                        &label_thresholds,
+                        options.threshold,
+                    );
                 }
             }
         }
@@ -599,6 +653,7 @@ impl Head {
                 temperature,
                 threshold: options.threshold,
                 label_thresholds,
+                top_floor,
                 examples: examples.len(),
                 data_digest: String::new(),
             },
@@ -644,7 +699,7 @@ impl Head {
                 .filter(|&(l, p)| {
                     p >= self.info.label_thresholds.get(l).copied().unwrap_or(self.info.threshold)
                 })
-                .collect(),
+                .collect::<Vec<_>>(),
             HeadKind::MultiClass => probs
                 .iter()
                 .copied()
@@ -653,6 +708,13 @@ impl Head {
                 .into_iter()
                 .collect(),
         };
+        if out.is_empty()
+            && let Some(floor) = self.info.top_floor
+            && let Some(top) = probs.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1))
+            && top.1 >= floor
+        {
+            out.push(top);
+        }
         out.sort_by(|a, b| b.1.total_cmp(&a.1));
         out
     }
