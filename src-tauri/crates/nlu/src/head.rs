@@ -339,11 +339,10 @@ impl Trainer {
                         step(w, acc, g * h, lr, l2);
                     }
                 }
-                for k in 0..hidden {
-                    if acts.hidden[k] <= 0.0 {
+                for (k, (&h, &g)) in acts.hidden.iter().zip(&g_hidden).enumerate() {
+                    if h <= 0.0 {
                         continue;
                     }
-                    let g = g_hidden[k];
                     step(&mut p.b1[k], &mut self.b1_g[k], g, lr, 0.0);
                     let row = k * dim..(k + 1) * dim;
                     for ((w, acc), &x) in

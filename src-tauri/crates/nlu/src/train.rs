@@ -106,7 +106,10 @@ impl EmbeddingCache {
         let len = file.metadata().map_err(NluError::io(&self.path))?.len();
         let header = Self::header(encoder_id, self.dim);
         let record = (32 + 4 * self.dim) as u64;
-        if !fresh && len > header.len() as u64 && (len - header.len() as u64) % record != 0 {
+        if !fresh
+            && len > header.len() as u64
+            && !(len - header.len() as u64).is_multiple_of(record)
+        {
             let whole = header.len() as u64 + (len - header.len() as u64) / record * record;
             file.set_len(whole).map_err(NluError::io(&self.path))?;
         }
@@ -175,10 +178,10 @@ impl<'a> Featurizer<'a> {
             }
             done += chunk.len();
             progress(done, texts.len());
-            if let Some(cache) = &mut self.cache {
-                if cache.pending.len() >= 2048 {
-                    cache.flush(encoder.id())?;
-                }
+            if let Some(cache) = &mut self.cache
+                && cache.pending.len() >= 2048
+            {
+                cache.flush(encoder.id())?;
             }
         }
         if let Some(cache) = &mut self.cache {
