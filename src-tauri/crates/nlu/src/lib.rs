@@ -8,11 +8,11 @@
 //! - [`head`]: the trainable multi-label intent head and the sentiment head.
 //! - [`eval`]: metrics and the evaluation harness behind `closer eval`.
 
-pub mod encoder;
-pub mod entities;
 pub mod analyzer;
 pub mod crosswoz;
 pub mod data;
+pub mod encoder;
+pub mod entities;
 mod error;
 pub mod eval;
 pub mod features;
