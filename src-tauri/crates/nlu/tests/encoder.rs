@@ -190,6 +190,63 @@ fn a_batch_gives_what_one_by_one_gives() {
     }
 }
 
+/// Texts for the tokenizer comparison: the project's labelled messages (zh + en) and awkward
+/// inputs.
+fn tokenizer_corpus() -> Vec<String> {
+    let mut texts: Vec<String> = [
+        "",
+        " ",
+        "   leading and   repeated   spaces  ",
+        "tabs\tand\nnewlines\r\n",
+        "ＦＵＬＬＷＩＤＴＨ　ｓｐａｃｅ　１２３！",
+        "Ünïcödé café naïve façade",
+        "e\u{301}tude (combining accent)",
+        "emoji 😀👍🏽 and ❤️ and 🇨🇳",
+        "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 math letters and \u{e000} private use and \u{10ffff}",
+        "<s> </s> <pad> <unk> <mask> <S> special strings in text",
+        "zero\u{200b}width\u{200d}joiner and bidi \u{202e}override",
+        "日本語のテキストと한국어 텍스트와 العربية и русский",
+        "价格￥1,299.00元，微信号abc_123，手机13812345678，邮箱a.b@c.com",
+        "𠀀𠀁 rare CJK extension B 㐀㐁",
+        "Mixed中英文text没有空格between词语",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    texts.push("很长的句子。".repeat(60));
+    texts.push("a very long sentence, ".repeat(60));
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    for set in ["sales/train.jsonl", "sales/test.jsonl", "sentiment/train.jsonl"] {
+        let Ok(lines) = std::fs::read_to_string(data.join(set)) else { continue };
+        for line in lines.lines() {
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(line)
+                && let Some(text) = value["text"].as_str()
+            {
+                texts.push(text.to_owned());
+            }
+        }
+    }
+    texts
+}
+
+#[test]
+fn the_compact_unigram_tokenizes_like_the_tokenizers_crate() {
+    // e5's 250k-piece unigram model is held by `CompactUnigram` (25 MB instead of 250+ MB);
+    // the crate's own Unigram, from the same installed file, must give the same ids.
+    let e5 = encoder(E5);
+    let path = models_dir().join(E5).join("tokenizer.json");
+    let mut full = tokenizers::Tokenizer::from_file(&path).expect("tokenizer.json");
+    let truncation = tokenizers::TruncationParams { max_length: 128, ..Default::default() };
+    full.with_truncation(Some(truncation)).expect("truncation");
+    full.with_padding(None);
+    let corpus = tokenizer_corpus();
+    assert!(corpus.len() > 1000, "the labelled sets are missing: {}", corpus.len());
+    for text in &corpus {
+        let theirs = full.encode(format!("query: {text}"), true).expect("encode");
+        let ours = e5.token_ids(text).expect("ids");
+        assert_eq!(ours, theirs.get_ids(), "{text:?}: {:?}", theirs.get_tokens());
+    }
+}
+
 #[test]
 fn empty_and_long_texts_embed_fine() {
     for id in [E5, MINILM] {

@@ -21,6 +21,7 @@ pub mod catalog;
 pub mod convert;
 pub mod e5s1;
 pub mod fetch;
+mod tokenizer;
 
 use std::collections::HashMap;
 use std::io::Cursor;
@@ -29,13 +30,13 @@ use std::path::{Path, PathBuf};
 use candle_core::quantized::{GgmlDType, gguf_file};
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::bert::Config;
-use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::NluError;
 pub use bert::Kernels;
 use bert::{Bert, WeightSource, WordEmbeddings};
 use catalog::{CONFIG_FILE, EncoderModel, GGUF_WEIGHTS_FILE, Manifest, TOKENIZER_FILE};
 pub use fetch::{FetchOptions, InstalledEncoder, Phase, Progress, check_installed};
+use tokenizer::TextTokenizer;
 
 /// Texts run through the network together, at most.
 const MAX_BATCH: usize = 16;
@@ -71,7 +72,7 @@ pub struct Encoder {
     dim: usize,
     max_tokens: usize,
     prefix: String,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     bert: Bert,
 }
 
@@ -149,23 +150,13 @@ impl Encoder {
         let max_tokens = model.max_tokens.min(shape.max_positions);
 
         let tokenizer_path = dir.join(TOKENIZER_FILE);
-        let mut tokenizer = Tokenizer::from_bytes(take(TOKENIZER_FILE)?)
+        let tokenizer = TextTokenizer::from_bytes(&take(TOKENIZER_FILE)?, max_tokens)
             .map_err(|e| corrupt(&tokenizer_path, e.to_string()))?;
-        if tokenizer.get_vocab_size(true) > shape.vocab {
-            let reason = format!(
-                "{} tokens, more than the model's {}",
-                tokenizer.get_vocab_size(true),
-                shape.vocab
-            );
+        if tokenizer.vocab_size() > shape.vocab {
+            let reason =
+                format!("{} tokens, more than the model's {}", tokenizer.vocab_size(), shape.vocab);
             return Err(corrupt(&tokenizer_path, reason));
         }
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: max_tokens,
-                ..Default::default()
-            }))
-            .map_err(|e| corrupt(&tokenizer_path, e.to_string()))?;
-        tokenizer.with_padding(None);
 
         let weights_path = dir.join(model.weights_file());
         let bytes = take(model.weights_file())?;
@@ -219,16 +210,15 @@ impl Encoder {
 
     /// How many tokens `text` becomes (prefix and special tokens included, after truncation).
     pub fn token_count(&self, text: &str) -> Result<usize, NluError> {
-        Ok(self.tokenize(text)?.len())
+        Ok(self.token_ids(text)?.len())
     }
 
-    fn tokenize(&self, text: &str) -> Result<Vec<u32>, NluError> {
-        let input = format!("{}{text}", self.prefix);
-        let encoding = self
-            .tokenizer
-            .encode(input, true)
-            .map_err(|e| NluError::Encoder { id: self.id.clone(), message: e.to_string() })?;
-        Ok(encoding.get_ids().to_vec())
+    /// The token ids of `text` as the network gets them: the query prefix and the special
+    /// tokens added, truncated to [`Encoder::max_tokens`].
+    pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, NluError> {
+        self.tokenizer
+            .encode(&format!("{}{text}", self.prefix))
+            .map_err(|e| NluError::Encoder { id: self.id.clone(), message: e.to_string() })
     }
 
     /// One L2-normalised vector of [`Encoder::dim`] values per text, in order. Texts are run
@@ -239,7 +229,7 @@ impl Encoder {
         let _entered = span.enter();
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(MAX_BATCH) {
-            let tokens = chunk.iter().map(|t| self.tokenize(t)).collect::<Result<Vec<_>, _>>()?;
+            let tokens = chunk.iter().map(|t| self.token_ids(t)).collect::<Result<Vec<_>, _>>()?;
             out.extend(self.embed_tokens(&tokens)?);
         }
         Ok(out)
