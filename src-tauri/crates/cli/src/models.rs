@@ -13,9 +13,9 @@ use closer_llm::catalog::{self, CatalogModel, Installed};
 use closer_llm::fetch::{self, FetchOptions, Phase, Progress};
 use closer_llm::gguf;
 use closer_nlu::NluError;
+use closer_nlu::encoder::InstalledEncoder;
 use closer_nlu::encoder::catalog::{self as encoders, EncoderModel};
 use closer_nlu::encoder::fetch as encoder_fetch;
-use closer_nlu::encoder::InstalledEncoder;
 use indicatif::{BinaryBytes, ProgressBar, ProgressStyle};
 
 #[derive(Debug, Args)]
