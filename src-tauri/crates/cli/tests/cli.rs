@@ -23,7 +23,7 @@ fn db_check_on_a_fresh_data_dir() {
     let out = closer(&data, &["db", "check"]);
     assert!(out.status.success(), "{out:?}");
     let text = stdout(&out);
-    assert!(text.contains("schema version: 1 (latest 1)"), "{text}");
+    assert!(text.contains("schema version: 2 (latest 2)"), "{text}");
     assert!(text.contains("integrity:      ok"), "{text}");
     assert!(text.contains("journal mode:   wal"), "{text}");
     assert!(data.join("closer.sqlite3").is_file());
