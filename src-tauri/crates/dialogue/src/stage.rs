@@ -88,7 +88,8 @@ pub fn next_stage(state: &ConversationState) -> Option<StageChange> {
 
 /// Every move the rules allow now, in order (a customer who names need and budget and asks for
 /// the price in the first message goes new → engaged → qualified at once). Record each as an
-/// event with [`StageChange::event`]. Each stage is entered at most once per call.
+/// event with [`StageChange::event`]. Each stage is entered at most once per call, and a move to
+/// lost ends the call. After the changes are recorded, `advance` returns nothing (tested).
 pub fn advance(state: &ConversationState) -> Vec<StageChange> {
     let facts = Facts::of(state);
     let mut changes: Vec<StageChange> = Vec::new();
@@ -99,6 +100,11 @@ pub fn advance(state: &ConversationState) -> Vec<StageChange> {
         }
         stage = change.to;
         changes.push(change);
+        // A turn that loses the lead does not also win it back: a message that both leaves and
+        // asks ("多少钱？算了，再见") ends at lost, and only a later turn can reopen it.
+        if stage == Stage::Lost {
+            break;
+        }
     }
     changes
 }

@@ -361,7 +361,8 @@ proptest! {
     fn driven_conversations_replay_exactly(steps in proptest::collection::vec(step(), 0..30)) {
         let mut chat = drive(&steps);
         prop_assert_eq!(replay_from_json(&chat.events), chat.state.clone());
-        chat.advance();
-        prop_assert!(chat.advance().is_empty(), "advance is idempotent");
+        let first = chat.advance();
+        let second = chat.advance();
+        prop_assert!(second.is_empty(), "advance is idempotent: {:?} then {:?}", first, second);
     }
 }
