@@ -17,7 +17,7 @@ use closer_nlu::NluError;
 use closer_nlu::data::{self, IntentLine, SentimentLine};
 use closer_nlu::encoder::Encoder;
 use closer_nlu::eval::{LabelScore, MultiLabelScores};
-use closer_nlu::head::TrainOptions;
+use closer_nlu::head::{Head, TrainOptions};
 use closer_nlu::train::{self, Featurizer, Latency};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -158,23 +158,13 @@ fn intents(models_dir: &Path, args: &HeadArgs) -> Result<(), NluError> {
         train::train_intents(&mut featurizer, &train_lines, &options(args), &mut bar("train"))?;
     let train_secs = started.elapsed().as_secs_f64();
     let all = train::score_intents(&head, &mut featurizer, &test_lines, &mut bar("test"))?;
-    let mut by_lang = Vec::new();
-    for lang in ["zh", "en"] {
-        let lines: Vec<IntentLine> =
-            test_lines.iter().filter(|l| l.lang.as_deref() == Some(lang)).cloned().collect();
-        if !lines.is_empty() && lines.len() < test_lines.len() {
-            by_lang.push((
-                lang,
-                train::score_intents(&head, &mut featurizer, &lines, &mut |_, _| {})?,
-            ));
-        }
-    }
+    let by_lang = by_language(
+        &test_lines,
+        |l| l.lang.as_deref(),
+        |lines| train::score_intents(&head, &mut featurizer, lines, &mut |_, _| {}),
+    )?;
     let texts: Vec<&str> = test_lines.iter().map(|l| l.text.as_str()).collect();
-    let latency = train::latency(&texts, args.latency_samples, |text| {
-        let (dense, sparse) = featurizer.one(text)?;
-        head.decide(&head.predict(&dense, &sparse));
-        Ok(())
-    })?;
+    let latency = head_latency(&head, &featurizer, &texts, args.latency_samples)?;
     if args.json {
         let mut out = json!({
             "micro_f1": all.micro_f1,
@@ -234,6 +224,36 @@ fn intents(models_dir: &Path, args: &HeadArgs) -> Result<(), NluError> {
     Ok(())
 }
 
+/// Scores of each language's lines, when the set has more than one language.
+fn by_language<L: Clone, S>(
+    lines: &[L],
+    lang: impl Fn(&L) -> Option<&str>,
+    mut score: impl FnMut(&[L]) -> Result<S, NluError>,
+) -> Result<Vec<(&'static str, S)>, NluError> {
+    let mut out = Vec::new();
+    for name in ["zh", "en"] {
+        let subset: Vec<L> = lines.iter().filter(|l| lang(l) == Some(name)).cloned().collect();
+        if !subset.is_empty() && subset.len() < lines.len() {
+            out.push((name, score(&subset)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Per-message latency of embedding one text and running the head on it, uncached.
+fn head_latency(
+    head: &Head,
+    featurizer: &Featurizer<'_>,
+    texts: &[&str],
+    samples: usize,
+) -> Result<Latency, NluError> {
+    train::latency(texts, samples, |text| {
+        let (dense, sparse) = featurizer.one(text)?;
+        head.decide(&head.predict(&dense, &sparse));
+        Ok(())
+    })
+}
+
 fn print_scores(name: &str, s: &MultiLabelScores) {
     println!(
         "{name:>4}: n {:>5}  micro-F1 {:.4}  macro-F1 {:.4}  subset accuracy {:.4}",
@@ -266,23 +286,13 @@ fn sentiment(models_dir: &Path, args: &HeadArgs) -> Result<(), NluError> {
     let head =
         train::train_sentiment(&mut featurizer, &train_lines, &options(args), &mut bar("train"))?;
     let all = train::score_sentiment(&head, &mut featurizer, &test_lines, &mut bar("test"))?;
-    let mut by_lang = Vec::new();
-    for lang in ["zh", "en"] {
-        let lines: Vec<SentimentLine> =
-            test_lines.iter().filter(|l| l.lang.as_deref() == Some(lang)).cloned().collect();
-        if !lines.is_empty() && lines.len() < test_lines.len() {
-            by_lang.push((
-                lang,
-                train::score_sentiment(&head, &mut featurizer, &lines, &mut |_, _| {})?,
-            ));
-        }
-    }
+    let by_lang = by_language(
+        &test_lines,
+        |l| l.lang.as_deref(),
+        |lines| train::score_sentiment(&head, &mut featurizer, lines, &mut |_, _| {}),
+    )?;
     let texts: Vec<&str> = test_lines.iter().map(|l| l.text.as_str()).collect();
-    let latency = train::latency(&texts, args.latency_samples, |text| {
-        let (dense, sparse) = featurizer.one(text)?;
-        head.decide(&head.predict(&dense, &sparse));
-        Ok(())
-    })?;
+    let latency = head_latency(&head, &featurizer, &texts, args.latency_samples)?;
     if args.json {
         let mut out = json!({
             "accuracy": all.accuracy,
