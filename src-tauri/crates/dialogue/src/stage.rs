@@ -106,6 +106,24 @@ pub fn advance(state: &ConversationState) -> Vec<StageChange> {
             break;
         }
     }
+    if changes.is_empty() {
+        return changes;
+    }
+    // Once the turn has moved the stage, what the turn said no longer counts (a turn moves the
+    // stage once); the rules over the rest of the state may still move it on. Going on from the
+    // state as it will be after these changes are recorded is what makes a second call return
+    // nothing.
+    let mut after = state.clone();
+    for change in &changes {
+        after.apply(&change.event(state.updated_at));
+    }
+    while let Some(change) = next_stage(&after) {
+        if change.to == state.stage || changes.iter().any(|c| c.to == change.to) {
+            break;
+        }
+        after.apply(&change.event(state.updated_at));
+        changes.push(change);
+    }
     changes
 }
 
