@@ -12,13 +12,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
 use candle_core::Device;
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
-use sha2::{Digest, Sha256};
+use closer_registry::HashingWriter;
 
 use crate::LlmError;
 use crate::gguf::{self, GgufInfo, dtype_name, parse_dtype};
@@ -156,58 +156,12 @@ pub fn requantize(
     let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
     gguf_file::write(&mut out, &metadata, &tensor_refs)
         .map_err(|e| failed(format!("writing {}: {e}", dst.display())))?;
-    let (size, sha256, writer) = out.finish();
+    let (writer, size, sha256) = out.finish();
     let file = writer.into_inner().map_err(|e| io(dst)(e.into_error()))?;
     file.sync_all().map_err(io(dst))?;
     report.size = size;
     report.sha256 = sha256;
     Ok(report)
-}
-
-/// A writer that hashes what passes through it. It can only tell its position (all that
-/// `gguf_file::write` asks of `Seek`), so the output need not be read back to be hashed.
-#[derive(Debug)]
-pub(crate) struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    written: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    pub(crate) fn new(inner: W) -> Self {
-        Self { inner, hasher: Sha256::new(), written: 0 }
-    }
-
-    /// The byte count, the lowercase hex sha256, and the inner writer (not yet flushed).
-    pub(crate) fn finish(self) -> (u64, String, W) {
-        (self.written, hex(&self.hasher.finalize()), self.inner)
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.written += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl<W: Write> Seek for HashingWriter<W> {
-    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-        match pos {
-            SeekFrom::Current(0) => Ok(self.written),
-            _ => Err(std::io::Error::other("a hashing writer only writes forward")),
-        }
-    }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -249,7 +249,9 @@ pub fn stream_member(
     Ok(done)
 }
 
-/// A writer that hashes (sha256) and counts what passes through it.
+/// A writer that hashes (sha256) and counts what passes through it. It can tell its position
+/// (all that candle's `gguf_file::write` asks of `Seek`) but not move, so output need not be
+/// read back to be hashed.
 #[derive(Debug)]
 pub struct HashingWriter<W> {
     inner: W,
@@ -283,6 +285,15 @@ impl<W: Write> Write for HashingWriter<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+impl<W: Write> std::io::Seek for HashingWriter<W> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        match pos {
+            std::io::SeekFrom::Current(0) => Ok(self.written),
+            _ => Err(std::io::Error::other("a hashing writer only writes forward")),
+        }
     }
 }
 
