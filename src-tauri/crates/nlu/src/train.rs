@@ -220,6 +220,22 @@ pub fn digest<'l>(pairs: impl Iterator<Item = (&'l str, String)>) -> String {
     closer_registry::hex(&h.finalize())
 }
 
+/// The head inputs of `texts`, with each text's label indices.
+fn examples(
+    featurizer: &mut Featurizer<'_>,
+    texts: &[&str],
+    labels: impl Iterator<Item = Vec<usize>>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<Example>, NluError> {
+    let dense = featurizer.embed(texts, progress)?;
+    Ok(texts
+        .iter()
+        .zip(dense)
+        .zip(labels)
+        .map(|((text, dense), labels)| Example { dense, sparse: features::ngrams(text), labels })
+        .collect())
+}
+
 /// Trains a multi-label intent head on `lines`.
 pub fn train_intents(
     featurizer: &mut Featurizer<'_>,
@@ -229,16 +245,10 @@ pub fn train_intents(
 ) -> Result<Head, NluError> {
     let labels = label_set(lines.iter().flat_map(|l| l.labels.iter().map(String::as_str)));
     let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
-    let dense = featurizer.embed(&texts, progress)?;
-    let examples: Vec<Example> = lines
-        .iter()
-        .zip(dense)
-        .map(|(line, dense)| Example {
-            dense,
-            sparse: features::ngrams(&line.text),
-            labels: line.labels.iter().filter_map(|l| labels.iter().position(|x| x == l)).collect(),
-        })
-        .collect();
+    let indices = lines.iter().map(|line| {
+        line.labels.iter().filter_map(|l| labels.iter().position(|x| x == l)).collect()
+    });
+    let examples = examples(featurizer, &texts, indices, progress)?;
     if let Some(i) = examples.iter().position(|e| e.labels.is_empty()) {
         return Err(NluError::Training(format!(
             "line {} ({:?}) has no labels",
@@ -260,16 +270,9 @@ pub fn train_sentiment(
 ) -> Result<Head, NluError> {
     let labels = label_set(lines.iter().map(|l| l.label.as_str()));
     let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
-    let dense = featurizer.embed(&texts, progress)?;
-    let examples: Vec<Example> = lines
-        .iter()
-        .zip(dense)
-        .map(|(line, dense)| Example {
-            dense,
-            sparse: features::ngrams(&line.text),
-            labels: labels.iter().position(|x| *x == line.label).into_iter().collect(),
-        })
-        .collect();
+    let indices =
+        lines.iter().map(|line| labels.iter().position(|x| *x == line.label).into_iter().collect());
+    let examples = examples(featurizer, &texts, indices, progress)?;
     let head =
         Head::train(HeadKind::MultiClass, labels, featurizer.encoder_id(), &examples, options)?;
     Ok(head.with_data_digest(digest(lines.iter().map(|l| (l.text.as_str(), l.label.clone())))))

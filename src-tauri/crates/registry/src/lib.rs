@@ -145,36 +145,31 @@ pub fn find_sdist(package: &Package, folder: &Path) -> Result<Option<PathBuf>, R
         format!("{}-{}.tar.gz", package.name.to_lowercase(), package.version.to_lowercase()),
         format!("{}-{}.tar.gz", wheel_name(&package.name), package.version.to_lowercase()),
     ];
-    let entries = match std::fs::read_dir(folder) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(RegistryError::Io { path: folder.to_path_buf(), source }),
-    };
-    for entry in entries {
-        let entry =
-            entry.map_err(|source| RegistryError::Io { path: folder.to_path_buf(), source })?;
-        let name = entry.file_name().to_string_lossy().to_lowercase();
-        if wanted.contains(&name) && entry.path().is_file() {
-            return Ok(Some(entry.path()));
-        }
-    }
-    Ok(None)
+    find_file(folder, |name| wanted.iter().any(|w| w == name))
 }
 
 /// A wheel of `package` in `folder`: `<name>-<version>-*.whl`, the name normalized as in wheel
 /// file names.
 pub fn find_wheel(package: &Package, folder: &Path) -> Result<Option<PathBuf>, RegistryError> {
     let prefix = format!("{}-{}-", wheel_name(&package.name), package.version.to_lowercase());
+    find_file(folder, |name| name.starts_with(&prefix) && name.ends_with(".whl"))
+}
+
+/// The first file in `folder` whose lower-cased name `matches`; none if the folder is missing.
+fn find_file(
+    folder: &Path,
+    matches: impl Fn(&str) -> bool,
+) -> Result<Option<PathBuf>, RegistryError> {
+    let io = |source| RegistryError::Io { path: folder.to_path_buf(), source };
     let entries = match std::fs::read_dir(folder) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(RegistryError::Io { path: folder.to_path_buf(), source }),
+        Err(source) => return Err(io(source)),
     };
     for entry in entries {
-        let entry =
-            entry.map_err(|source| RegistryError::Io { path: folder.to_path_buf(), source })?;
+        let entry = entry.map_err(io)?;
         let name = entry.file_name().to_string_lossy().to_lowercase();
-        if name.starts_with(&prefix) && name.ends_with(".whl") && entry.path().is_file() {
+        if matches(&name) && entry.path().is_file() {
             return Ok(Some(entry.path()));
         }
     }
