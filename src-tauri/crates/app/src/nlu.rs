@@ -25,15 +25,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use closer_dialogue::{
-    Annotation, FieldSpec, FieldType, IntentScore, Millis, Sentiment, SentimentScore,
-};
+use closer_dialogue::{Annotation, FieldSpec, FieldType, Millis};
 use closer_nlu::NluError;
+use closer_nlu::analyzer;
 use closer_nlu::data::{self, IntentLine, SentimentLine};
 use closer_nlu::encoder::Encoder;
-use closer_nlu::entities::{self, Context};
+use closer_nlu::entities::Context;
 use closer_nlu::eval::MultiLabelScores;
-use closer_nlu::features;
 use closer_nlu::head::{Head, TrainOptions};
 use closer_nlu::train::{self, Featurizer, NO_ENCODER};
 use closer_store::{NewNluHead, NluHeadKind, NluHeadRow, Store, StoreError};
@@ -174,12 +172,6 @@ impl Loaded {
 
     fn set_active(&self, head: Arc<IntentHead>) {
         *self.active.write().unwrap_or_else(|p| p.into_inner()) = head;
-    }
-
-    /// The embedding a head reads: the encoder's for a head trained with it, none for an
-    /// n-gram-only head.
-    fn dense_for<'d>(&self, head: &Head, dense: &'d [f32]) -> &'d [f32] {
-        if head.info.dense_dim == dense.len() { dense } else { &[] }
     }
 }
 
@@ -478,74 +470,21 @@ impl Nlu {
     /// at `now`. Fails with `nlu_not_ready` while loading.
     pub fn analyze(self: &Arc<Self>, text: &str, now: Millis) -> Result<Analysis, ApiError> {
         let loaded = self.ready()?;
-        let started = Instant::now();
-        let span = tracing::debug_span!("analyze", bytes = text.len());
-        let _entered = span.enter();
         let active = loaded.active();
-
-        let (dense, sparse) = {
-            let _s = tracing::debug_span!("features").entered();
-            let dense = match &loaded.encoder {
-                Some(encoder) => encoder.embed(&[text])?.pop().unwrap_or_default(),
-                None => Vec::new(),
-            };
-            (dense, features::ngrams(text))
-        };
-        let embedded = started.elapsed();
-
-        let (intents, top_intent) = {
-            let _s = tracing::debug_span!("intents").entered();
-            let head = &active.head;
-            let probs = head.predict(loaded.dense_for(head, &dense), &sparse);
-            let score = |(l, p): (usize, f32)| IntentScore {
-                label: head.info.labels.get(l).cloned().unwrap_or_default(),
-                confidence: p,
-            };
-            let intents: Vec<IntentScore> = head.decide(&probs).into_iter().map(score).collect();
-            let top =
-                probs.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1)).map(score);
-            (intents, top)
-        };
-
-        let sentiment = {
-            let _s = tracing::debug_span!("sentiment").entered();
-            let head = &loaded.sentiment;
-            let probs = head.predict(loaded.dense_for(head, &dense), &sparse);
-            head.decide(&probs)
-                .first()
-                .and_then(|&(l, p)| {
-                    let label = Sentiment::parse(head.info.labels.get(l)?)?;
-                    Some(SentimentScore { label, confidence: p })
-                })
-                .unwrap_or_default()
-        };
-        let classified = started.elapsed();
-
-        let entities = {
-            let _s = tracing::debug_span!("entities").entered();
-            entities::extract(text, &Context::at(now))
-        };
-        let fields = {
-            let _s = tracing::debug_span!("fields").entered();
-            let schema = lead_schema(&self.store)?;
-            entities::propose_fields(&schema, text, &entities)
-        };
-        let language = features::language(text).to_owned();
-        let elapsed = started.elapsed();
-        tracing::debug!(
-            embed_ms = embedded.as_secs_f64() * 1e3,
-            heads_ms = (classified - embedded).as_secs_f64() * 1e3,
-            rules_ms = (elapsed - classified).as_secs_f64() * 1e3,
-            total_ms = elapsed.as_secs_f64() * 1e3,
-            intents = intents.len(),
-            entities = entities.len(),
-            "analyzed"
-        );
+        let schema = lead_schema(&self.store)?;
+        let (annotation, timings) = analyzer::analyze(
+            loaded.encoder.as_ref(),
+            &active.head,
+            &loaded.sentiment,
+            text,
+            &Context::at(now),
+            &schema,
+        )?;
         Ok(Analysis {
-            annotation: Annotation { intents, top_intent, sentiment, entities, fields, language },
+            annotation,
             encoder: loaded.encoder_id().to_owned(),
             intent_head_id: active.id,
-            elapsed_ms: elapsed.as_secs_f64() * 1e3,
+            elapsed_ms: timings.total_ms,
         })
     }
 
