@@ -18,6 +18,25 @@ pub fn check() -> Result<(), LlmError> {
     Ok(())
 }
 
+/// Whether candle picks its repacked int8 kernels on this CPU (as its
+/// `quantized::repack_x86::level` decides, including its `MISTRALRS_FORCE_AVX2` override).
+pub fn has_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::env::var("MISTRALRS_FORCE_AVX2").as_deref() == Ok("1") {
+            return false;
+        }
+        (std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vnni"))
+            || (std::arch::is_x86_feature_detected!("avxvnni")
+                && std::arch::is_x86_feature_detected!("avx2"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// One line for logs and `closer bench`: what the build uses and what the CPU offers.
 pub fn describe() -> String {
     let built = if candle_core::utils::with_avx() { "AVX2 kernels" } else { "portable kernels" };

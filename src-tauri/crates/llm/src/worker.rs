@@ -275,7 +275,7 @@ impl Worker {
         let prefill_started = Instant::now();
         let (mut kv, cached) = self
             .cache
-            .lookup(request.cache_key.as_deref(), &tokens)
+            .lookup(request.cache_key.as_deref(), &tokens)?
             .unwrap_or_else(|| (KvCache::new(self.decoder.cfg.n_layer), 0));
         let start = align_down(cached.min(tokens.len() - 1));
         kv.truncate(start)?;
@@ -294,7 +294,7 @@ impl Worker {
         }
         if let Some(key) = request.cache_key.as_ref().filter(|_| logits.is_some()) {
             let keep = align_down(tokens.len());
-            let mut stored = kv.clone();
+            let mut stored = kv.fork()?;
             stored.truncate(keep)?;
             self.cache.store(key.clone(), tokens[..keep].to_vec(), stored);
         }
@@ -310,10 +310,15 @@ impl Worker {
             return Ok(stats);
         };
 
-        // N suggestions fork the prefilled cache and take turns, one token each.
-        let mut suggestions: Vec<Suggestion> = (0..request.n)
-            .map(|index| Suggestion {
-                kv: kv.clone(),
+        // N suggestions fork the prefilled cache and take turns, one token each; the last one
+        // takes the original.
+        let mut kvs = (1..request.n).map(|_| kv.fork()).collect::<Result<Vec<_>, _>>()?;
+        kvs.push(kv);
+        let mut suggestions: Vec<Suggestion> = kvs
+            .into_iter()
+            .enumerate()
+            .map(|(index, kv)| Suggestion {
+                kv,
                 sampler: Sampler::new(params, index),
                 history: tokens.clone(),
                 logits: logits.clone(),
@@ -434,7 +439,11 @@ impl PrefixCache {
         Self { entries: Vec::new(), budget, clock: 0 }
     }
 
-    fn lookup(&mut self, key: Option<&str>, tokens: &[u32]) -> Option<(KvCache, usize)> {
+    fn lookup(
+        &mut self,
+        key: Option<&str>,
+        tokens: &[u32],
+    ) -> candle_core::Result<Option<(KvCache, usize)>> {
         self.clock += 1;
         let common = |a: &[u32]| a.iter().zip(tokens).take_while(|(x, y)| x == y).count();
         let best = self
@@ -446,10 +455,10 @@ impl PrefixCache {
                 (n, own, e)
             })
             .filter(|(n, _, _)| *n > 0)
-            .max_by_key(|(n, own, _)| (*n, *own))?;
-        let (n, _, entry) = best;
+            .max_by_key(|(n, own, _)| (*n, *own));
+        let Some((n, _, entry)) = best else { return Ok(None) };
         entry.used = self.clock;
-        Some((entry.kv.clone(), n))
+        Ok(Some((entry.kv.fork()?, n)))
     }
 
     fn store(&mut self, key: String, tokens: Vec<u32>, kv: KvCache) {
