@@ -29,6 +29,8 @@ struct Cli {
 /// Starts the app; returns when the window closes.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    // Before logging starts its writer thread: this sets an environment variable.
+    closer_llm::cpu::pin_threads(None);
     let data_dir = DataDir::resolve(cli.data_dir);
     let _logs = closer_app::logging::init(&data_dir, "closer");
     tracing::info!(data_dir = %data_dir.path().display(), "starting Closer");

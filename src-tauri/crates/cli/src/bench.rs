@@ -47,6 +47,16 @@ pub struct BenchArgs {
     command: BenchCommand,
 }
 
+impl BenchArgs {
+    /// The compute threads asked for, if the benchmark takes them as a flag.
+    pub fn threads(&self) -> Option<usize> {
+        match &self.command {
+            BenchCommand::Llm(args) => Some(args.threads.into()),
+            BenchCommand::Encoder(_) | BenchCommand::Nlu(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
     /// The local model runtime against llama.cpp on the same GGUF file and prompts: load,

@@ -65,6 +65,11 @@ enum DemoCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before logging starts its writer thread: this sets an environment variable.
+    closer_llm::cpu::pin_threads(match &cli.command {
+        Command::Bench(args) => args.threads(),
+        _ => None,
+    });
     let data_dir = DataDir::resolve(cli.data_dir);
     let _logs = closer_app::logging::init(&data_dir, "closer-cli");
     let options = Options {

@@ -18,6 +18,32 @@ pub fn check() -> Result<(), LlmError> {
     Ok(())
 }
 
+/// The environment variable candle (and rayon) read for the number of compute threads.
+pub const THREADS_ENV: &str = "RAYON_NUM_THREADS";
+
+/// Fixes the number of compute threads for the process: `threads`, else what
+/// `RAYON_NUM_THREADS` already says, else the cores available. candle asks for this number on
+/// every matrix product, and without the variable set it re-reads `/proc/cpuinfo` each time
+/// (about 0.1 ms, several milliseconds a decoded token); with it set the answer is one `getenv`.
+///
+/// Call it first thing in `main`, before any other thread exists (it writes the environment).
+pub fn pin_threads(threads: Option<usize>) -> usize {
+    let current = std::env::var(THREADS_ENV).ok().and_then(|v| v.parse::<usize>().ok());
+    let n = threads
+        .or(current)
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if current != Some(n) {
+        #[allow(unsafe_code)]
+        // SAFETY: documented precondition — called from `main` before other threads start, so
+        // nothing reads the environment concurrently.
+        unsafe {
+            std::env::set_var(THREADS_ENV, n.to_string())
+        };
+    }
+    n
+}
+
 /// Whether candle picks its repacked int8 kernels on this CPU (as its
 /// `quantized::repack_x86::level` decides, including its `MISTRALRS_FORCE_AVX2` override).
 pub fn has_vnni() -> bool {

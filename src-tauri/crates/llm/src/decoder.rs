@@ -172,6 +172,17 @@ impl Decoder {
         device: &Device,
         on_layer: &mut dyn FnMut(usize, usize),
     ) -> CResult<Self> {
+        Self::from_gguf_with(ct, reader, device, Kernels::detect(), on_layer)
+    }
+
+    /// [`Decoder::from_gguf`] with the kernels chosen by the caller.
+    pub(crate) fn from_gguf_with<R: std::io::Read + std::io::Seek>(
+        ct: &gguf_file::Content,
+        reader: &mut R,
+        device: &Device,
+        kernels: Kernels,
+        on_layer: &mut dyn FnMut(usize, usize),
+    ) -> CResult<Self> {
         let arch = match ct.metadata.get("general.architecture") {
             Some(v) => v.to_string()?.clone(),
             None => candle_core::bail!("missing metadata general.architecture"),
@@ -208,7 +219,6 @@ impl Decoder {
         };
 
         let tensor = |reader: &mut R, name: &str| ct.tensor(reader, name, device);
-        let kernels = Kernels::detect();
         let embed_q = Arc::new(tensor(reader, "token_embd.weight")?);
         let embed = QuantizedEmbedding::new(embed_q.clone(), embedding_length)?;
         let output = match tensor(reader, "output.weight") {
@@ -551,6 +561,48 @@ fn rope_tables(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn greedy(d: &Decoder, prompt: &[u32], steps: usize) -> (Tensor, Vec<u32>) {
+        let mut cache = KvCache::new(d.cfg.n_layer);
+        let first = d.forward(prompt, &mut cache).expect("prefill");
+        let mut logits = first.clone();
+        let mut out = Vec::new();
+        for _ in 0..steps {
+            let next = logits.argmax(0).and_then(|t| t.to_scalar::<u32>()).expect("argmax");
+            out.push(next);
+            logits = d.forward(&[next], &mut cache).expect("decode");
+        }
+        (first, out)
+    }
+
+    /// The default model's Q8_0 matrices (inner size 896) padded for the VNNI kernels compute
+    /// what the stored ones do: the same greedy continuation, logits within quantization noise.
+    #[test]
+    fn padded_matrices_decode_like_the_stored_ones() {
+        let path = crate::catalog::installed_model("qwen2.5-coder-0.5b-instruct")
+            .expect("run `closer models fetch qwen2.5-coder-0.5b-instruct`");
+        let mut f = std::fs::File::open(&path).expect("open");
+        let ct = gguf_file::Content::read(&mut f).expect("read");
+        let load = |f: &mut std::fs::File, kernels| {
+            Decoder::from_gguf_with(&ct, f, &Device::Cpu, kernels, &mut |_, _| {}).expect("load")
+        };
+        let padded = load(&mut f, Kernels::Vnni);
+        assert!(padded.layers[0].up.pad > 0 && padded.output.pad > 0, "896 columns get padded");
+        assert_eq!(padded.layers[0].down.pad, 0, "4864 columns are whole 256-blocks already");
+        let (a, tokens_a) = greedy(&padded, &(9707..9747).collect::<Vec<u32>>(), 16);
+        drop(padded);
+        let stored = load(&mut f, Kernels::Stored);
+        assert_eq!(stored.layers[0].up.pad, 0);
+        let (b, tokens_b) = greedy(&stored, &(9707..9747).collect::<Vec<u32>>(), 16);
+        assert_eq!(tokens_a, tokens_b);
+        let diff: f32 = (&a - &b)
+            .and_then(|t| t.abs())
+            .and_then(|t| t.max(0))
+            .and_then(|t| t.to_scalar())
+            .expect("diff");
+        let spread: f32 = b.abs().and_then(|t| t.max(0)).and_then(|t| t.to_scalar()).expect("max");
+        assert!(diff < 0.05 * spread, "max |Δlogit| {diff} vs max |logit| {spread}");
+    }
 
     /// Split on row-group boundaries, a prefix from the cache plus a batch of new tokens gives
     /// exactly what one batch gives.
