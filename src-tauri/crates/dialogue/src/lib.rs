@@ -35,14 +35,18 @@ mod names {
     }
 }
 
+pub mod composer;
+pub mod document;
 mod event;
 pub mod focus;
 mod lead;
 pub mod nlu;
 pub mod policy;
+pub mod script;
 pub mod stage;
 mod state;
 pub mod strategy;
+pub mod turn;
 
 pub use event::{Event, Role};
 pub use focus::{AttributeTerm, Catalog, CatalogProduct, Focus, FocusChange, Plan, Resolution};
