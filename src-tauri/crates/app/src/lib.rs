@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod bindings;
+pub mod catalog;
 pub mod demo;
 pub mod dto;
 mod error;
