@@ -37,6 +37,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'invalid_model',
   'storage',
   'nlu_not_ready',
+  'model_not_ready',
   'training_failed',
   'internal',
 ];

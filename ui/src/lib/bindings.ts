@@ -1,7 +1,7 @@
 // Generated from the Rust types by `cargo test -p closer-app bindings` with
 // UPDATE_BINDINGS=1. Do not edit by hand.
 
-export type ErrorCode = "invalid_argument" | "too_large" | "not_found" | "corrupt_database" | "database_too_new" | "invalid_model" | "storage" | "nlu_not_ready" | "training_failed" | "internal";
+export type ErrorCode = "invalid_argument" | "too_large" | "not_found" | "corrupt_database" | "database_too_new" | "invalid_model" | "storage" | "nlu_not_ready" | "model_not_ready" | "training_failed" | "internal";
 
 export type ApiError = { code: ErrorCode, message: string, };
 

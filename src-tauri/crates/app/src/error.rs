@@ -22,6 +22,8 @@ pub enum ErrorCode {
     Storage,
     /// The NLU (encoder and heads) is still loading; try again in a moment.
     NluNotReady,
+    /// The language model that writes suggestions is still loading (or none is installed).
+    ModelNotReady,
     /// A head cannot be trained from the examples (empty set, one class, a label without
     /// examples).
     TrainingFailed,

@@ -11,8 +11,10 @@ pub mod catalog;
 pub mod demo;
 pub mod dto;
 mod error;
+pub mod loader;
 pub mod logging;
 pub mod nlu;
+pub mod suggest;
 mod paths;
 
 use std::sync::Arc;

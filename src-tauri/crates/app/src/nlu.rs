@@ -22,7 +22,7 @@
 //!   analyses use it.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use closer_dialogue::{Annotation, FieldSpec, FieldType, Millis};
@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::dto::{IntentTestScores, LabelScoreView, ScoreSummary};
+use crate::loader::Loader;
 use crate::{ApiError, Clock, ErrorCode};
 
 /// The encoder the app runs.
@@ -175,22 +176,7 @@ impl Loaded {
     }
 }
 
-#[derive(Debug)]
-enum Phase {
-    Idle,
-    Loading { since: Instant },
-    Ready(Arc<Loaded>),
-    Failed(ApiError),
-}
-
-/// Where the NLU is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Idle,
-    Loading,
-    Ready,
-    Failed,
-}
+pub use crate::loader::Status;
 
 /// One message's analysis and how it was made.
 #[derive(Debug, Clone, PartialEq)]
@@ -219,8 +205,7 @@ pub struct Nlu {
     data_dir: PathBuf,
     store: Arc<Store>,
     clock: Clock,
-    phase: Mutex<Phase>,
-    changed: Condvar,
+    loader: Arc<Loader<Loaded>>,
 }
 
 impl Nlu {
@@ -231,92 +216,30 @@ impl Nlu {
             data_dir,
             store,
             clock,
-            phase: Mutex::new(Phase::Idle),
-            changed: Condvar::new(),
+            loader: Arc::new(Loader::new("the NLU", ErrorCode::NluNotReady)),
         }
-    }
-
-    fn phase(&self) -> MutexGuard<'_, Phase> {
-        self.phase.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Starts loading on a thread of its own, unless it has started already.
     pub fn start(self: &Arc<Self>) {
-        let mut phase = self.phase();
-        if !matches!(*phase, Phase::Idle) {
-            return;
-        }
-        *phase = Phase::Loading { since: Instant::now() };
-        drop(phase);
         let nlu = Arc::clone(self);
-        let spawned = std::thread::Builder::new().name("nlu-load".into()).spawn(move || {
-            let result = nlu.load();
-            let mut phase = nlu.phase();
-            *phase = match result {
-                Ok(loaded) => Phase::Ready(Arc::new(loaded)),
-                Err(e) => {
-                    tracing::error!(code = ?e.code, "the NLU cannot load: {}", e.message);
-                    Phase::Failed(e)
-                }
-            };
-            nlu.changed.notify_all();
-        });
-        if let Err(e) = spawned {
-            let mut phase = self.phase();
-            *phase = Phase::Failed(ApiError::new(
-                ErrorCode::Internal,
-                format!("cannot start the NLU thread: {e}"),
-            ));
-            self.changed.notify_all();
-        }
+        self.loader.start("nlu-load", move |_| nlu.load());
     }
 
     pub fn status(&self) -> Status {
-        match *self.phase() {
-            Phase::Idle => Status::Idle,
-            Phase::Loading { .. } => Status::Loading,
-            Phase::Ready(_) => Status::Ready,
-            Phase::Failed(_) => Status::Failed,
-        }
+        self.loader.status()
     }
 
     /// The loaded NLU now, or `nlu_not_ready` (starting the load if it has not started).
     pub fn ready(self: &Arc<Self>) -> Result<Arc<Loaded>, ApiError> {
         self.start();
-        match &*self.phase() {
-            Phase::Ready(loaded) => Ok(Arc::clone(loaded)),
-            Phase::Failed(e) => Err(e.clone()),
-            Phase::Loading { since } => Err(ApiError::new(
-                ErrorCode::NluNotReady,
-                format!(
-                    "the NLU is loading (for {:.0} s; the first start trains its heads); try again shortly",
-                    since.elapsed().as_secs_f64()
-                ),
-            )),
-            Phase::Idle => Err(ApiError::new(ErrorCode::NluNotReady, "the NLU is starting")),
-        }
+        self.loader.get()
     }
 
     /// The loaded NLU, waiting up to `timeout` for the load (starting it if needed).
     pub fn wait(self: &Arc<Self>, timeout: Duration) -> Result<Arc<Loaded>, ApiError> {
         self.start();
-        let deadline = Instant::now() + timeout;
-        let mut phase = self.phase();
-        loop {
-            match &*phase {
-                Phase::Ready(loaded) => return Ok(Arc::clone(loaded)),
-                Phase::Failed(e) => return Err(e.clone()),
-                Phase::Idle | Phase::Loading { .. } => {}
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(ApiError::new(
-                    ErrorCode::NluNotReady,
-                    format!("the NLU did not finish loading within {} s", timeout.as_secs()),
-                ));
-            }
-            phase = self.changed.wait_timeout(phase, left).unwrap_or_else(|p| p.into_inner()).0;
-        }
+        self.loader.wait(timeout)
     }
 
     fn cache_dir(&self) -> PathBuf {
