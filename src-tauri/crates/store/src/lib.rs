@@ -25,7 +25,9 @@ pub use audit::AuditEntry;
 pub use conversations::{ConversationRow, LeadRow, NewConversation, Recorded};
 pub use error::StoreError;
 pub use nlu::{IntentExample, NewNluHead, NluHeadKind, NluHeadRow};
-pub use outbox::OutboxRow;
+pub use outbox::{
+    DeadLetter, LeadSyncStatus, OutboxClaim, OutboxRow, OutboxSettlement, OutboxSummary,
+};
 pub use products::Product;
 pub use strategies::{StrategyVersion, VersionStatus};
 

@@ -1,5 +1,5 @@
 use closer_dialogue::Millis;
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::{Store, StoreError};
 
@@ -73,5 +73,299 @@ impl Store {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
+    }
+}
+
+/// One change the relay took from the outbox: the newest queued record of one lead. Taking it
+/// counts an attempt, so a later change to the lead queues a new row instead of rewriting this
+/// one while it is on the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxClaim {
+    pub id: i64,
+    pub lead_id: i64,
+    /// The stable key the CRM upserts by (install id + lead id).
+    pub external_key: String,
+    /// The CRM's own id for the lead, once a delivery reported it.
+    pub crm_id: Option<String>,
+    /// The lead's fields as they were when the change was queued.
+    pub fields: std::collections::BTreeMap<String, String>,
+    /// Attempts including this one.
+    pub attempts: i64,
+}
+
+/// What became of one claimed change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutboxSettlement {
+    /// The CRM has it. Older undelivered rows of the same lead are superseded by it and settled
+    /// with it. `crm_id` is recorded on the lead when the CRM reported one.
+    Delivered { id: i64, crm_id: Option<String> },
+    /// Try again at `at` (backoff, Retry-After, or the breaker).
+    Retry { id: i64, at: Millis, error: String },
+    /// It can never succeed as it is (a 400/401/403/409): kept aside with the reason until
+    /// someone retries it by hand.
+    Dead { id: i64, reason: String },
+}
+
+/// Where one lead stands with the CRM.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeadSyncStatus {
+    /// Nothing was ever queued for it.
+    NotQueued,
+    /// Every change reached the CRM; the last at `at`.
+    Synced { at: Millis, crm_id: Option<String> },
+    /// A change waits: `attempts` so far, next try at `next_attempt_at`.
+    Pending { attempts: i64, next_attempt_at: Millis, last_error: Option<String> },
+    /// A change was dead-lettered (and nothing newer waits).
+    Dead { reason: String, at: Millis },
+}
+
+/// The outbox at a glance, for "CRM offline — N pending".
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OutboxSummary {
+    /// Changes waiting (including ones waiting for a retry).
+    pub pending: i64,
+    /// Changes dead-lettered.
+    pub dead: i64,
+    /// When the oldest waiting change was queued.
+    pub oldest_pending_at: Option<Millis>,
+    /// The error of the most recently failed waiting change.
+    pub last_error: Option<String>,
+    /// When a change last reached the CRM.
+    pub last_delivered_at: Option<Millis>,
+}
+
+/// A dead-lettered change, for the list the UI retries from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub lead_id: i64,
+    pub reason: String,
+    pub dead_at: Millis,
+    pub attempts: i64,
+}
+
+impl Store {
+    /// Takes up to `limit` due changes, one per lead (its newest queued row), oldest lead first,
+    /// and counts an attempt on each. Rows of a lead that are not its newest stay queued and are
+    /// settled with the newest one when it is delivered.
+    pub fn claim_outbox(&self, now: Millis, limit: usize) -> Result<Vec<OutboxClaim>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, i64, String, String, Option<String>, i64)> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT o.id, o.lead_id, o.payload, l.external_key, l.crm_id, o.attempts
+                 FROM crm_outbox o JOIN leads l ON l.id = o.lead_id
+                 WHERE o.delivered_at IS NULL AND o.dead_at IS NULL AND o.next_attempt_at <= ?1
+                   AND o.id = (SELECT max(n.id) FROM crm_outbox n WHERE n.lead_id = o.lead_id
+                               AND n.delivered_at IS NULL AND n.dead_at IS NULL)
+                 ORDER BY o.id LIMIT ?2",
+            )?;
+            stmt.query_map(params![now, limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })?
+            .collect::<Result<_, _>>()?
+        };
+        let mut claims = Vec::with_capacity(rows.len());
+        for (id, lead_id, payload, external_key, crm_id, attempts) in rows {
+            tx.execute("UPDATE crm_outbox SET attempts = attempts + 1 WHERE id = ?1", [id])?;
+            let payload: serde_json::Value = serde_json::from_str(&payload)
+                .map_err(|e| StoreError::BadValue(format!("outbox payload {id}: {e}")))?;
+            let fields = payload
+                .get("fields")
+                .and_then(|f| f.as_object())
+                .map(|f| {
+                    f.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            claims.push(OutboxClaim {
+                id,
+                lead_id,
+                external_key,
+                crm_id,
+                fields,
+                attempts: attempts + 1,
+            });
+        }
+        tx.commit()?;
+        Ok(claims)
+    }
+
+    /// Records what became of claimed changes, all in one transaction.
+    pub fn settle_outbox(
+        &self,
+        now: Millis,
+        settlements: &[OutboxSettlement],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for s in settlements {
+            match s {
+                OutboxSettlement::Delivered { id, crm_id } => {
+                    let lead_id: i64 =
+                        tx.query_row("SELECT lead_id FROM crm_outbox WHERE id = ?1", [id], |r| {
+                            r.get(0)
+                        })?;
+                    tx.execute(
+                        "UPDATE crm_outbox SET delivered_at = ?3, last_error = NULL
+                         WHERE lead_id = ?1 AND id <= ?2 AND delivered_at IS NULL
+                           AND dead_at IS NULL",
+                        params![lead_id, id, now],
+                    )?;
+                    if let Some(crm_id) = crm_id {
+                        tx.execute(
+                            "UPDATE leads SET crm_id = ?2 WHERE id = ?1",
+                            params![lead_id, crm_id],
+                        )?;
+                    }
+                }
+                OutboxSettlement::Retry { id, at, error } => {
+                    tx.execute(
+                        "UPDATE crm_outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+                        params![id, at, error],
+                    )?;
+                }
+                OutboxSettlement::Dead { id, reason } => {
+                    tx.execute(
+                        "UPDATE crm_outbox SET dead_at = ?2, last_error = ?3 WHERE id = ?1",
+                        params![id, now, reason],
+                    )?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// When the next queued change falls due, if any waits.
+    pub fn next_outbox_due(&self) -> Result<Option<Millis>, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT min(next_attempt_at) FROM crm_outbox
+             WHERE delivered_at IS NULL AND dead_at IS NULL",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Puts a dead-lettered change back in the queue, due now (the UI's "retry"). Returns
+    /// whether there was such a change.
+    pub fn retry_dead_letter(&self, id: i64, now: Millis) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "UPDATE crm_outbox SET dead_at = NULL, attempts = 0, next_attempt_at = ?2
+             WHERE id = ?1 AND dead_at IS NOT NULL AND delivered_at IS NULL",
+            params![id, now],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Dead-lettered changes, newest first.
+    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, lead_id, coalesce(last_error, ''), dead_at, attempts FROM crm_outbox
+             WHERE dead_at IS NOT NULL AND delivered_at IS NULL ORDER BY dead_at DESC, id DESC",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(DeadLetter {
+                    id: r.get(0)?,
+                    lead_id: r.get(1)?,
+                    reason: r.get(2)?,
+                    dead_at: r.get(3)?,
+                    attempts: r.get(4)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Where one lead stands with the CRM.
+    pub fn lead_sync_status(&self, lead_id: i64) -> Result<LeadSyncStatus, StoreError> {
+        let conn = self.conn();
+        let pending = conn
+            .query_row(
+                "SELECT attempts, next_attempt_at, last_error FROM crm_outbox
+                 WHERE lead_id = ?1 AND delivered_at IS NULL AND dead_at IS NULL
+                 ORDER BY id DESC LIMIT 1",
+                [lead_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        if let Some((attempts, next_attempt_at, last_error)) = pending {
+            return Ok(LeadSyncStatus::Pending { attempts, next_attempt_at, last_error });
+        }
+        // The newest settled row decides: delivered, or dead after the last delivery.
+        let last = conn
+            .query_row(
+                "SELECT delivered_at, dead_at, coalesce(last_error, '') FROM crm_outbox
+                 WHERE lead_id = ?1 ORDER BY id DESC LIMIT 1",
+                [lead_id],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<Millis>>(0)?,
+                        r.get::<_, Option<Millis>>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .optional()?;
+        Ok(match last {
+            None => LeadSyncStatus::NotQueued,
+            Some((_, Some(dead_at), reason)) => LeadSyncStatus::Dead { reason, at: dead_at },
+            Some((delivered_at, None, _)) => {
+                let crm_id: Option<String> =
+                    conn.query_row("SELECT crm_id FROM leads WHERE id = ?1", [lead_id], |r| {
+                        r.get(0)
+                    })?;
+                LeadSyncStatus::Synced { at: delivered_at.unwrap_or_default(), crm_id }
+            }
+        })
+    }
+
+    /// The outbox at a glance.
+    pub fn outbox_summary(&self) -> Result<OutboxSummary, StoreError> {
+        let conn = self.conn();
+        let (pending, dead, oldest_pending_at, last_delivered_at) = conn.query_row(
+            "SELECT
+               count(*) FILTER (WHERE delivered_at IS NULL AND dead_at IS NULL),
+               count(*) FILTER (WHERE delivered_at IS NULL AND dead_at IS NOT NULL),
+               min(created_at) FILTER (WHERE delivered_at IS NULL AND dead_at IS NULL),
+               max(delivered_at)
+             FROM crm_outbox",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
+        let last_error = conn
+            .query_row(
+                "SELECT last_error FROM crm_outbox
+                 WHERE delivered_at IS NULL AND dead_at IS NULL AND last_error IS NOT NULL
+                 ORDER BY next_attempt_at DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(OutboxSummary { pending, dead, oldest_pending_at, last_error, last_delivered_at })
+    }
+
+    /// A relay setting that must survive a restart (breaker, Retry-After horizon), by key.
+    pub fn relay_state(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = ?1", [format!("relay.{key}")], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Stores a relay setting (see [`Store::relay_state`]).
+    pub fn set_relay_state(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![format!("relay.{key}"), value],
+        )?;
+        Ok(())
     }
 }
