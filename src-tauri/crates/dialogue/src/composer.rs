@@ -319,9 +319,12 @@ fn cap(text: &str, max: usize) -> String {
     out
 }
 
-/// Cleaned, on one line (for strategy and catalog text placed in the system prompt).
+/// Trusted text (the strategy's, the catalog's) for the system prompt and templates: hidden and
+/// control characters removed, on one line. Not NFKC-normalised, so Chinese punctuation stays
+/// full-width.
 fn one_line(text: &str) -> String {
-    clean(text).split_whitespace().collect::<Vec<_>>().join(" ")
+    let visible: String = text.chars().filter(|c| !is_hidden_control(*c)).collect();
+    visible.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Profile tags → short phrasing guidance. Known tags only (tags may come from automatic
@@ -634,7 +637,10 @@ static MONEY: LazyLock<Regex> = LazyLock::new(|| {
     .expect("money regex")
 });
 static CN_MONEY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?P<num>[零〇一二两三四五六七八九十百千万亿]+)(?:元|块)").expect("cn money")
+    Regex::new(
+        r"(?P<num>[零〇一二两三四五六七八九十][零〇一二两三四五六七八九十百千万亿]*)(?:元|块)",
+    )
+    .expect("cn money")
 });
 static ZHE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?P<num>\d+(?:\.\d+)?|[一二三四五六七八九])\s?折").expect("zhe regex")

@@ -64,7 +64,10 @@ fn the_legacy_demo_document_the_app_seeded_parses_through_the_upgrade() {
     let doc = StrategyDocument::from_value(legacy.clone()).expect("legacy document parses");
     assert_eq!(doc.schema, SCHEMA);
     assert_eq!(doc.persona.zh, "Closer，一位热情、专业的销售顾问");
-    assert_eq!(doc.tone, Bilingual::new("warm, concise, never pushy", "warm, concise, never pushy"));
+    assert_eq!(
+        doc.tone,
+        Bilingual::new("warm, concise, never pushy", "warm, concise, never pushy")
+    );
     assert_eq!(doc.goals.len(), 3);
     assert_eq!(doc.proactivity, Proactivity::Balanced);
     let quantity = doc.field("quantity").expect("quantity field");
@@ -167,9 +170,12 @@ fn steps_out_of_order_and_duplicate_ids_are_issues() {
     doc.promotions.push(doc.promotions[0].clone());
     doc.playbook.push(doc.playbook[0].clone());
     let codes = codes(&doc.validate().expect_err("invalid"));
-    for code in
-        ["script_steps_out_of_order", "duplicate_script", "duplicate_promotion", "duplicate_objection"]
-    {
+    for code in [
+        "script_steps_out_of_order",
+        "duplicate_script",
+        "duplicate_promotion",
+        "duplicate_objection",
+    ] {
         assert!(codes.contains(&code), "{code} not reported in {codes:?}");
     }
 }
@@ -194,7 +200,10 @@ fn the_diff_is_field_level_and_readable() {
     let persona = find("persona.zh").expect("persona change");
     assert_eq!(persona.after.as_deref(), Some("Closer，资深销售顾问"));
     let threshold = find("handoff_threshold").expect("threshold change");
-    assert_eq!((threshold.before.as_deref(), threshold.after.as_deref()), (Some("0.8"), Some("0.7")));
+    assert_eq!(
+        (threshold.before.as_deref(), threshold.after.as_deref()),
+        (Some("0.8"), Some("0.7"))
+    );
     let removed = find("promotions[saas_annual]").expect("promotion removed");
     assert_eq!(removed.kind, ChangeKind::Removed);
     assert!(removed.before.as_deref().is_some_and(|b| b.contains("1000")));
