@@ -84,6 +84,9 @@ enum EvalCommand {
         #[arg(long, default_value_t = 0)]
         show_errors: usize,
     },
+    /// Scripted dialogues through NLU, tracker and policy: completion rate, joint state accuracy
+    /// per turn, per-slot accuracies, mismatches.
+    Dialogues(crate::eval_dialogues::DialoguesArgs),
 }
 
 pub fn main(args: EvalArgs) -> ExitCode {
@@ -92,6 +95,9 @@ pub fn main(args: EvalArgs) -> ExitCode {
         EvalCommand::Nlu(head) => intents(&models_dir, &head),
         EvalCommand::Sentiment(head) => sentiment(&models_dir, &head),
         EvalCommand::Fields { test, json, show_errors } => fields(&test, json, show_errors),
+        EvalCommand::Dialogues(dialogues) => {
+            return crate::eval_dialogues::main(&models_dir, dialogues);
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@
 mod bench;
 mod data;
 mod eval;
+mod eval_dialogues;
 mod models;
 
 use std::path::PathBuf;
@@ -44,7 +45,7 @@ enum Command {
     Models(models::ModelsArgs),
     /// Benchmarks: the local model runtime side by side with llama.cpp; the sentence encoder.
     Bench(bench::BenchArgs),
-    /// The NLU's evaluation harness: intents, sentiment, lead fields.
+    /// The evaluation harness: intents, sentiment, lead fields, scripted dialogues.
     Eval(eval::EvalArgs),
     /// Public evaluation datasets from the package registries.
     Data(data::DataArgs),

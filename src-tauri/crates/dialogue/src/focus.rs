@@ -197,7 +197,22 @@ pub fn resolve(catalog: &Catalog, current: Option<&Focus>, text: &str) -> Resolu
     let attribute = find_attribute(&catalog.terms, &text);
     let chinese = text.original.iter().any(|c| is_cjk(*c));
 
-    let Some(last) = positive.last() else {
+    // Several products named at once ("云服务器，还要异地备份，最好能对接ERP"): the first is the main
+    // need and the rest go with it. In a correction, the last named is the right one.
+    let named_products: Vec<usize> = positive
+        .iter()
+        .filter_map(|m| match &m.target {
+            Target::Product(p) => Some(*p),
+            Target::Plan(candidates) => match candidates.as_slice() {
+                [(p, _)] => Some(*p),
+                _ => None,
+            },
+        })
+        .collect();
+    let several = named_products.iter().any(|p| Some(p) != named_products.first());
+    let correction_cued = correcting || mentions.iter().any(|m| m.negated);
+    let main = if several && !correction_cued { positive.first() } else { positive.last() };
+    let Some(last) = main else {
         // No product named: a follow-up if it points back or asks about an attribute.
         let Some(current) = current else {
             return Resolution { focus: None, change: None, attribute };
@@ -268,9 +283,16 @@ pub fn resolve(catalog: &Catalog, current: Option<&Focus>, text: &str) -> Resolu
         (true, None) => p.name_zh.clone(),
         (false, None) => p.name_en.clone(),
     };
-    // "那团队版呢" / "what about the team plan": the question carries over to the new focus.
+    let same = current.is_some_and(|f| f.product == p.id && f.plan == k.map(|k| k.id.clone()));
+    let corrected = current.is_some() && !same && correction_cued;
+    // "那团队版呢" / "what about the team plan": the question carries over to the new focus, and
+    // so it does when the customer corrects which product they asked about.
     let asked = attribute.clone().or_else(|| {
-        if text.has_any(ELLIPSIS_CUES) { current.and_then(|f| f.asked.clone()) } else { None }
+        if corrected || text.has_any(ELLIPSIS_CUES) {
+            current.and_then(|f| f.asked.clone())
+        } else {
+            None
+        }
     });
     let focus = Focus {
         product: p.id.clone(),
@@ -279,14 +301,32 @@ pub fn resolve(catalog: &Catalog, current: Option<&Focus>, text: &str) -> Resolu
         attributes,
         asked: asked.clone(),
     };
-    let same = current.is_some_and(|f| f.product == focus.product && f.plan == focus.plan);
-    let change = if current.is_some() && !same && (correcting || mentions.iter().any(|m| m.negated))
-    {
-        FocusChange::Corrected
-    } else {
-        FocusChange::Mentioned
-    };
+    let change = if corrected { FocusChange::Corrected } else { FocusChange::Mentioned };
     Resolution { focus: Some(focus), change: Some(change), attribute: asked }
+}
+
+/// The products a message names (by product or plan name, not negated), each once, in the order
+/// named: "性价比高的云服务器，还要支持异地备份，最好能对接ERP" names three.
+pub fn mentioned_products(catalog: &Catalog, text: &str) -> Vec<String> {
+    let text = Normalized::new(text);
+    let correcting = text.has_any(CORRECTION_CUES);
+    let mut ids: Vec<String> = Vec::new();
+    for m in find_mentions(catalog, &text, correcting).iter().filter(|m| !m.negated) {
+        let product = match &m.target {
+            Target::Product(p) => Some(*p),
+            // A plan name shared by several products names none of them for sure.
+            Target::Plan(candidates) => match candidates.as_slice() {
+                [(p, _)] => Some(*p),
+                _ => None,
+            },
+        };
+        if let Some(p) = product.and_then(|p| catalog.products.get(p))
+            && !ids.contains(&p.id)
+        {
+            ids.push(p.id.clone());
+        }
+    }
+    ids
 }
 
 fn join_name(product: &str, plan: &str) -> String {
@@ -701,6 +741,37 @@ mod tests {
         let r = step(first.as_ref(), "not the team plan but the enterprise one");
         assert_eq!(r.change, Some(FocusChange::Corrected));
         assert_eq!(r.focus.and_then(|f| f.plan), Some("ent".into()));
+    }
+
+    #[test]
+    fn a_correction_keeps_the_question() {
+        let first = step(None, "团队版一年多少钱").focus;
+        let r = step(first.as_ref(), "不是这个，是企业版");
+        assert_eq!(r.change, Some(FocusChange::Corrected));
+        assert_eq!(r.attribute.as_deref(), Some("price_year"));
+        assert_eq!(r.focus.and_then(|f| f.asked).as_deref(), Some("price_year"));
+        let first = step(None, "How much is the S2 per month?").focus;
+        let r = step(first.as_ref(), "Sorry, not the S2 but the S4");
+        let f = r.focus.expect("s4");
+        assert_eq!((f.plan.as_deref(), f.asked.as_deref()), (Some("s4"), Some("price_month")));
+        // A new mention without a question cue asks nothing yet.
+        let r = step(first.as_ref(), "Tell me about the 4核8G one");
+        assert_eq!((r.change, r.attribute), (Some(FocusChange::Mentioned), None));
+    }
+
+    #[test]
+    fn the_first_of_several_products_named_is_the_focus_and_all_are_mentioned() {
+        let text = "想要性价比高的服务器，还要冰箱，最好能对接CRM";
+        let r = step(None, text);
+        assert_eq!(r.focus.map(|f| f.product).as_deref(), Some("CVM"));
+        assert_eq!(mentioned_products(&catalog(), text), ["CVM", "FRIDGE", "SAAS"]);
+        // In a correction the last named is the right one.
+        let first = step(None, "冰箱多少钱").focus;
+        let r = step(first.as_ref(), "不是冰箱，是服务器");
+        assert_eq!(r.focus.map(|f| f.product).as_deref(), Some("CVM"));
+        assert_eq!(mentioned_products(&catalog(), "不是冰箱，是服务器"), ["CVM"]);
+        // A plan named with its product is one product.
+        assert_eq!(mentioned_products(&catalog(), "CRM 企业版"), ["SAAS"]);
     }
 
     #[test]

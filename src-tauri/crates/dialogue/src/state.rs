@@ -300,6 +300,13 @@ impl ConversationState {
                 }
                 if let Some(attribute) = &focus.asked {
                     self.note_attribute_question(attribute, *at);
+                } else if *change == FocusChange::Corrected && self.open_questions.is_empty() {
+                    // What was said about the wrong product needs saying about the right one.
+                    self.open_questions.push(OpenQuestion {
+                        intent: intents::PRODUCT_INQUIRY.to_owned(),
+                        attribute: None,
+                        at: *at,
+                    });
                 }
                 self.focus = Some(focus.clone());
             }
@@ -670,6 +677,29 @@ mod tests {
                 at: 2
             }]
         );
+    }
+
+    #[test]
+    fn a_correction_is_a_question_about_the_right_product() {
+        let focus = |plan: &str| Focus {
+            product: "CVM".into(),
+            plan: Some(plan.into()),
+            name: plan.into(),
+            attributes: Default::default(),
+            asked: None,
+        };
+        let mut state = ConversationState::default();
+        state.apply(&annotated(&["chit_chat"], 1));
+        state.apply(&Event::FocusSet { focus: focus("s2"), change: FocusChange::Mentioned, at: 1 });
+        assert!(state.open_questions.is_empty(), "a mention alone asks nothing");
+        state.apply(&annotated(&["chit_chat"], 2));
+        state.apply(&Event::FocusSet { focus: focus("s8"), change: FocusChange::Corrected, at: 2 });
+        assert_eq!(
+            state.open_questions,
+            [OpenQuestion { intent: "product_inquiry".into(), attribute: None, at: 2 }]
+        );
+        state.apply(&Event::Message { role: Role::Salesperson, text: "S8…".into(), at: 3 });
+        assert_eq!(state.presented.as_ref().and_then(|p| p.plan.as_deref()), Some("s8"));
     }
 
     #[test]

@@ -1,0 +1,376 @@
+//! One customer message through `turn::customer_message`, and the reply through
+//! `turn::reply_sent`: the events come out in the documented order, the decision is the policy's
+//! on the updated state, and recording the events then replaying them gives the same state.
+
+mod common;
+
+use closer_dialogue::turn::{self, NEED_FROM_PRODUCTS, TurnInput, TurnOutcome};
+use closer_dialogue::{
+    Action, Annotation, AttributeTerm, Catalog, CatalogProduct, ConversationState, DecisionReason,
+    Event, FieldProposal, FieldSource, FieldValue, FocusChange, Handoff, Millis, Role, Sentiment,
+    Stage, StrategyView,
+};
+use common::{annotation, strategy};
+use proptest::prelude::*;
+
+const SURE: f32 = 0.95;
+
+/// The demo-like catalog: the SaaS plans and the fridge of the common catalog, plus cloud
+/// servers, off-site backup and the ERP connector.
+fn catalog() -> Catalog {
+    let mut catalog = common::catalog();
+    let product = |id: &str, zh: &str, en: &str, aliases: &[&str]| CatalogProduct {
+        id: id.into(),
+        name_zh: zh.into(),
+        name_en: en.into(),
+        aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+        plans: Vec::new(),
+        attributes: Default::default(),
+    };
+    catalog.products.extend([
+        product("CVM", "云服务器", "Cloud Server", &["云主机", "server"]),
+        product("BAK-GEO", "异地备份", "Off-site Backup", &["backup"]),
+        product("ERP-LINK", "ERP 对接套件", "ERP Connector", &["ERP"]),
+    ]);
+    catalog.terms = AttributeTerm::defaults();
+    catalog
+}
+
+fn input(text: &str, at: Millis, annotation: Annotation) -> TurnInput {
+    TurnInput { id: format!("m{at}"), text: text.into(), at, annotation }
+}
+
+fn kinds(events: &[Event]) -> Vec<&'static str> {
+    events.iter().map(Event::kind).collect()
+}
+
+/// The state the outcome claims equals the input state with the events applied.
+fn assert_consistent(before: &ConversationState, events: &[Event], after: &ConversationState) {
+    let mut folded = before.clone();
+    for e in events {
+        folded.apply(e);
+    }
+    assert_eq!(&folded, after);
+}
+
+#[test]
+fn a_customer_message_records_its_events_in_order_and_decides_on_them() {
+    let before = ConversationState::default();
+    let mut a =
+        annotation(&[("price_inquiry", SURE), ("provide_requirement", SURE)], Sentiment::Neutral);
+    a.fields =
+        vec![FieldProposal { field: "budget".into(), value: "150000 CNY".into(), confidence: 0.9 }];
+    let text = "CRM团队版一年多少钱？预算15万";
+    let out = turn::customer_message(&before, &input(text, 10, a), &catalog(), &strategy());
+    assert_eq!(
+        kinds(&out.events),
+        [
+            "message",
+            "annotated",
+            "field_set",
+            "field_set",
+            "focus_set",
+            "stage_changed",
+            "stage_changed"
+        ],
+        "message, annotation, budget, need, focus, engaged, qualified"
+    );
+    assert!(matches!(&out.events[2], Event::FieldSet { field, value, source: FieldSource::Ai, .. }
+        if field == "budget" && value == "150000 CNY"));
+    assert!(matches!(&out.events[3], Event::FieldSet { field, value, confidence, .. }
+        if field == "need" && value == "CRM 云服务" && (*confidence - NEED_FROM_PRODUCTS).abs() < 1e-6));
+    assert!(out.events.iter().all(|e| e.at() == 10), "every event of the turn carries its time");
+    assert_eq!(
+        (out.decision.action, out.decision.reason),
+        (Action::Answer, DecisionReason::QuestionAsked)
+    );
+    assert_eq!(out.decision.field_to_ask, None, "nothing of value given yet");
+    assert_eq!(out.state.stage, Stage::Qualified);
+    let focus = out.state.focus.as_ref().expect("focus");
+    assert_eq!((focus.plan.as_deref(), focus.asked.as_deref()), (Some("team"), Some("price_year")));
+    assert_eq!(out.message_id, "m10");
+    assert_consistent(&before, &out.events, &out.state);
+
+    // The reply presents the priced plan: qualified → proposal.
+    let offered = out.decision.offered("s1", "团队版12800元/年。", 11);
+    let mut state = out.state.clone();
+    state.apply(&offered);
+    let reply = turn::reply_sent(&state, "s1", "团队版12800元/年。", Role::Salesperson, 11);
+    assert_eq!(kinds(&reply.events), ["suggestion_sent", "message", "stage_changed"]);
+    assert_eq!(reply.state.stage, Stage::Proposal);
+    assert_eq!(reply.state.stage_reason, "product_priced");
+    assert!(reply.state.value_given);
+    assert_consistent(&state, &reply.events, &reply.state);
+}
+
+#[test]
+fn the_products_a_customer_names_are_their_need_unless_it_is_known() {
+    let strategy = strategy();
+    let text = "你好，我想要性价比高的云服务器，还要支持异地备份，最好能对接ERP";
+    let a = annotation(&[("provide_requirement", SURE)], Sentiment::Neutral);
+    let out = turn::customer_message(
+        &ConversationState::default(),
+        &input(text, 1, a.clone()),
+        &catalog(),
+        &strategy,
+    );
+    assert_eq!(out.state.lead.fields["need"].value, "云服务器 + 异地备份 + ERP 对接套件");
+    assert_eq!(
+        out.state.focus.as_ref().map(|f| f.product.as_str()),
+        Some("CVM"),
+        "the first named is the main need"
+    );
+
+    let en = "We need a cloud server with off-site backup";
+    let out = turn::customer_message(
+        &ConversationState::default(),
+        &input(en, 1, a.clone()),
+        &catalog(),
+        &strategy,
+    );
+    assert_eq!(out.state.lead.fields["need"].value, "Cloud Server + Off-site Backup");
+
+    // A need already stated (here by the salesperson) is left alone, and so is a schema without one.
+    let mut known = ConversationState::default();
+    known.apply(&Event::FieldSet {
+        field: "need".into(),
+        value: "ERP 上云".into(),
+        source: FieldSource::Salesperson,
+        confidence: 1.0,
+        at: 0,
+    });
+    let out = turn::customer_message(&known, &input(text, 1, a.clone()), &catalog(), &strategy);
+    assert!(
+        !out.events.iter().any(|e| matches!(e, Event::FieldSet { field, .. } if field == "need"))
+    );
+    let no_need = StrategyView { fields: Vec::new(), ..strategy.clone() };
+    let out = turn::customer_message(
+        &ConversationState::default(),
+        &input(text, 1, a),
+        &catalog(),
+        &no_need,
+    );
+    assert!(!out.state.lead.fields.contains_key("need"));
+}
+
+#[test]
+fn the_provenance_rule_drops_what_a_person_already_set() {
+    let mut state = ConversationState::default();
+    state.lead.fields.insert(
+        "phone".into(),
+        FieldValue {
+            value: "13800138000".into(),
+            source: FieldSource::Salesperson,
+            confidence: 1.0,
+            at: 0,
+        },
+    );
+    let mut a = annotation(&[("provide_contact", SURE)], Sentiment::Neutral);
+    a.fields = vec![
+        FieldProposal { field: "phone".into(), value: "13900000000".into(), confidence: 0.99 },
+        FieldProposal { field: "name".into(), value: "王磊".into(), confidence: 0.8 },
+    ];
+    let out = turn::customer_message(
+        &state,
+        &input("我叫王磊，电话13900000000", 5, a),
+        &catalog(),
+        &strategy(),
+    );
+    let set: Vec<&str> = out
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::FieldSet { field, .. } => Some(field.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(set, ["name"]);
+    assert_eq!(out.state.lead.fields["phone"].value, "13800138000");
+}
+
+#[test]
+fn a_hand_off_is_requested_and_moves_the_stage() {
+    let a = annotation(&[("complaint", SURE)], Sentiment::Angry);
+    let out = turn::customer_message(
+        &ConversationState::default(),
+        &input("你们的服务器又宕机了！太气人了！", 3, a),
+        &catalog(),
+        &strategy(),
+    );
+    assert_eq!(
+        (out.decision.action, out.decision.reason),
+        (Action::HandOff, DecisionReason::CustomerAngry)
+    );
+    assert!(matches!(out.state.handoff, Some(Handoff::Requested { .. })));
+    assert_eq!(out.state.stage, Stage::HandedOff);
+    assert_eq!(kinds(&out.events), ["message", "annotated", "handoff_requested", "stage_changed"]);
+    assert!(!out.decision.may_auto_send);
+
+    // While it is under way, a further message requests nothing new.
+    let again = turn::customer_message(
+        &out.state,
+        &input("人呢？", 4, annotation(&[("complaint", SURE)], Sentiment::Angry)),
+        &catalog(),
+        &strategy(),
+    );
+    assert!(!again.events.iter().any(|e| e.kind() == "handoff_requested"));
+}
+
+#[test]
+fn a_correction_is_recorded_as_one() {
+    let first = turn::customer_message(
+        &ConversationState::default(),
+        &input("团队版一年多少钱？", 1, annotation(&[("price_inquiry", SURE)], Sentiment::Neutral)),
+        &catalog(),
+        &strategy(),
+    );
+    let out = turn::customer_message(
+        &first.state,
+        &input("不是这个，是企业版", 2, annotation(&[("price_inquiry", SURE)], Sentiment::Neutral)),
+        &catalog(),
+        &strategy(),
+    );
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::FocusSet { change: FocusChange::Corrected, .. }))
+    );
+    assert_eq!(out.state.focus_corrections, 1);
+    assert_eq!(out.state.focus.as_ref().and_then(|f| f.plan.as_deref()), Some("ent"));
+}
+
+// --- property: whatever the messages, recording then replaying gives the live state ----------
+
+const TEXTS: &[&str] = &[
+    "你好",
+    "CRM团队版一年多少钱？",
+    "那这个的年费是多少",
+    "不是这个，是企业版",
+    "我想要云服务器，还要异地备份",
+    "冰箱多少钱",
+    "预算5万，我叫王磊，电话13812345678",
+    "有点贵",
+    "算了，不需要了",
+    "How much is the Team plan per year?",
+    "No, I meant the Enterprise plan",
+    "I'll take it",
+    "",
+];
+const LABELS: &[&str] = &[
+    "greeting",
+    "price_inquiry",
+    "feature_question",
+    "purchase_intent",
+    "objection_price",
+    "objection_timing",
+    "provide_requirement",
+    "provide_contact",
+    "not_interested",
+    "goodbye",
+    "request_human",
+    "chit_chat",
+];
+
+fn arb_annotation() -> impl Strategy<Value = Annotation> {
+    (
+        proptest::collection::vec((proptest::sample::select(LABELS), 0.3f32..1.0), 0..3),
+        proptest::sample::select(Sentiment::ALL),
+        proptest::option::of((
+            proptest::sample::select(&["name", "phone", "budget", "need", "email"][..]),
+            proptest::sample::select(&["王磊", "13812345678", "50000 CNY", "CRM", ""][..]),
+        )),
+    )
+        .prop_map(|(intents, sentiment, field)| {
+            let labels: Vec<(&str, f32)> = intents.iter().map(|(l, c)| (*l, *c)).collect();
+            let mut a = annotation(&labels, sentiment);
+            a.fields = field
+                .map(|(f, v)| FieldProposal { field: f.into(), value: v.into(), confidence: 0.9 })
+                .into_iter()
+                .collect();
+            a
+        })
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Customer {
+        text: &'static str,
+        annotation: Annotation,
+    },
+    /// The decision's reply sent, by the AI or not.
+    Reply {
+        by_ai: bool,
+    },
+    Reject,
+    HandBack,
+}
+
+fn arb_step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (proptest::sample::select(TEXTS), arb_annotation())
+            .prop_map(|(text, annotation)| Step::Customer { text, annotation }),
+        2 => any::<bool>().prop_map(|by_ai| Step::Reply { by_ai }),
+        1 => Just(Step::Reject),
+        1 => Just(Step::HandBack),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #[test]
+    fn recorded_turns_replay_to_the_live_state(steps in proptest::collection::vec(arb_step(), 1..24)) {
+        let catalog = catalog();
+        let strategy = strategy();
+        let mut state = ConversationState::default();
+        let mut log: Vec<Event> = Vec::new();
+        let mut last: Option<TurnOutcome> = None;
+        for (i, step) in steps.into_iter().enumerate() {
+            let at = 1_000 * (i as Millis + 1);
+            let events = match step {
+                Step::Customer { text, annotation } => {
+                    let out = turn::customer_message(&state, &input(text, at, annotation), &catalog, &strategy);
+                    let events = out.events.clone();
+                    last = Some(out);
+                    events
+                }
+                Step::Reply { by_ai } => {
+                    let Some(out) = last.take() else { continue };
+                    let id = format!("s{at}");
+                    let offered = out.decision.offered(&id, "…", at);
+                    let mut with_offer = state.clone();
+                    with_offer.apply(&offered);
+                    let by = if by_ai { Role::Ai } else { Role::Salesperson };
+                    let sent = turn::reply_sent(&with_offer, &id, "…", by, at);
+                    std::iter::once(offered).chain(sent.events).collect()
+                }
+                Step::Reject => {
+                    let Some(out) = last.take() else { continue };
+                    let id = format!("s{at}");
+                    vec![out.decision.offered(&id, "…", at), Event::SuggestionRejected { id, reason: String::new(), at }]
+                }
+                Step::HandBack => match state.handoff {
+                    Some(Handoff::Requested { .. }) => vec![Event::HandoffTaken { at }, Event::HandoffReturned { at }],
+                    _ => continue,
+                },
+            };
+            for e in &events {
+                state.apply(e);
+            }
+            log.extend(events);
+            // Handing back moves the stage, as the app records it.
+            for change in closer_dialogue::stage::advance(&state) {
+                let e = change.event(at);
+                state.apply(&e);
+                log.push(e);
+            }
+            // The state as stored: every event through JSON, folded from nothing.
+            let stored: Vec<Event> = log
+                .iter()
+                .map(|e| serde_json::from_str(&serde_json::to_string(e).expect("json")).expect("parses"))
+                .collect();
+            prop_assert_eq!(&ConversationState::replay(&stored), &state);
+            // And the stage is as far as the rules take it: nothing left to advance.
+            prop_assert!(closer_dialogue::stage::advance(&state).is_empty());
+        }
+    }
+}
