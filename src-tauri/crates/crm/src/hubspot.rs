@@ -1,0 +1,232 @@
+//! HubSpot-style CRM v3: `POST /crm/v3/objects/contacts/batch/upsert` with `idProperty` =
+//! `email` (lower-cased: HubSpot compares emails case-insensitively, and two spellings must not
+//! become two contacts). A 207 answer carries results and errors per record; `429` carries
+//! `Retry-After`; every answer carries `X-HubSpot-RateLimit-*`. We stay within 190 requests per
+//! 10 s on our side (HubSpot's private-app limit is 190/10 s) and pause when the server says
+//! none remain in its window.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::{Change, Credential, FieldMap, Outcome, classify, read, transport};
+
+/// HubSpot's documented private-app limit.
+pub const MAX_REQUESTS: usize = 190;
+pub const WINDOW: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct HubSpot {
+    base_url: String,
+    token: Credential,
+    map: FieldMap,
+    client: reqwest::Client,
+    window: Arc<Mutex<RequestWindow>>,
+}
+
+/// A sliding window of request start times, plus a pause the server asked for.
+#[derive(Debug)]
+pub struct RequestWindow {
+    max: usize,
+    span: Duration,
+    sent: VecDeque<Instant>,
+    paused_until: Option<Instant>,
+}
+
+impl RequestWindow {
+    pub fn new(max: usize, span: Duration) -> Self {
+        Self { max, span, sent: VecDeque::new(), paused_until: None }
+    }
+
+    /// How long to wait before the next request may start (zero: go now, and it is counted).
+    pub fn admit(&mut self, now: Instant) -> Duration {
+        if let Some(until) = self.paused_until {
+            if now < until {
+                return until - now;
+            }
+            self.paused_until = None;
+        }
+        while self.sent.front().is_some_and(|t| now.duration_since(*t) >= self.span) {
+            self.sent.pop_front();
+        }
+        if self.sent.len() >= self.max {
+            return self
+                .sent
+                .front()
+                .map_or(Duration::ZERO, |t| self.span - now.duration_since(*t));
+        }
+        self.sent.push_back(now);
+        Duration::ZERO
+    }
+
+    pub fn pause(&mut self, until: Instant) {
+        self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
+    }
+}
+
+impl HubSpot {
+    pub fn new(base_url: &str, token: Credential, map: FieldMap, timeout: Duration) -> Self {
+        Self::with_window(base_url, token, map, timeout, MAX_REQUESTS, WINDOW)
+    }
+
+    /// With a different request window (tests use a small one to see it hold).
+    pub fn with_window(
+        base_url: &str,
+        token: Credential,
+        map: FieldMap,
+        timeout: Duration,
+        max: usize,
+        span: Duration,
+    ) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token,
+            map,
+            client: crate::http_client(timeout),
+            window: Arc::new(Mutex::new(RequestWindow::new(max, span))),
+        }
+    }
+
+    async fn wait_turn(&self) {
+        loop {
+            let wait = self.window.lock().await.admit(Instant::now());
+            if wait.is_zero() {
+                return;
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    pub async fn send(&self, batch: &[Change]) -> Vec<Outcome> {
+        let token = match self.token.read() {
+            Ok(t) => t,
+            Err(e) => {
+                let reason = crate::bottlecrm::secret_reason(&e);
+                return batch.iter().map(|_| Outcome::Failed { reason: reason.clone() }).collect();
+            }
+        };
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
+        // email (lower-cased) → the batch positions holding it. One input per email: a second
+        // lead with the same email waits for the next batch.
+        let mut by_email: HashMap<String, usize> = HashMap::new();
+        let mut inputs = Vec::new();
+        for (i, change) in batch.iter().enumerate() {
+            let mut props = self.map.to_crm(&change.fields);
+            let Some(email) = props.get("email").map(|e| e.trim().to_lowercase()) else {
+                outcomes[i] = Some(Outcome::Rejected {
+                    reason: "no email: HubSpot upserts contacts by email".into(),
+                });
+                continue;
+            };
+            if by_email.contains_key(&email) {
+                outcomes[i] = Some(Outcome::Failed { reason: "same email later in batch".into() });
+                continue;
+            }
+            props.insert("email".into(), email.clone());
+            by_email.insert(email.clone(), i);
+            inputs.push(json!({ "idProperty": "email", "id": email, "properties": props }));
+        }
+        if !inputs.is_empty() {
+            self.wait_turn().await;
+            let url = format!("{}/crm/v3/objects/contacts/batch/upsert", self.base_url);
+            let sent = self
+                .client
+                .post(&url)
+                .bearer_auth(token.expose())
+                .json(&json!({ "inputs": inputs }))
+                .send()
+                .await;
+            let batch_outcome = match sent {
+                Err(e) => Some(transport(e)),
+                Ok(resp) => {
+                    self.note_limits(resp.headers()).await;
+                    let (status, retry_after, text) = read(resp).await;
+                    if status == 429 {
+                        let after = retry_after.unwrap_or(Duration::from_secs(10));
+                        self.window.lock().await.pause(Instant::now() + after);
+                    }
+                    if status == 200 || status == 201 || status == 207 {
+                        per_record(&text, &by_email, &mut outcomes);
+                        None
+                    } else {
+                        Some(classify(status, &text, retry_after))
+                    }
+                }
+            };
+            for (_, &i) in by_email.iter() {
+                if outcomes[i].is_none() {
+                    outcomes[i] = Some(batch_outcome.clone().unwrap_or(Outcome::Failed {
+                        reason: "the CRM's answer did not mention this record".into(),
+                    }));
+                }
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::Failed { reason: "not sent".into() }))
+            .collect()
+    }
+
+    /// `X-HubSpot-RateLimit-Remaining: 0` → wait out `X-HubSpot-RateLimit-Interval-Milliseconds`.
+    async fn note_limits(&self, headers: &reqwest::header::HeaderMap) {
+        let num =
+            |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+        if num("x-hubspot-ratelimit-remaining") == Some(0) {
+            let interval = num("x-hubspot-ratelimit-interval-milliseconds").unwrap_or(10_000);
+            self.window.lock().await.pause(Instant::now() + Duration::from_millis(interval));
+        }
+    }
+}
+
+/// Reads a 200/207 body: `results[]` (each with `id` and `properties.email`) are delivered;
+/// `errors[]` name their records in `context.ids` (or `context.email`).
+fn per_record(text: &str, by_email: &HashMap<String, usize>, outcomes: &mut [Option<Outcome>]) {
+    let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    for r in body["results"].as_array().into_iter().flatten() {
+        let email = r["properties"]["email"].as_str().map(str::to_lowercase);
+        if let Some(&i) = email.as_ref().and_then(|e| by_email.get(e)) {
+            let crm_id = r["id"].as_str().map(str::to_owned);
+            outcomes[i] = Some(Outcome::Delivered { crm_id });
+        }
+    }
+    for e in body["errors"].as_array().into_iter().flatten() {
+        let reason = format!(
+            "{}: {}",
+            e["category"].as_str().unwrap_or("ERROR"),
+            crate::truncate(e["message"].as_str().unwrap_or(""), 300)
+        );
+        let ids = e["context"]["ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(e["context"]["email"].as_array().into_iter().flatten());
+        for id in ids.filter_map(Value::as_str) {
+            if let Some(&i) = by_email.get(&id.to_lowercase()) {
+                // HubSpot's per-record errors are validation and conflict errors.
+                outcomes[i] = Some(Outcome::Rejected { reason: reason.clone() });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_admits_max_then_waits_for_the_oldest_to_age_out() {
+        let mut w = RequestWindow::new(3, Duration::from_secs(10));
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(w.admit(t0), Duration::ZERO);
+        }
+        assert_eq!(w.admit(t0 + Duration::from_secs(4)), Duration::from_secs(6));
+        assert_eq!(w.admit(t0 + Duration::from_secs(10)), Duration::ZERO);
+        w.pause(t0 + Duration::from_secs(20));
+        assert_eq!(w.admit(t0 + Duration::from_secs(15)), Duration::from_secs(5));
+    }
+}
