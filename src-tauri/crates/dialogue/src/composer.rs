@@ -1010,8 +1010,12 @@ fn answer(state: &ConversationState, facts: &[Fact], l: Language) -> String {
         });
     }
     let focus_product = state.focus.as_ref().map(|f| f.product.as_str());
-    let fact =
-        facts.iter().find(|f| Some(f.product.as_str()) == focus_product).or_else(|| facts.first());
+    // Only a fact written in the reply's language can be quoted as the reply.
+    let usable: Vec<&Fact> = facts.iter().filter(|f| in_language(&f.text, l)).collect();
+    let fact = usable
+        .iter()
+        .find(|f| Some(f.product.as_str()) == focus_product)
+        .or_else(|| usable.first());
     if let Some(fact) = fact {
         let text = cap_at_sentence(&one_line(&fact.text), 200);
         if !text.is_empty() {

@@ -378,7 +378,9 @@ fn every_template_reply_passes_the_check_in_both_languages() {
     let doc = StrategyDocument::demo();
     for l in [Language::Zh, Language::En] {
         let states = [saas_state(l), state(&[])];
-        let fact_sets = [saas_facts(l), Vec::new()];
+        // Facts in the reply's language, none, and only in the other language.
+        let other = if l == Language::Zh { Language::En } else { Language::Zh };
+        let fact_sets = [saas_facts(l), Vec::new(), saas_facts(other)];
         for st in &states {
             for facts in &fact_sets {
                 for d in all_decisions(&doc) {
