@@ -628,7 +628,7 @@ stable_names!(ChangeKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     /// Where: `persona.zh`, `lead_fields[budget].required`, `playbook[objection_price]`,
-    /// `scripts[marketing].steps[1].text.en`.
+    /// `scripts[marketing_cloud].steps[opening].text.en`.
     pub path: String,
     pub kind: ChangeKind,
     /// The old value as text (strings as written, others as compact JSON); `None` when added.
@@ -645,7 +645,7 @@ impl fmt::Display for Change {
 }
 
 /// The field-level differences from `old` to `new`, in document order. Lists of entries with an
-/// identity (`key`, `id`, `objection`, `code`) are compared entry by entry by that identity, so
+/// identity (`key`, `id`, `objection`, `code`, a script step's `kind`) are compared entry by entry by that identity, so
 /// inserting a lead field reports one addition, not a shifted list.
 pub fn diff(old: &StrategyDocument, new: &StrategyDocument) -> Vec<Change> {
     let mut changes = Vec::new();
@@ -653,7 +653,7 @@ pub fn diff(old: &StrategyDocument, new: &StrategyDocument) -> Vec<Change> {
     changes
 }
 
-const IDENTITIES: &[&str] = &["key", "id", "objection", "code"];
+const IDENTITIES: &[&str] = &["key", "id", "objection", "code", "kind"];
 
 fn diff_values(path: &str, old: &Value, new: &Value, out: &mut Vec<Change>) {
     match (old, new) {

@@ -189,6 +189,8 @@ fn the_diff_is_field_level_and_readable() {
     new.handoff_threshold = 0.7;
     new.promotions.retain(|p| p.id != "saas_annual");
     new.playbook[1].responses[0].en = "Take your time.".into();
+    new.scripts[0].steps[0].text.en = "Hi, this is Closer.".into();
+    new.scripts[1].outcomes.retain(|o| o.code != "paid");
 
     let changes = diff(&old, &new);
     let find = |path: &str| changes.iter().find(|c| c.path == path);
@@ -208,7 +210,11 @@ fn the_diff_is_field_level_and_readable() {
     assert_eq!(removed.kind, ChangeKind::Removed);
     assert!(removed.before.as_deref().is_some_and(|b| b.contains("1000")));
     assert!(find("playbook[objection_timing].responses[0].en").is_some());
-    assert_eq!(changes.len(), 5, "{changes:#?}");
+    let step = find("scripts[marketing_cloud].steps[opening].text.en").expect("script step");
+    assert_eq!(step.after.as_deref(), Some("Hi, this is Closer."));
+    let outcome = find("scripts[payment_reminder].outcomes[paid]").expect("outcome removed");
+    assert_eq!(outcome.kind, ChangeKind::Removed);
+    assert_eq!(changes.len(), 7, "{changes:#?}");
     assert_eq!(budget.to_string(), "lead_fields[budget].required: true → false");
 
     assert!(diff(&old, &old).is_empty(), "no change, no diff");
