@@ -656,6 +656,8 @@ static PERCENT_OFF: LazyLock<Regex> = LazyLock::new(|| {
 /// Words that offer a discount; allowed when the chosen promotion grants one.
 const DISCOUNT_TERMS: &[&str] = &[
     "打折",
+    "半价",
+    "half price",
     "折扣",
     "折上折",
     "优惠价",
@@ -676,6 +678,8 @@ const DISCOUNT_TERMS: &[&str] = &[
 /// Words that give something away; allowed when the chosen promotion grants a free item.
 const FREE_TERMS: &[&str] = &[
     "免费",
+    "买一送一",
+    "buy one get one",
     "赠送",
     "白送",
     "送您",
