@@ -10,6 +10,7 @@ pub mod bindings;
 pub mod catalog;
 pub mod demo;
 pub mod dto;
+pub mod facts;
 mod error;
 pub mod loader;
 pub mod logging;
