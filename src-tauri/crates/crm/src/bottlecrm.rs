@@ -133,7 +133,7 @@ impl BottleCrm {
             .json(fields)
             .send()
             .await
-            .map_err(|e| transport(e))?;
+            .map_err(transport)?;
         let (status, retry_after, text) = read(resp).await;
         if (200..300).contains(&status) {
             Ok(())
@@ -148,7 +148,7 @@ impl BottleCrm {
             self.api_token.read().map_err(|e| Outcome::Failed { reason: secret_reason(&e) })?;
         let url = format!("{}/api/leads/{crm_id}/", self.base_url);
         let resp = self.client.get(&url).bearer_auth(token.expose()).send().await;
-        let (status, retry_after, text) = read(resp.map_err(|e| transport(e))?).await;
+        let (status, retry_after, text) = read(resp.map_err(transport)?).await;
         if !(200..300).contains(&status) {
             return Err(classify(status, &text, retry_after));
         }
@@ -176,7 +176,7 @@ impl BottleCrm {
             .query(&[("email", email), ("limit", "100")])
             .send()
             .await;
-        let (status, retry_after, text) = read(resp.map_err(|e| transport(e))?).await;
+        let (status, retry_after, text) = read(resp.map_err(transport)?).await;
         if !(200..300).contains(&status) {
             return Err(classify(status, &text, retry_after));
         }

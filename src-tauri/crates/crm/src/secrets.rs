@@ -109,10 +109,10 @@ impl Credential {
 
     /// Replaces a fixed value (a rotation, in tests). No effect on a keyring credential.
     pub fn rotate_fixed(&self, value: &str) {
-        if let Self::Fixed(v) = self {
-            if let Ok(mut guard) = v.write() {
-                *guard = Sensitive::new(value);
-            }
+        if let Self::Fixed(v) = self
+            && let Ok(mut guard) = v.write()
+        {
+            *guard = Sensitive::new(value);
         }
     }
 
@@ -135,7 +135,7 @@ mod tests {
     fn sensitive_never_prints() {
         let s = Sensitive::new("bcrm_pat_canary");
         assert_eq!(format!("{s:?}"), "<redacted>");
-        assert_eq!(format!("{:?}", Credential::fixed("bcrm_pat_canary")).contains("canary"), false);
+        assert!(!format!("{:?}", Credential::fixed("bcrm_pat_canary")).contains("canary"));
     }
 
     #[test]

@@ -194,3 +194,33 @@ async fn webhook_signs_each_change_and_keeps_its_idempotency_key_across_retries(
         assert!(key.starts_with(body["external_key"].as_str().expect("key")));
     }
 }
+
+#[tokio::test]
+async fn a_canary_token_never_reaches_the_database_or_its_wal() {
+    const CANARY: &str = "pat-canary-7f3a9c";
+    let (router, _server) = contract::hubspot_contract(CANARY, 190, Duration::from_secs(10));
+    let url = contract::serve(router).await;
+    let (dir, store) = store();
+    for (name, email) in [("Ann", "ann@example.com"), ("Bob", "bob@example.com")] {
+        let (c, _) = new_lead(&store, name);
+        set_field(&store, c, "email", email);
+    }
+    let token = Credential::fixed(CANARY);
+    let crm = Crm::HubSpot(HubSpot::new(&url, token.clone(), map(), Duration::from_secs(5)));
+    let mut relay = Relay::new(Arc::new(StoreOutbox(store.clone())), crm.clone(), config(&crm));
+    assert_eq!(relay.round().await.expect("round").expect("sent").delivered, 2);
+    // A refused token is dead-lettered with a reason that must not quote it either.
+    token.rotate_fixed("pat-canary-wrong");
+    let (c, _) = new_lead(&store, "Cy");
+    set_field(&store, c, "email", "cy@example.com");
+    assert_eq!(relay.round().await.expect("round").expect("sent").dead, 1);
+    let mut scanned = 0;
+    for entry in std::fs::read_dir(dir.path()).expect("dir") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read");
+        scanned += 1;
+        let hay = String::from_utf8_lossy(&bytes);
+        assert!(!hay.contains("pat-canary"), "token found in {}", path.display());
+    }
+    assert!(scanned >= 2, "the database and its WAL were scanned");
+}
