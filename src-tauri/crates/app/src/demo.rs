@@ -35,7 +35,6 @@ struct DemoProduct {
 struct DemoStrategy {
     name: String,
     note: String,
-    document: serde_json::Value,
 }
 
 #[derive(Deserialize)]
@@ -87,9 +86,11 @@ pub fn seed(store: &Store, now: Millis) -> Result<SeedReport, ApiError> {
         })?;
         report.products += 1;
     }
+    // The full bilingual strategy document (persona, playbook, promotions, call scripts) from
+    // the dialogue crate; demo.json's own short document is only its legacy form.
     store.save_strategy_version(
         &demo.strategy.name,
-        &demo.strategy.document,
+        &closer_dialogue::document::StrategyDocument::demo().to_value(),
         &demo.strategy.note,
         VersionStatus::Published,
         "demo",

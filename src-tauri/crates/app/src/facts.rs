@@ -25,19 +25,17 @@ impl Fact {
             "unit" => ("台", "unit"),
             other => (other, other),
         };
-        let attributes = attribute_list(&p.attributes);
-        let with_attributes =
-            |s: String| if attributes.is_empty() { s } else { format!("{s} ({attributes})") };
+        // The description already says what the attributes say, in words a reply can quote.
         Self {
             sku: p.sku.clone(),
-            zh: with_attributes(format!(
+            zh: format!(
                 "{}：{} 价格 {price} {}/{unit_zh}。",
                 p.name_zh, p.description_zh, p.currency
-            )),
-            en: with_attributes(format!(
+            ),
+            en: format!(
                 "{}: {} Price {price} {} per {unit_en}.",
                 p.name_en, p.description_en, p.currency
-            )),
+            ),
         }
     }
 
@@ -45,19 +43,6 @@ impl Fact {
     pub fn text(&self, language: &str) -> &str {
         if language == "zh" { &self.zh } else { &self.en }
     }
-}
-
-/// `key: value` pairs of the product's plain attributes (aliases are names, not facts).
-fn attribute_list(attributes: &serde_json::Value) -> String {
-    let Some(map) = attributes.as_object() else { return String::new() };
-    map.iter()
-        .filter(|(k, v)| !k.ends_with("aliases") && (v.is_number() || v.is_string()))
-        .map(|(k, v)| match v {
-            serde_json::Value::String(s) => format!("{k}: {s}"),
-            other => format!("{k}: {other}"),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The catalog's fact sheets and their embeddings.
@@ -137,7 +122,7 @@ mod tests {
         let fact = Fact::of(s2);
         assert!(fact.zh.contains("99 CNY/月"), "{}", fact.zh);
         assert!(fact.en.contains("Price 99 CNY per month"), "{}", fact.en);
-        assert!(fact.en.contains("vcpu: 2"), "{}", fact.en);
+        assert!(fact.zh.contains("80GB SSD"), "{}", fact.zh);
         assert!(!fact.zh.contains("2C4G"), "aliases are not facts: {}", fact.zh);
     }
 

@@ -10,13 +10,14 @@ pub mod bindings;
 pub mod catalog;
 pub mod demo;
 pub mod dto;
-pub mod facts;
+pub mod engine;
 mod error;
+pub mod facts;
 pub mod loader;
 pub mod logging;
 pub mod nlu;
-pub mod suggest;
 mod paths;
+pub mod suggest;
 
 use std::sync::Arc;
 
@@ -66,7 +67,13 @@ pub struct Api {
     clock: Clock,
     /// Loaded on its own thread, on first use or when [`Api::start_nlu`] is called.
     nlu: Arc<Nlu>,
+    /// The model that writes suggestions, loaded likewise ([`Api::start_models`]).
+    suggester: Arc<suggest::Suggester>,
+    engine: Arc<engine::EngineCache>,
 }
+
+/// The longest a customer message waits for the NLU to finish loading.
+const NLU_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// How to start the API.
 #[derive(Debug, Clone)]
@@ -96,12 +103,18 @@ impl Api {
             Arc::clone(&store),
             options.clock,
         ));
+        let suggester = Arc::new(suggest::Suggester::new(
+            options.models_dir.clone(),
+            suggest::ModelChoice::Local(None),
+        ));
         let api = Self {
             data_dir: options.data_dir,
             models_dir: options.models_dir,
             store,
             clock: options.clock,
             nlu,
+            suggester,
+            engine: Arc::default(),
         };
         if options.seed_demo && api.store.is_empty()? {
             let report = demo::seed(&api.store, (api.clock)())?;
@@ -215,6 +228,22 @@ impl Api {
     /// it at start-up so the first message does not wait. Returns at once.
     pub fn start_nlu(&self) {
         self.nlu.start();
+    }
+
+    /// Starts loading the suggestion model on a thread of its own. Returns at once.
+    pub fn start_models(&self) {
+        self.suggester.start();
+    }
+
+    /// Waits up to `timeout` for the suggestion model (starting it if needed), for the CLI and
+    /// tests. Never call it on the UI thread.
+    pub fn wait_for_model(&self, timeout: std::time::Duration) -> Result<(), ApiError> {
+        self.suggester.wait(timeout).map(|_| ())
+    }
+
+    /// Switches the suggestion model (the next use loads it).
+    pub fn choose_model(&self, choice: suggest::ModelChoice) {
+        self.suggester.choose(choice);
     }
 
     /// Waits up to `timeout` for the NLU to be ready (starting it if needed), for the CLI and

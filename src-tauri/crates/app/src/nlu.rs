@@ -166,6 +166,11 @@ impl Loaded {
         self.encoder.as_ref().map_or(NO_ENCODER, Encoder::id)
     }
 
+    /// The sentence encoder (`None` when it is not installed: the heads then use n-grams only).
+    pub fn encoder(&self) -> Option<&Encoder> {
+        self.encoder.as_ref()
+    }
+
     /// The intent head analyses use now.
     pub fn active(&self) -> Arc<IntentHead> {
         self.active.read().unwrap_or_else(|p| p.into_inner()).clone()

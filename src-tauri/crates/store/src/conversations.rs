@@ -153,42 +153,69 @@ impl Store {
         event: &Event,
         actor: &str,
     ) -> Result<Recorded, StoreError> {
+        let mut recorded = self.record_all(conversation, std::slice::from_ref(event), actor)?;
+        Ok(recorded.remove(0))
+    }
+
+    /// Appends several events in order, in ONE transaction (a turn is stored whole or not at
+    /// all), each as [`Store::record`] would: a refused field value is skipped, the rest stored.
+    pub fn record_all(
+        &self,
+        conversation: i64,
+        events: &[Event],
+        actor: &str,
+    ) -> Result<Vec<Recorded>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut state = load_state(&tx, conversation)?;
-        if let Event::FieldSet { field, value, source, .. } = event {
-            match state.lead.decide(field, value, *source) {
-                FieldDecision::Accept => {}
-                decision => return Ok(Recorded::Dropped { decision }),
-            }
-        }
-        let seq: i64 = tx.query_row(
-            "SELECT coalesce(max(seq), 0) + 1 FROM conversation_events WHERE conversation_id = ?1",
+        let mut seq: i64 = tx.query_row(
+            "SELECT coalesce(max(seq), 0) FROM conversation_events WHERE conversation_id = ?1",
             [conversation],
             |r| r.get(0),
         )?;
-        let payload = serde_json::to_string(event)
-            .map_err(|e| StoreError::BadValue(format!("event does not serialise: {e}")))?;
-        tx.execute(
-            "INSERT INTO conversation_events (conversation_id, seq, kind, at, payload)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![conversation, seq, event.kind(), event.at(), payload],
-        )?;
-        state.apply(event);
-        write_projection(&tx, conversation, &state, event)?;
-        if let Event::FieldSet { field, value, source, confidence, at } = event {
-            write_lead_field(&tx, conversation, field, value, *source, *confidence, *at)?;
+        let mut out = Vec::with_capacity(events.len());
+        for event in events {
+            if let Event::FieldSet { field, value, source, .. } = event {
+                match state.lead.decide(field, value, *source) {
+                    FieldDecision::Accept => {}
+                    decision => {
+                        out.push(Recorded::Dropped { decision });
+                        continue;
+                    }
+                }
+            }
+            seq += 1;
+            let payload = serde_json::to_string(event)
+                .map_err(|e| StoreError::BadValue(format!("event does not serialise: {e}")))?;
+            tx.execute(
+                "INSERT INTO conversation_events (conversation_id, seq, kind, at, payload)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![conversation, seq, event.kind(), event.at(), payload],
+            )?;
+            state.apply(event);
+            write_projection(&tx, conversation, &state, event)?;
+            if let Event::FieldSet { field, value, source, confidence, at } = event {
+                write_lead_field(&tx, conversation, field, value, *source, *confidence, *at)?;
+            }
+            audit::append(
+                &tx,
+                event.at(),
+                actor,
+                &format!("event.{}", event.kind()),
+                &format!("conversation:{conversation}"),
+                &audit_detail(event),
+            )?;
+            out.push(Recorded::Stored { seq });
         }
-        audit::append(
-            &tx,
-            event.at(),
-            actor,
-            &format!("event.{}", event.kind()),
-            &format!("conversation:{conversation}"),
-            &audit_detail(event),
-        )?;
         tx.commit()?;
-        Ok(Recorded::Stored { seq })
+        Ok(out)
+    }
+
+    /// The conversation's state: its stored events replayed.
+    pub fn state(&self, conversation: i64) -> Result<ConversationState, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        load_state(&tx, conversation)
     }
 
     /// The inbox: every conversation, most urgent first (hand-off requested, then the longest

@@ -1,0 +1,392 @@
+//! The live path of one customer message, as design.md draws it: ingest → NLU → tracker → policy
+//! → composer → the model's N suggestions, each checked before anyone sees it, with the strategy's
+//! template reply when the model fails the check, fails outright or is not loaded.
+//!
+//! Key decisions:
+//! - The message is stored before anything can fail: if the NLU is not ready, the message is
+//!   kept and the caller gets `nlu_not_ready`. A whole turn (message, annotation, fields, focus,
+//!   hand-off, stage) is stored in one transaction.
+//! - Nothing reaches a customer unless the conversation's mode allows it: in draft mode the
+//!   suggestions wait for a person; in auto mode the first suggestion that passed the check is
+//!   sent only when the policy's `may_auto_send` says so (never on a hand-off condition).
+//! - The model only writes words: the action, the field to ask, the objection answer and the
+//!   promotion come from the policy and the strategy.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use closer_dialogue::composer::{self, CheckContext, ComposeInput, Fact, PromptRole};
+use closer_dialogue::document::{Language, StrategyDocument};
+use closer_dialogue::turn::{self, TurnInput};
+use closer_dialogue::{ConversationState, Decision, Event, Mode, Role};
+use closer_llm::{ChatMessage, GenerateRequest, SamplingParams, StreamEvent};
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::dto::ConversationView;
+use crate::facts::FactIndex;
+use crate::{ApiError, ErrorCode};
+
+/// The strategy the live path uses (its published version).
+pub const DEFAULT_STRATEGY: &str = "default";
+/// Suggestions written per customer message.
+pub const SUGGESTIONS: usize = 2;
+/// Product facts put into a prompt.
+const FACTS: usize = 3;
+/// Customer and salesperson messages of context in a prompt.
+const RECENT: usize = 6;
+/// Tokens per suggestion at most (a chat reply, not an essay).
+const MAX_TOKENS: usize = 120;
+
+/// The policy's decision, for the console.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionView {
+    /// `answer`, `ask_field`, `handle_objection`, `offer_promotion`, `hand_off`, `close`, `engage`.
+    pub action: String,
+    /// The reason code.
+    pub reason: String,
+    pub field: Option<String>,
+    pub objection: Option<String>,
+    pub promotion: Option<String>,
+    pub may_auto_send: bool,
+}
+
+impl From<&Decision> for DecisionView {
+    fn from(d: &Decision) -> Self {
+        Self {
+            action: d.action.as_str().to_owned(),
+            reason: d.reason.as_str().to_owned(),
+            field: d.field_to_ask.clone(),
+            objection: d.objection.clone(),
+            promotion: d.promotion.clone(),
+            may_auto_send: d.may_auto_send,
+        }
+    }
+}
+
+/// One suggested reply as the salesperson sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SuggestionView {
+    pub id: String,
+    pub text: String,
+    /// `model` or `template` (the strategy's fallback).
+    pub source: String,
+    /// Why the model's text was replaced by the template (a check code, or `model_failed`,
+    /// `model_not_ready`).
+    pub replaced_because: Option<String>,
+}
+
+/// A piece of the suggestions as the model writes them.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum SuggestionStream {
+    /// More text of suggestion `index` (not yet checked).
+    Piece { index: usize, text: String },
+    /// Suggestion `index` is final (checked, or replaced by the template).
+    Done { index: usize, suggestion: SuggestionView },
+}
+
+/// What one customer message did.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnView {
+    pub conversation: ConversationView,
+    pub decision: DecisionView,
+    pub suggestions: Vec<SuggestionView>,
+    /// The id of the suggestion sent without a person (auto mode), if one was.
+    pub auto_sent: Option<String>,
+    /// How long the NLU, the composition and the model took, in milliseconds.
+    pub nlu_ms: f64,
+    pub suggest_ms: f64,
+}
+
+/// The engine's caches: the product fact index (built on first use with the NLU's encoder).
+#[derive(Debug, Default)]
+pub struct EngineCache {
+    facts: Mutex<Option<Arc<FactIndex>>>,
+}
+
+impl EngineCache {
+    /// Forget the fact index (the catalog changed).
+    pub fn invalidate(&self) {
+        *self.facts.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+impl crate::Api {
+    /// The published strategy document.
+    pub fn strategy_document(&self) -> Result<StrategyDocument, ApiError> {
+        let version = self.store.published_strategy(DEFAULT_STRATEGY)?;
+        StrategyDocument::from_value(version.document).map_err(|e| {
+            ApiError::new(ErrorCode::Internal, format!("the published strategy is unreadable: {e}"))
+        })
+    }
+
+    /// A customer message arrives: it is stored, understood, tracked, decided on, and (unless the
+    /// AI is off) answered with suggestions streamed to `on_stream` as the model writes them.
+    pub fn receive_customer_message(
+        &self,
+        conversation_id: i64,
+        text: &str,
+        on_stream: &mut dyn FnMut(SuggestionStream),
+    ) -> Result<TurnView, ApiError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(ApiError::invalid("an empty message"));
+        }
+        let at = (self.clock)();
+        let state = self.store.state(conversation_id)?;
+        let started = Instant::now();
+        let analysis = match self.nlu.wait(crate::NLU_WAIT).and_then(|_| self.nlu.analyze(text, at))
+        {
+            Ok(analysis) => analysis,
+            Err(e) => {
+                // Keep the message whatever happens to its analysis.
+                let event = Event::Message { role: Role::Customer, text: text.to_owned(), at };
+                self.store.record(conversation_id, &event, "customer")?;
+                return Err(e);
+            }
+        };
+        let nlu_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let document = self.strategy_document()?;
+        let products = self.store.products()?;
+        let catalog = crate::catalog::dialogue_catalog(&products);
+        let input = TurnInput {
+            id: format!("m-{conversation_id}-{at}"),
+            text: text.to_owned(),
+            at,
+            annotation: analysis.annotation,
+        };
+        let outcome = turn::customer_message(&state, &input, &catalog, &document.view());
+        self.store.record_all(conversation_id, &outcome.events, "customer")?;
+        let decision = outcome.decision;
+
+        let started = Instant::now();
+        let mut suggestions = Vec::new();
+        let mut auto_sent = None;
+        if outcome.state.mode != Mode::Off {
+            let language = Language::parse(&input.annotation.language).unwrap_or_default();
+            let facts = self.facts_for(text, &outcome.state, &products, language)?;
+            suggestions = self.write_suggestions(
+                conversation_id,
+                &document,
+                &outcome.state,
+                &decision,
+                &facts,
+                language,
+                on_stream,
+            );
+            let offered: Vec<Event> = suggestions
+                .iter()
+                .map(|s: &SuggestionView| decision.offered(&s.id, &s.text, at))
+                .collect();
+            self.store.record_all(conversation_id, &offered, "ai")?;
+            if outcome.state.mode == Mode::Auto && decision.may_auto_send {
+                if let Some(first) = suggestions.iter().find(|s| s.source == "model") {
+                    let state = self.store.state(conversation_id)?;
+                    let sent = turn::reply_sent(&state, &first.id, &first.text, Role::Ai, at);
+                    self.store.record_all(conversation_id, &sent.events, "ai")?;
+                    auto_sent = Some(first.id.clone());
+                }
+            }
+        }
+        Ok(TurnView {
+            conversation: self.conversation_view(conversation_id)?,
+            decision: DecisionView::from(&decision),
+            suggestions,
+            auto_sent,
+            nlu_ms,
+            suggest_ms: started.elapsed().as_secs_f64() * 1000.0,
+        })
+    }
+
+    /// The salesperson sends suggestion `id`, as written or edited to `text`.
+    pub fn send_suggestion(
+        &self,
+        conversation_id: i64,
+        id: &str,
+        text: &str,
+    ) -> Result<ConversationView, ApiError> {
+        let at = (self.clock)();
+        let state = self.store.state(conversation_id)?;
+        let Some(offered) = state.suggestions.iter().find(|s| s.id == id) else {
+            return Err(ApiError::new(ErrorCode::NotFound, format!("no suggestion {id}")));
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(ApiError::invalid("an empty reply"));
+        }
+        let mut events = Vec::new();
+        let mut state = state.clone();
+        if offered.text != text {
+            let edited = Event::SuggestionEdited { id: id.to_owned(), text: text.to_owned(), at };
+            state.apply(&edited);
+            events.push(edited);
+        }
+        events.extend(turn::reply_sent(&state, id, text, Role::Salesperson, at).events);
+        self.store.record_all(conversation_id, &events, "salesperson")?;
+        self.conversation_view(conversation_id)
+    }
+
+    /// The salesperson discards suggestion `id`.
+    pub fn reject_suggestion(
+        &self,
+        conversation_id: i64,
+        id: &str,
+        reason: &str,
+    ) -> Result<ConversationView, ApiError> {
+        let state = self.store.state(conversation_id)?;
+        if !state.suggestions.iter().any(|s| s.id == id) {
+            return Err(ApiError::new(ErrorCode::NotFound, format!("no suggestion {id}")));
+        }
+        let event = Event::SuggestionRejected {
+            id: id.to_owned(),
+            reason: reason.trim().to_owned(),
+            at: (self.clock)(),
+        };
+        self.store.record(conversation_id, &event, "salesperson")?;
+        self.conversation_view(conversation_id)
+    }
+
+    /// The catalog facts for a message: the product in focus, then the nearest by embedding.
+    fn facts_for(
+        &self,
+        text: &str,
+        state: &ConversationState,
+        products: &[closer_store::Product],
+        language: Language,
+    ) -> Result<Vec<Fact>, ApiError> {
+        let loaded = self.nlu.ready()?;
+        let Some(encoder) = loaded.encoder() else { return Ok(Vec::new()) };
+        let index = {
+            let mut cached = self.engine.facts.lock().unwrap_or_else(|p| p.into_inner());
+            match &*cached {
+                Some(index) => Arc::clone(index),
+                None => {
+                    let index = Arc::new(FactIndex::build(products, |t| encoder.embed(t))?);
+                    *cached = Some(Arc::clone(&index));
+                    index
+                }
+            }
+        };
+        let query = encoder.embed(&[text])?.remove(0);
+        // A plan of a product family is a SKU of its own; a single product's id is its SKU.
+        let focus = state.focus.as_ref().map(|f| f.plan.as_deref().unwrap_or(&f.product));
+        Ok(index
+            .search(&query, FACTS, focus)
+            .into_iter()
+            .map(|f| Fact { product: f.sku.clone(), text: f.text(language.as_str()).to_owned() })
+            .collect())
+    }
+
+    /// N suggestions from the model, each checked, the template in place of any that fails.
+    #[allow(clippy::too_many_arguments)]
+    fn write_suggestions(
+        &self,
+        conversation_id: i64,
+        document: &StrategyDocument,
+        state: &ConversationState,
+        decision: &Decision,
+        facts: &[Fact],
+        language: Language,
+        on_stream: &mut dyn FnMut(SuggestionStream),
+    ) -> Vec<SuggestionView> {
+        let at = (self.clock)();
+        let input = ComposeInput {
+            document,
+            facts,
+            state,
+            decision,
+            recent: composer::recent_messages(state, RECENT),
+            profile_tags: &[],
+            language,
+        };
+        let check = CheckContext::for_input(&input);
+        let template = composer::template_reply(document, decision, state, facts, language);
+        let id = |index: usize| format!("s-{conversation_id}-{at}-{index}");
+        let fallback = |index: usize, because: &str| SuggestionView {
+            id: id(index),
+            text: template.clone(),
+            source: "template".into(),
+            replaced_because: Some(because.to_owned()),
+        };
+        let backend = match self.suggester.ready() {
+            Ok(backend) => backend,
+            Err(e) => {
+                tracing::info!(code = ?e.code, "suggestions from the template: {}", e.message);
+                let only = fallback(0, "model_not_ready");
+                on_stream(SuggestionStream::Done { index: 0, suggestion: only.clone() });
+                return vec![only];
+            }
+        };
+        let prompt = composer::compose(&input);
+        let mut messages = vec![ChatMessage::system(prompt.system)];
+        messages.extend(prompt.messages.into_iter().map(|m| match m.role {
+            PromptRole::User => ChatMessage::user(m.content),
+            PromptRole::Assistant => ChatMessage::assistant(m.content),
+        }));
+        let request = GenerateRequest {
+            messages,
+            params: SamplingParams {
+                max_tokens: MAX_TOKENS,
+                seed: at as u64,
+                ..SamplingParams::default()
+            },
+            n: SUGGESTIONS,
+            cache_key: Some(format!("conversation-{conversation_id}")),
+        };
+        let mut out: Vec<Option<SuggestionView>> = vec![None; SUGGESTIONS];
+        let mut failed = None;
+        for event in backend.generate(request).events {
+            match event {
+                StreamEvent::Text { index, text } => {
+                    on_stream(SuggestionStream::Piece { index, text });
+                }
+                StreamEvent::Finished { index, text, .. } if index < SUGGESTIONS => {
+                    let text = text.trim().to_owned();
+                    let view = match composer::check(&text, &check) {
+                        Ok(()) => SuggestionView {
+                            id: id(index),
+                            text,
+                            source: "model".into(),
+                            replaced_because: None,
+                        },
+                        Err(failure) => fallback(index, failure.code()),
+                    };
+                    on_stream(SuggestionStream::Done { index, suggestion: view.clone() });
+                    out[index] = Some(view);
+                }
+                StreamEvent::Finished { .. } => {}
+                StreamEvent::Done(stats) => {
+                    tracing::info!(
+                        prompt = stats.prompt_tokens,
+                        cached = stats.cached_tokens,
+                        first_token_ms = stats.first_token_ms as u64,
+                        "suggestions written"
+                    );
+                    break;
+                }
+                StreamEvent::Failed(e) => {
+                    tracing::warn!("the model failed; the template stands in: {e}");
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let mut views: Vec<SuggestionView> = Vec::new();
+        for (index, view) in out.into_iter().enumerate() {
+            let view = view.unwrap_or_else(|| {
+                let view = fallback(index, if failed.is_some() { "model_failed" } else { "empty" });
+                on_stream(SuggestionStream::Done { index, suggestion: view.clone() });
+                view
+            });
+            // Two identical templates are one suggestion.
+            if !views.iter().any(|v| v.text == view.text) {
+                views.push(view);
+            }
+        }
+        views
+    }
+}
