@@ -188,6 +188,7 @@ impl crate::Api {
                     let state = self.store.state(conversation_id)?;
                     let sent = turn::reply_sent(&state, &first.id, &first.text, Role::Ai, at);
                     self.store.record_all(conversation_id, &sent.events, "ai")?;
+                    self.deliver(conversation_id, &first.text, Role::Ai, at)?;
                     auto_sent = Some(first.id.clone());
                 }
             }
@@ -227,6 +228,7 @@ impl crate::Api {
         }
         events.extend(turn::reply_sent(&state, id, text, Role::Salesperson, at).events);
         self.store.record_all(conversation_id, &events, "salesperson")?;
+        self.deliver(conversation_id, text, Role::Salesperson, at)?;
         self.conversation_view(conversation_id)
     }
 

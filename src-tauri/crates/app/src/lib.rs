@@ -8,6 +8,7 @@
 pub mod args;
 pub mod bindings;
 pub mod catalog;
+pub mod deliver;
 pub mod demo;
 pub mod dto;
 pub mod engine;
@@ -70,6 +71,8 @@ pub struct Api {
     /// The model that writes suggestions, loaded likewise ([`Api::start_models`]).
     suggester: Arc<suggest::Suggester>,
     engine: Arc<engine::EngineCache>,
+    /// Where replies to customers go, by channel.
+    deliveries: Arc<deliver::Deliveries>,
 }
 
 /// The longest a customer message waits for the NLU to finish loading.
@@ -115,6 +118,7 @@ impl Api {
             nlu,
             suggester,
             engine: Arc::default(),
+            deliveries: Arc::default(),
         };
         if options.seed_demo && api.store.is_empty()? {
             let report = demo::seed(&api.store, (api.clock)())?;
@@ -150,12 +154,38 @@ impl Api {
         self.conversation_view(args.conversation_id)
     }
 
-    /// Records a salesperson's reply. (Delivery through the customer's channel arrives with the
-    /// channels crate.)
+    /// Records a salesperson's reply and hands it to the customer's channel.
     pub fn send_reply(&self, args: SendReplyArgs) -> Result<ConversationView, ApiError> {
-        let event = Event::Message { role: Role::Salesperson, text: args.text, at: (self.clock)() };
+        let at = (self.clock)();
+        let event = Event::Message { role: Role::Salesperson, text: args.text.clone(), at };
         self.store.record(args.conversation_id, &event, "salesperson")?;
+        self.deliver(args.conversation_id, &args.text, Role::Salesperson, at)?;
         self.conversation_view(args.conversation_id)
+    }
+
+    /// The channels' reply sinks: a channel registers its sink here when it starts.
+    pub fn deliveries(&self) -> &Arc<deliver::Deliveries> {
+        &self.deliveries
+    }
+
+    /// Hands a stored reply to the sink of the conversation's channel (if one is listening).
+    fn deliver(
+        &self,
+        conversation_id: i64,
+        text: &str,
+        by: Role,
+        at: Millis,
+    ) -> Result<(), ApiError> {
+        let (row, _) = self.store.conversation(conversation_id)?;
+        let outgoing = deliver::Outgoing { conversation_id, text: text.to_owned(), by, at };
+        if !self.deliveries.deliver(row.channel, &outgoing) {
+            tracing::debug!(
+                conversation_id,
+                channel = row.channel.as_str(),
+                "no sink: reply kept in the thread"
+            );
+        }
+        Ok(())
     }
 
     /// A salesperson sets a lead field: it becomes salesperson-sourced with full confidence.

@@ -13,6 +13,16 @@ use closer_dialogue::Channel;
 use closer_dialogue::composer;
 use closer_store::NewConversation;
 
+/// A channel that keeps what it is asked to deliver.
+#[derive(Debug, Default)]
+struct Outbox(std::sync::Mutex<Vec<closer_app::deliver::Outgoing>>);
+
+impl closer_app::deliver::CustomerSink for Outbox {
+    fn deliver(&self, outgoing: &closer_app::deliver::Outgoing) {
+        self.0.lock().expect("lock").push(outgoing.clone());
+    }
+}
+
 static NOW: AtomicI64 = AtomicI64::new(1_790_000_000_000);
 
 /// A clock that moves one second per reading, so ids made from it never collide.
@@ -74,6 +84,8 @@ fn a_message_streams_checked_suggestions_and_a_strategy_edit_changes_them() {
     let api = open(dir.path());
     api.wait_for_model(Duration::from_secs(300)).expect("the default model loads");
 
+    let outbox = std::sync::Arc::new(Outbox::default());
+    api.deliveries().register(Channel::Simulator, outbox.clone());
     let id = conversation(&api, "zh");
     let (turn, streamed) =
         receive(&api, id, "性价比高的云服务器，还要支持异地备份，最好能对接ERP，大概多少钱？");
@@ -95,12 +107,19 @@ fn a_message_streams_checked_suggestions_and_a_strategy_edit_changes_them() {
     let state = api.store().state(id).expect("state");
     assert_eq!(state.suggestions.len(), turn.suggestions.len());
     assert!(state.messages.iter().all(|m| m.role != closer_dialogue::Role::Ai));
+    assert!(
+        outbox.0.lock().expect("lock").is_empty(),
+        "nothing reaches the customer in draft mode"
+    );
 
     // The salesperson edits and sends the first one; the thread shows the edited text.
     let first = &turn.suggestions[0];
     let edited = format!("{}（已编辑）", first.text);
     let view = api.send_suggestion(id, &first.id, &edited).expect("sent");
     assert_eq!(view.messages.last().map(|m| m.text.as_str()), Some(edited.as_str()));
+    let delivered = outbox.0.lock().expect("lock").clone();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!((delivered[0].conversation_id, delivered[0].text.as_str()), (id, edited.as_str()));
 
     // A strategy edit (a new persona, published) changes the next suggestion for the same
     // message in the same situation.
