@@ -193,6 +193,41 @@ unmeasuredLabels: Array<string>,
  */
 managerExamples: number, trainSecs: number, };
 
+export type DecisionView = { 
+/**
+ * `answer`, `ask_field`, `handle_objection`, `offer_promotion`, `hand_off`, `close`, `engage`.
+ */
+action: string, 
+/**
+ * The reason code.
+ */
+reason: string, field: string | null, objection: string | null, promotion: string | null, mayAutoSend: boolean, };
+
+export type SuggestionView = { id: string, text: string, 
+/**
+ * `model` or `template` (the strategy's fallback).
+ */
+source: string, 
+/**
+ * Why the model's text was replaced by the template (a check code, or `model_failed`,
+ * `model_not_ready`).
+ */
+replacedBecause: string | null, };
+
+export type SuggestionStream = { "kind": "piece", index: number, text: string, } | { "kind": "done", index: number, suggestion: SuggestionView, };
+
+export type TurnView = { conversation: ConversationView, decision: DecisionView, suggestions: Array<SuggestionView>, 
+/**
+ * The id of the suggestion sent without a person (auto mode), if one was.
+ */
+autoSent: string | null, 
+/**
+ * How long the NLU, the composition and the model took, in milliseconds.
+ */
+nluMs: number, suggestMs: number, };
+
+export type AppEvent = { "kind": "conversationUpdated", conversationId: number, } | { "kind": "suggestion", conversationId: number, stream: SuggestionStream, };
+
 export type NoArgs = Record<symbol, never>;
 
 export type ConversationArgs = { conversationId: number, };

@@ -12,6 +12,8 @@ use crate::dto::{
     LeadFieldView, LeadView, MessageView, ModelView, NluStatus, ProductView, RetrainResult,
     ScoreSummary,
 };
+use crate::engine::{DecisionView, SuggestionStream, SuggestionView, TurnView};
+use crate::events::AppEvent;
 use crate::{ApiError, ErrorCode};
 use closer_dialogue::{
     Channel, Entity, EntityKind, FieldProposal, FieldSource, IntentScore, Mode, Role, Sentiment,
@@ -57,6 +59,11 @@ pub fn typescript() -> String {
         IntentsView::decl(&cfg),
         IntentExampleAdded::decl(&cfg),
         RetrainResult::decl(&cfg),
+        DecisionView::decl(&cfg),
+        SuggestionView::decl(&cfg),
+        SuggestionStream::decl(&cfg),
+        TurnView::decl(&cfg),
+        AppEvent::decl(&cfg),
         NoArgs::decl(&cfg),
         ConversationArgs::decl(&cfg),
         SendReplyArgs::decl(&cfg),

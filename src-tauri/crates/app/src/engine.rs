@@ -146,6 +146,7 @@ impl crate::Api {
                 // Keep the message whatever happens to its analysis.
                 let event = Event::Message { role: Role::Customer, text: text.to_owned(), at };
                 self.store.record(conversation_id, &event, "customer")?;
+                self.updated(conversation_id);
                 return Err(e);
             }
         };
@@ -161,7 +162,17 @@ impl crate::Api {
         };
         let outcome = turn::customer_message(&state, &input, &catalog, &document.view());
         self.store.record_all(conversation_id, &outcome.events, "customer")?;
+        self.updated(conversation_id);
         let decision = outcome.decision;
+        // The console hears the stream too (a message from a channel has no other listener).
+        let events = Arc::clone(&self.events);
+        let mut on_stream = |stream: SuggestionStream| {
+            events.publish(crate::events::AppEvent::Suggestion {
+                conversation_id,
+                stream: stream.clone(),
+            });
+            on_stream(stream);
+        };
 
         let started = Instant::now();
         let mut suggestions = Vec::new();
@@ -176,7 +187,7 @@ impl crate::Api {
                 &decision,
                 &facts,
                 language,
-                on_stream,
+                &mut on_stream,
             );
             let offered: Vec<Event> = suggestions
                 .iter()
@@ -192,6 +203,7 @@ impl crate::Api {
                     auto_sent = Some(first.id.clone());
                 }
             }
+            self.updated(conversation_id);
         }
         Ok(TurnView {
             conversation: self.conversation_view(conversation_id)?,
@@ -229,6 +241,7 @@ impl crate::Api {
         events.extend(turn::reply_sent(&state, id, text, Role::Salesperson, at).events);
         self.store.record_all(conversation_id, &events, "salesperson")?;
         self.deliver(conversation_id, text, Role::Salesperson, at)?;
+        self.updated(conversation_id);
         self.conversation_view(conversation_id)
     }
 
@@ -249,6 +262,7 @@ impl crate::Api {
             at: (self.clock)(),
         };
         self.store.record(conversation_id, &event, "salesperson")?;
+        self.updated(conversation_id);
         self.conversation_view(conversation_id)
     }
 

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod dto;
 pub mod engine;
 mod error;
+pub mod events;
 pub mod facts;
 pub mod loader;
 pub mod logging;
@@ -73,6 +74,8 @@ pub struct Api {
     engine: Arc<engine::EngineCache>,
     /// Where replies to customers go, by channel.
     deliveries: Arc<deliver::Deliveries>,
+    /// What the console hears about without asking.
+    events: Arc<events::Bus>,
 }
 
 /// The longest a customer message waits for the NLU to finish loading.
@@ -119,6 +122,7 @@ impl Api {
             suggester,
             engine: Arc::default(),
             deliveries: Arc::default(),
+            events: Arc::default(),
         };
         if options.seed_demo && api.store.is_empty()? {
             let report = demo::seed(&api.store, (api.clock)())?;
@@ -160,7 +164,18 @@ impl Api {
         let event = Event::Message { role: Role::Salesperson, text: args.text.clone(), at };
         self.store.record(args.conversation_id, &event, "salesperson")?;
         self.deliver(args.conversation_id, &args.text, Role::Salesperson, at)?;
+        self.updated(args.conversation_id);
         self.conversation_view(args.conversation_id)
+    }
+
+    /// Every [`events::AppEvent`] from now on (the shell forwards them to the window).
+    pub fn subscribe(&self) -> std::sync::mpsc::Receiver<events::AppEvent> {
+        self.events.subscribe()
+    }
+
+    /// Tells subscribers that a conversation changed.
+    pub(crate) fn updated(&self, conversation_id: i64) {
+        self.events.publish(events::AppEvent::ConversationUpdated { conversation_id });
     }
 
     /// The channels' reply sinks: a channel registers its sink here when it starts.
@@ -198,6 +213,7 @@ impl Api {
             at: (self.clock)(),
         };
         let recorded = self.store.record(args.conversation_id, &event, "salesperson")?;
+        self.updated(args.conversation_id);
         Ok(LeadFieldSaved {
             changed: matches!(recorded, Recorded::Stored { .. }),
             conversation: self.conversation_view(args.conversation_id)?,
@@ -208,6 +224,7 @@ impl Api {
     pub fn set_mode(&self, args: SetModeArgs) -> Result<ConversationView, ApiError> {
         let event = Event::ModeChanged { mode: args.mode, at: (self.clock)() };
         self.store.record(args.conversation_id, &event, "salesperson")?;
+        self.updated(args.conversation_id);
         self.conversation_view(args.conversation_id)
     }
 
