@@ -8,6 +8,7 @@
 pub mod args;
 pub mod bindings;
 pub mod catalog;
+pub mod console;
 pub mod deliver;
 pub mod demo;
 pub mod dto;
