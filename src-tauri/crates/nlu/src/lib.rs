@@ -17,6 +17,7 @@ mod error;
 pub mod eval;
 pub mod features;
 pub mod head;
+pub mod redact;
 pub mod train;
 
 pub use error::NluError;
