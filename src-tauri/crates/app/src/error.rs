@@ -24,6 +24,10 @@ pub enum ErrorCode {
     NluNotReady,
     /// The language model that writes suggestions is still loading (or none is installed).
     ModelNotReady,
+    /// No CRM is set up, or a credential it needs is not in the keyring.
+    CrmNotConfigured,
+    /// The OS keyring is missing or locked (CRM credentials live only there).
+    Keyring,
     /// A head cannot be trained from the examples (empty set, one class, a label without
     /// examples).
     TrainingFailed,

@@ -8,6 +8,7 @@
 pub mod args;
 pub mod bindings;
 pub mod catalog;
+pub mod crm;
 pub mod console;
 pub mod deliver;
 pub mod demo;
@@ -77,6 +78,8 @@ pub struct Api {
     deliveries: Arc<deliver::Deliveries>,
     /// What the console hears about without asking.
     events: Arc<events::Bus>,
+    /// The CRM relay, when running.
+    crm: Arc<crm::CrmRuntime>,
 }
 
 /// The longest a customer message waits for the NLU to finish loading.
@@ -124,6 +127,7 @@ impl Api {
             engine: Arc::default(),
             deliveries: Arc::default(),
             events: Arc::default(),
+            crm: Arc::default(),
         };
         if options.seed_demo && api.store.is_empty()? {
             let report = demo::seed(&api.store, (api.clock)())?;
@@ -177,6 +181,8 @@ impl Api {
     /// Tells subscribers that a conversation changed.
     pub(crate) fn updated(&self, conversation_id: i64) {
         self.events.publish(events::AppEvent::ConversationUpdated { conversation_id });
+        // A lead field may have changed: its outbox row is waiting for the relay.
+        self.crm.nudge();
     }
 
     /// The channels' reply sinks: a channel registers its sink here when it starts.

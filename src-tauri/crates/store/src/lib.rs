@@ -29,7 +29,7 @@ pub use outbox::{
     DeadLetter, LeadSyncStatus, OutboxClaim, OutboxRow, OutboxSettlement, OutboxSummary,
 };
 pub use products::Product;
-pub use strategies::{StrategyVersion, VersionStatus};
+pub use strategies::{StrategyError, StrategyVersion, VersionStatus};
 
 /// The file name of the database inside the data directory.
 pub const DB_FILE: &str = "closer.sqlite3";
