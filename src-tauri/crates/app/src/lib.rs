@@ -17,6 +17,7 @@ pub mod engine;
 mod error;
 pub mod events;
 pub mod facts;
+pub mod live;
 pub mod loader;
 pub mod logging;
 pub mod nlu;
