@@ -7,6 +7,7 @@
 //! audit row and outbox row are written in one transaction, so a crash loses or half-writes nothing.
 
 mod audit;
+mod channels;
 mod conversations;
 mod error;
 mod nlu;
@@ -41,13 +42,14 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/0001_init.sql")),
         M::up(include_str!("migrations/0002_nlu.sql")),
+        M::up(include_str!("migrations/0003_channels.sql")),
     ])
 }
 
 /// The schema version this build migrates to.
 pub fn latest_schema_version() -> i64 {
     // One migration per entry; user_version counts them.
-    const COUNT: i64 = 2;
+    const COUNT: i64 = 3;
     COUNT
 }
 
