@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use closer_crm::relay::{Outbox, OutboxError, Relay, RelayConfig, RelayHandle, Settlement};
-use closer_crm::{BottleCrm, Change, Credential, Crm, FieldMap, HubSpot, Keyring, SecretError, Webhook};
+use closer_crm::{
+    BottleCrm, Change, Credential, Crm, FieldMap, HubSpot, Keyring, SecretError, Webhook,
+};
 use closer_dialogue::Millis;
 use closer_store::{OutboxSettlement, Store};
 use serde::{Deserialize, Serialize};
