@@ -69,8 +69,9 @@ impl From<ApiError> for DialogueError {
 #[serde(deny_unknown_fields)]
 pub struct Dialogue {
     pub id: String,
-    #[serde(default)]
-    pub title: String,
+    /// For people reading the file.
+    #[serde(default, rename = "title")]
+    pub _title: String,
     /// `zh` or `en`.
     pub language: String,
     /// The seed scenario it covers (`cloud_combined`, `angry_complaint`, …).
@@ -239,12 +240,15 @@ fn split_focus(focus: &str) -> (&str, Option<&str>) {
 #[derive(Debug, Clone, Serialize)]
 pub struct Mismatch {
     pub dialogue: String,
+    pub scenario: String,
     pub turn: usize,
     pub customer: String,
     /// `fields.budget`, `focus`, `stage`, `action`, `ask`.
     pub slot: String,
     pub expected: String,
     pub got: String,
+    /// What the NLU read: the top intent and the sentiment, with confidences.
+    pub nlu: String,
 }
 
 /// Hits and checks for one slot.
@@ -306,12 +310,15 @@ fn eval_clock() -> Millis {
     START
 }
 
+/// Reads one message written at a time: its annotation and the milliseconds it took.
+pub type Analyzer<'a> = dyn FnMut(&str, Millis) -> Result<(Annotation, f64), ApiError> + 'a;
+
 /// Replays every dialogue; `analyze` reads one message written at a time.
 pub fn run(
     dialogues: &[Dialogue],
     catalog: &Catalog,
     strategy: &StrategyView,
-    analyze: &mut dyn FnMut(&str, Millis) -> Result<(Annotation, f64), ApiError>,
+    analyze: &mut Analyzer<'_>,
 ) -> Result<Report, ApiError> {
     let mut report = Report { n_dialogues: dialogues.len(), ..Report::default() };
     let mut nlu_ms = 0.0;
@@ -332,6 +339,7 @@ pub fn run(
             let at = START + TURN_GAP * i as Millis;
             let (annotation, ms) = analyze(&t.customer, at)?;
             nlu_ms += ms;
+            let nlu = reading(&annotation);
             let input = TurnInput {
                 id: format!("{}#{}", d.id, i + 1),
                 text: t.customer.clone(),
@@ -359,11 +367,13 @@ pub fn run(
                     turn_ok = false;
                     report.mismatches.push(Mismatch {
                         dialogue: d.id.clone(),
+                        scenario: d.scenario.clone(),
                         turn: i + 1,
                         customer: t.customer.clone(),
                         slot: slot.to_owned(),
                         expected,
                         got,
+                        nlu: nlu.clone(),
                     });
                 }
                 ok
@@ -434,6 +444,22 @@ pub fn run(
     }
     report.mean_nlu_ms = nlu_ms / report.n_turns.max(1) as f64;
     Ok(report)
+}
+
+/// `price_inquiry 0.91 + feature_question 0.85 (top 0.91), hesitant 0.62`.
+fn reading(a: &Annotation) -> String {
+    let intents: Vec<String> =
+        a.intents.iter().map(|i| format!("{} {:.2}", i.label, i.confidence)).collect();
+    let top = a
+        .top_intent
+        .as_ref()
+        .map_or("none".to_owned(), |t| format!("{} {:.2}", t.label, t.confidence));
+    format!(
+        "[{}] top {top}, {} {:.2}",
+        intents.join(" + "),
+        a.sentiment.label.as_str(),
+        a.sentiment.confidence
+    )
 }
 
 /// The demo strategy's lead fields, each listed without cue words completed from the default
@@ -611,8 +637,8 @@ fn print_table(r: &Report) {
     }
     for m in &r.mismatches {
         println!(
-            "  {} turn {} {:<14} expected {:<24} got {}   ({})",
-            m.dialogue, m.turn, m.slot, m.expected, m.got, m.customer
+            "  {} turn {} {:<14} expected {:<24} got {}   ({} | NLU {})",
+            m.dialogue, m.turn, m.slot, m.expected, m.got, m.customer, m.nlu
         );
     }
 }

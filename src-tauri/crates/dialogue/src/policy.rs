@@ -2,9 +2,13 @@
 //! strategy. The model writes the words later; here is only what to do and why.
 //!
 //! Rules, first match wins:
+//! Intents and sentiment drive a rule only when the NLU is sure enough of them ([`LIKELY`]).
+//!
 //! 1. **Hand off** when the customer is angry, asks for a person, was misunderstood
 //!    [`StrategyView::misunderstanding_limit`] turns in a row, or the top intent's confidence is
-//!    below [`StrategyView::confidence_threshold`].
+//!    below [`StrategyView::confidence_threshold`] and the rules did not understand the message
+//!    either (it named no product, followed up on none and gave no field value:
+//!    [`crate::Turn::resolved`]).
 //! 2. **Close** on purchase intent once the required fields are known; until then ask for the
 //!    next one (the customer wants to buy: no need to wait for value or proactivity).
 //! 3. **Handle an objection** from the playbook; a price or timing objection gets an eligible
@@ -187,6 +191,13 @@ impl Decision {
     }
 }
 
+/// How sure the NLU must be of a secondary reading for it to drive a rule: a purchase intent or
+/// an objection among the intents, or anger. Below it the reading is more likely wrong than right
+/// ("我叫张伟" read as angry at 0.45, a budget statement as a price objection at 0.22). Anger
+/// needs only this much (a needless hand-off costs a person a look; a missed one, the customer);
+/// hesitation, which earns a promotion, needs the strategy's confidence threshold.
+pub const LIKELY: f32 = 0.5;
+
 /// Decides the next action.
 ///
 /// `state` is the conversation with this customer message's events already applied (the
@@ -215,13 +226,16 @@ pub fn handoff_condition(
     strategy: &StrategyView,
 ) -> Option<DecisionReason> {
     let threshold = strategy.confidence_threshold;
-    if annotation.sentiment.label == Sentiment::Angry {
+    if annotation.sentiment.label == Sentiment::Angry && annotation.sentiment.confidence >= LIKELY {
         Some(DecisionReason::CustomerAngry)
     } else if annotation.has_intent(intents::REQUEST_HUMAN) {
         Some(DecisionReason::RequestedHuman)
     } else if state.misunderstood_streak(threshold) >= strategy.misunderstanding_limit.max(1) {
         Some(DecisionReason::RepeatedMisunderstanding)
-    } else if annotation.intents.is_empty() || annotation.top_confidence() < threshold {
+    } else if (annotation.intents.is_empty() || annotation.top_confidence() < threshold)
+        // The rules understood the message (a product, a follow-up, a field value): no guess.
+        && !state.last_turn().is_some_and(|t| t.resolved)
+    {
         Some(DecisionReason::LowConfidence)
     } else {
         None
@@ -229,7 +243,11 @@ pub fn handoff_condition(
 }
 
 fn choose(state: &ConversationState, annotation: &Annotation, strategy: &StrategyView) -> Decision {
-    if annotation.has_intent(intents::PURCHASE_INTENT) {
+    if annotation
+        .intents
+        .iter()
+        .any(|i| i.label == intents::PURCHASE_INTENT && i.confidence >= LIKELY)
+    {
         if missing_fields(state, strategy).next().is_none() {
             return Decision::new(Action::Close, DecisionReason::PurchaseReady);
         }
@@ -240,7 +258,10 @@ fn choose(state: &ConversationState, annotation: &Annotation, strategy: &Strateg
         }
     }
 
-    let objection = annotation.intents.iter().find(|i| intents::is_objection(&i.label));
+    let objection = annotation
+        .intents
+        .iter()
+        .find(|i| intents::is_objection(&i.label) && i.confidence >= LIKELY);
     if let Some(objection) = objection {
         let label = objection.label.as_str();
         let promotable = label == intents::OBJECTION_PRICE || label == intents::OBJECTION_TIMING;
@@ -262,6 +283,7 @@ fn choose(state: &ConversationState, annotation: &Annotation, strategy: &Strateg
     }
 
     if annotation.sentiment.label == Sentiment::Hesitant
+        && annotation.sentiment.confidence >= strategy.confidence_threshold
         && let Some(p) = eligible_promotion(state, strategy)
     {
         let mut d = Decision::new(Action::OfferPromotion, DecisionReason::HesitantCustomer);

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::nlu::intents;
+use crate::policy::LIKELY;
 use crate::{ConversationState, Event, Handoff, Millis, Stage};
 
 /// The lead field that holds the customer's need.
@@ -127,6 +128,14 @@ pub fn advance(state: &ConversationState) -> Vec<StageChange> {
     changes
 }
 
+/// The NLU is fairly sure the turn is about something other than buying (after-sales, a
+/// complaint): a product question the rules understood in it is not buying interest.
+fn otherwise(t: &crate::Turn) -> bool {
+    t.intents
+        .iter()
+        .any(|i| i.confidence >= LIKELY && !intents::INTEREST.contains(&i.label.as_str()))
+}
+
 /// What the rules look at, read once from the state.
 #[derive(Debug)]
 struct Facts {
@@ -161,12 +170,21 @@ impl Facts {
         let last = state
             .last_turn()
             .filter(|_| fresh_turn)
-            .map(|t| LastTurn {
-                interest: intents::INTEREST.iter().any(|l| t.has(l)),
-                not_interested: t.has(intents::NOT_INTERESTED),
-                goodbye: t.has(intents::GOODBYE),
-                price_objection: t.has(intents::OBJECTION_PRICE),
-                purchase_intent: t.has(intents::PURCHASE_INTENT),
+            .map(|t| {
+                // A rule moves the stage on what the NLU is fairly sure of (a budget statement
+                // read as a price objection at 0.22 is no objection); a product question the
+                // rules understood shows interest however unsure the NLU was.
+                let likely = |label: &str| {
+                    t.intents.iter().any(|i| i.label == label && i.confidence >= LIKELY)
+                };
+                LastTurn {
+                    interest: t.shows_interest()
+                        || (t.resolved && !state.open_questions.is_empty() && !otherwise(t)),
+                    not_interested: likely(intents::NOT_INTERESTED),
+                    goodbye: likely(intents::GOODBYE),
+                    price_objection: likely(intents::OBJECTION_PRICE),
+                    purchase_intent: likely(intents::PURCHASE_INTENT),
+                }
             })
             .unwrap_or_default();
         let earlier = &state.turns[..state.turns.len().saturating_sub(1)];

@@ -2,8 +2,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::nlu::intents;
 use crate::{
-    Action, Annotation, Event, FieldValue, Focus, FocusChange, IntentScore, LeadProfile, Millis,
-    Role, SentimentScore,
+    Action, Annotation, Event, FieldSource, FieldValue, Focus, FocusChange, IntentScore,
+    LeadProfile, Millis, Role, SentimentScore,
 };
 
 /// How much the AI may do in a conversation. Draft is the default: nothing reaches a customer
@@ -127,6 +127,10 @@ pub struct Turn {
     pub top_intent: Option<IntentScore>,
     pub sentiment: SentimentScore,
     pub language: String,
+    /// The rules understood the message whatever the intent head made of it: it named or followed
+    /// up on a catalog product, or gave a lead-field value (an AI value recorded with the turn).
+    #[serde(default)]
+    pub resolved: bool,
 }
 
 impl Turn {
@@ -137,6 +141,7 @@ impl Turn {
             top_intent: annotation.top_intent.clone(),
             sentiment: annotation.sentiment,
             language: annotation.language.clone(),
+            resolved: false,
         }
     }
 
@@ -145,10 +150,18 @@ impl Turn {
         self.intents.iter().any(|i| i.label == label)
     }
 
-    /// The NLU could not place the message, or was less sure than `threshold`.
+    /// The NLU could not place the message, or was less sure than `threshold`, and the rules
+    /// did not understand it either ([`Turn::resolved`]).
     pub fn misunderstood(&self, threshold: f32) -> bool {
         let top = self.top_intent.as_ref().or(self.intents.first());
-        self.intents.is_empty() || top.is_none_or(|t| t.confidence < threshold)
+        !self.resolved && (self.intents.is_empty() || top.is_none_or(|t| t.confidence < threshold))
+    }
+
+    /// Whether the turn shows interest in buying: an interest intent the NLU is fairly sure of.
+    pub(crate) fn shows_interest(&self) -> bool {
+        self.intents.iter().chain(&self.top_intent).any(|i| {
+            i.confidence >= crate::policy::LIKELY && intents::INTEREST.contains(&i.label.as_str())
+        })
     }
 }
 
@@ -265,6 +278,9 @@ impl ConversationState {
                 }
             }
             Event::FieldSet { field, value, source, confidence, at } => {
+                if *source == FieldSource::Ai {
+                    self.note_resolved(*at);
+                }
                 self.lead.apply(
                     field,
                     FieldValue {
@@ -298,10 +314,24 @@ impl ConversationState {
                 if *change == FocusChange::Corrected {
                     self.focus_corrections += 1;
                 }
+                self.note_resolved(*at);
+                let interested =
+                    self.turns.last().is_some_and(|t| t.at == *at && t.shows_interest());
+                // "What does the Team plan include?": a product named in a question.
+                let asked = self.messages.last().is_some_and(|m| {
+                    m.role == Role::Customer && m.at == *at && m.text.contains(['?', '？', '吗'])
+                });
+                let presenting = match change {
+                    // What was said about the wrong product needs saying about the right one.
+                    FocusChange::Corrected => true,
+                    // A product brought up with interest ("我想给我爸妈买个冰箱") or in a question is
+                    // to be presented.
+                    FocusChange::Mentioned => interested || asked,
+                    FocusChange::FollowUp => false,
+                };
                 if let Some(attribute) = &focus.asked {
                     self.note_attribute_question(attribute, *at);
-                } else if *change == FocusChange::Corrected && self.open_questions.is_empty() {
-                    // What was said about the wrong product needs saying about the right one.
+                } else if presenting && self.open_questions.is_empty() {
                     self.open_questions.push(OpenQuestion {
                         intent: intents::PRODUCT_INQUIRY.to_owned(),
                         attribute: None,
@@ -375,6 +405,13 @@ impl ConversationState {
 
     fn suggestion_mut(&mut self, id: &str) -> Option<&mut Suggestion> {
         self.suggestions.iter_mut().find(|s| s.id == id)
+    }
+
+    /// Something the rules understood came with the customer turn written at `at`.
+    fn note_resolved(&mut self, at: Millis) {
+        if let Some(turn) = self.turns.last_mut().filter(|t| t.at == at) {
+            turn.resolved = true;
+        }
     }
 
     fn note_turn(&mut self, annotation: &Annotation, at: Millis) {

@@ -126,7 +126,9 @@ pub fn customer_message(
     }
 
     let resolution = focus::resolve(catalog, log.state.focus.as_ref(), &input.text);
-    if let Some(event) = resolution.event(log.state.focus.as_ref(), at) {
+    if !states_a_budget(&resolution, annotation, &input.text)
+        && let Some(event) = resolution.event(log.state.focus.as_ref(), at)
+    {
         log.record(event);
     }
 
@@ -136,6 +138,18 @@ pub fn customer_message(
     }
     log.advance(at);
     TurnOutcome { message_id: input.id.clone(), events: log.events, decision, state: log.state }
+}
+
+/// "预算每个月500以内", "our budget is 2000 USD a month": a price word in a message that states an
+/// amount and asks nothing is the customer's budget, not a question about the product in focus.
+fn states_a_budget(resolution: &focus::Resolution, annotation: &Annotation, text: &str) -> bool {
+    let follow_up = resolution.change == Some(focus::FocusChange::FollowUp);
+    let priced = resolution.attribute.as_deref().is_some_and(focus::is_price_attribute);
+    let amount = annotation.entities.iter().any(|e| e.kind == crate::EntityKind::Money);
+    let asks = annotation.has_intent(crate::nlu::intents::PRICE_INQUIRY)
+        || text.contains(['?', '？', '吗'])
+        || text.contains("多少");
+    follow_up && priced && amount && !asks
 }
 
 /// The need, when the schema asks for one, nobody has stated it, and the message names products:

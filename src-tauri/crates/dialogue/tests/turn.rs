@@ -374,3 +374,165 @@ proptest! {
         }
     }
 }
+
+// --- rules first: what the rules understood is not a low-confidence guess ----------------------
+
+#[test]
+fn a_message_the_rules_understood_is_answered_not_handed_off() {
+    // The head is unsure (0.52), but the message names a product and asks its price.
+    let a = annotation(&[], Sentiment::Neutral);
+    let a = Annotation {
+        top_intent: Some(closer_dialogue::IntentScore {
+            label: "price_inquiry".into(),
+            confidence: 0.52,
+        }),
+        ..a
+    };
+    let out = turn::customer_message(
+        &ConversationState::default(),
+        &input("异地备份怎么收费？", 1, a.clone()),
+        &catalog(),
+        &strategy(),
+    );
+    assert_eq!(
+        (out.decision.action, out.decision.reason),
+        (Action::Answer, DecisionReason::QuestionAsked)
+    );
+    assert!(out.state.last_turn().is_some_and(|t| t.resolved));
+    assert_eq!(out.state.misunderstood_streak(0.8), 0);
+
+    // A field value the rules read counts too ("预算每个月500以内").
+    let mut budget = a.clone();
+    budget.fields =
+        vec![FieldProposal { field: "budget".into(), value: "500 CNY".into(), confidence: 0.9 }];
+    let out2 = turn::customer_message(
+        &out.state,
+        &input("预算每个月500以内", 2, budget),
+        &catalog(),
+        &strategy(),
+    );
+    assert_ne!(out2.decision.action, Action::HandOff);
+
+    // The same unsure reading of a message the rules cannot place still hands off.
+    let out3 = turn::customer_message(
+        &ConversationState::default(),
+        &input("那个咋弄", 1, a),
+        &catalog(),
+        &strategy(),
+    );
+    assert_eq!(
+        (out3.decision.action, out3.decision.reason),
+        (Action::HandOff, DecisionReason::LowConfidence)
+    );
+}
+
+#[test]
+fn a_product_brought_up_with_interest_is_presented() {
+    let a = annotation(&[("provide_requirement", SURE)], Sentiment::Neutral);
+    let out = turn::customer_message(
+        &ConversationState::default(),
+        &input("我想给我爸妈买个冰箱，要操作简单的", 1, a),
+        &catalog(),
+        &strategy(),
+    );
+    assert_eq!(out.decision.action, Action::Answer, "present the fridge");
+    // Named without interest (small talk about it), it is not a question.
+    let a = annotation(&[("chit_chat", SURE)], Sentiment::Positive);
+    let out = turn::customer_message(
+        &ConversationState::default(),
+        &input("冰箱挺好用的", 1, a),
+        &catalog(),
+        &strategy(),
+    );
+    assert_eq!(out.decision.action, Action::Engage);
+}
+
+#[test]
+fn unsure_secondary_readings_drive_no_rule() {
+    // A budget statement the head also half-reads as a price objection (0.22): no promotion, no
+    // negotiation; the stage moves on the budget.
+    let first = turn::customer_message(
+        &ConversationState::default(),
+        &input(
+            "How much is the Team plan per year?",
+            1,
+            annotation(&[("price_inquiry", SURE)], Sentiment::Neutral),
+        ),
+        &catalog(),
+        &strategy(),
+    );
+    let mut a =
+        annotation(&[("provide_requirement", SURE), ("objection_price", 0.22)], Sentiment::Neutral);
+    a.entities = vec![closer_dialogue::Entity {
+        kind: closer_dialogue::EntityKind::Money,
+        text: "15,000 USD".into(),
+        value: "15000 USD".into(),
+        start: 0,
+        end: 10,
+        confidence: 0.9,
+    }];
+    a.fields =
+        vec![FieldProposal { field: "budget".into(), value: "15000 USD".into(), confidence: 0.9 }];
+    let out = turn::customer_message(
+        &first.state,
+        &input("Our budget is 15,000 USD a year", 2, a),
+        &catalog(),
+        &strategy(),
+    );
+    assert_ne!(out.decision.action, Action::OfferPromotion);
+    assert_eq!(out.decision.objection, None);
+    assert!(
+        !out.events.iter().any(|e| e.kind() == "focus_set"),
+        "a budget per year states an amount, it asks no price"
+    );
+    // Anger read at 0.45 hands nothing off; hesitation below the threshold earns no promotion.
+    let mut angry = annotation(&[("provide_contact", 0.9)], Sentiment::Angry);
+    angry.sentiment.confidence = 0.45;
+    let out = turn::customer_message(
+        &first.state,
+        &input("我叫张伟", 2, angry.clone()),
+        &catalog(),
+        &strategy(),
+    );
+    assert_ne!(out.decision.action, Action::HandOff);
+    angry.sentiment.confidence = 0.9;
+    let out =
+        turn::customer_message(&first.state, &input("我叫张伟", 2, angry), &catalog(), &strategy());
+    assert_eq!(out.decision.reason, DecisionReason::CustomerAngry);
+    let mut hesitant = annotation(&[("product_inquiry", 0.9)], Sentiment::Hesitant);
+    hesitant.sentiment.confidence = 0.56;
+    let out = turn::customer_message(
+        &first.state,
+        &input("冰箱有推荐吗", 2, hesitant),
+        &catalog(),
+        &strategy(),
+    );
+    assert_eq!(out.decision.action, Action::Answer);
+}
+
+#[test]
+fn a_product_question_shows_interest_unless_it_is_after_sales() {
+    let unsure = Annotation {
+        top_intent: Some(closer_dialogue::IntentScore {
+            label: "price_inquiry".into(),
+            confidence: 0.29,
+        }),
+        ..annotation(&[], Sentiment::Neutral)
+    };
+    let out = turn::customer_message(
+        &ConversationState::default(),
+        &input("How much is the fridge?", 1, unsure),
+        &catalog(),
+        &strategy(),
+    );
+    assert_eq!(out.state.stage, Stage::Engaged);
+    let after_sales = annotation(&[("after_sales", 0.86)], Sentiment::Negative);
+    let out = turn::customer_message(
+        &ConversationState::default(),
+        &input("我上周买的冰箱到现在还没送到", 1, after_sales),
+        &catalog(),
+        &strategy(),
+    );
+    assert_eq!(out.state.stage, Stage::New);
+    assert_eq!(out.decision.action, Action::Answer);
+}
