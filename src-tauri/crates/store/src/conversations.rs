@@ -358,7 +358,10 @@ fn write_lead_field(
         "UPDATE leads SET updated_at = max(updated_at, ?2) WHERE id = ?1",
         params![lead_id, at],
     )?;
-    crate::outbox::enqueue_upsert(tx, lead_id, &external_key, at)?;
+    // A value that came from the CRM is already there: sending it back would only echo it.
+    if source != FieldSource::Crm {
+        crate::outbox::enqueue_upsert(tx, lead_id, &external_key, at)?;
+    }
     Ok(())
 }
 
