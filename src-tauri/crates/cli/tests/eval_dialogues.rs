@@ -23,6 +23,8 @@ fn dialogues_dir() -> std::path::PathBuf {
 fn the_project_dialogues_complete() {
     let models = closer_app::default_models_dir();
     if !models.join("multilingual-e5-small").exists() {
+        // The test command fetches the encoder: missing there is a failure, not a skip.
+        assert!(std::env::var_os("CI").is_none(), "no encoder in {}", models.display());
         eprintln!(
             "skipped: no encoder in {} (closer models fetch multilingual-e5-small)",
             models.display()
