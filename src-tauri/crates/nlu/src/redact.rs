@@ -69,6 +69,15 @@ pub fn kind_name(kind: EntityKind) -> &'static str {
 static DIGITS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[0-9０-９](?:[ \-‐－]?[0-9０-９])*(?:[ \-]?[Xxｘ Ｘ])?").expect("static regex")
 });
+/// A WeChat context word, for the redaction-side backstop (wider than the detector's reach).
+static WECHAT_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i:微信|威信|薇信|v信|vx|wx|weixin|wechat|绿泡泡|企微)").expect("static regex")
+});
+/// A token shaped like a WeChat ID, with what precedes it on the same clause.
+static WECHAT_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[^A-Za-z0-9_-])([A-Za-z][A-Za-z0-9_-]{5,19})(?:$|[^A-Za-z0-9_@.-]|\.(?:$|[^A-Za-z0-9]))")
+        .expect("static regex")
+});
 static MOBILE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"1[3-9][0-9]{9}").expect("static regex"));
 
@@ -80,6 +89,7 @@ pub fn find(text: &str) -> Vec<Span> {
         .map(|e| Span { kind: e.kind, start: e.start as usize, end: e.end as usize })
         .collect();
     backstop(text, &mut spans);
+    wechat_backstop(text, &mut spans);
     spans.sort_by_key(|s| (s.start, s.end));
     // Merge overlaps: the earlier span is extended, keeping its kind.
     let mut merged: Vec<Span> = Vec::with_capacity(spans.len());
@@ -149,6 +159,46 @@ fn backstop(text: &str, spans: &mut Vec<Span>) {
             if whole || with_cc {
                 push(EntityKind::Phone, found.start(), found.end());
             }
+        }
+    }
+}
+
+/// How far after a WeChat context word an ID is looked for, in bytes (about 8 Chinese characters
+/// or 24 ASCII ones: `加个微信吗？我的是…`, `WeChat, my ID is …`).
+const WECHAT_REACH: usize = 24;
+
+/// A WeChat-ID-shaped token shortly after a WeChat context word: masked when it has a digit, `_`
+/// or `-` in it, or when an explicit `是` / `is` / `:` / `ID` comes right before it.
+fn wechat_backstop(text: &str, spans: &mut Vec<Span>) {
+    for cue in WECHAT_CUE.find_iter(text) {
+        let ascii_cue = cue.as_str().is_ascii();
+        let glued = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        if ascii_cue
+            && (glued(text[..cue.start()].chars().next_back())
+                || glued(text[cue.end()..].chars().next()))
+        {
+            continue;
+        }
+        let mut reach = (cue.end() + WECHAT_REACH).min(text.len());
+        while !text.is_char_boundary(reach) {
+            reach -= 1;
+        }
+        let window = &text[cue.end()..];
+        for caps in WECHAT_TOKEN.captures_iter(window) {
+            let Some(token) = caps.get(1) else { continue };
+            if cue.end() + token.start() >= reach {
+                break;
+            }
+            let (start, end) = (cue.end() + token.start(), cue.end() + token.end());
+            let id = token.as_str();
+            let marked = id.chars().any(|c| c.is_ascii_digit() || c == '_' || c == '-');
+            let before = text[cue.end()..start].trim_end().to_ascii_lowercase();
+            let explicit =
+                ["是", "is", ":", "：", "id", "号", "为"].iter().any(|m| before.ends_with(m));
+            if (marked || explicit) && !spans.iter().any(|s| s.start < end && start < s.end) {
+                spans.push(Span { kind: EntityKind::Wechat, start, end });
+            }
+            break;
         }
     }
 }
