@@ -4,13 +4,19 @@
 //! `{ code, message }` error instead of a string from the IPC layer.
 
 use closer_app::args::{
-    self, AddIntentExampleArgs, AdoptIntentHeadArgs, AnalyzeMessageArgs, ConversationArgs,
-    ImportModelArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs, Validate,
+    self, AddIntentExampleArgs, AdoptIntentHeadArgs, AnalyzeMessageArgs, ChooseModelArgs,
+    ConversationArgs, CustomerMessageArgs, ImportModelArgs, NoArgs, RejectSuggestionArgs,
+    RollbackStrategyArgs, SaveStrategyDraftArgs, SendReplyArgs, SendSuggestionArgs,
+    SetLeadFieldArgs, SetModeArgs, TestStrategyArgs, Validate,
+};
+use closer_app::console::{
+    ConversationDetails, DashboardView, ModelStatusView, StrategyOverview, StrategyTestSample,
 };
 use closer_app::dto::{
     AnalysisView, AppInfo, ConversationSummary, ConversationView, IntentExampleAdded,
     IntentHeadView, IntentsView, LeadFieldSaved, ModelView, ProductView, RetrainResult,
 };
+use closer_app::engine::TurnView;
 use closer_app::{Api, ApiError};
 use serde::de::DeserializeOwned;
 use tauri::ipc::{CommandArg, CommandItem, InvokeBody, InvokeError};
@@ -118,4 +124,103 @@ pub fn adopt_intent_head(
     args: Args<AdoptIntentHeadArgs>,
 ) -> Reply<IntentHeadView> {
     api.adopt_intent_head(args.0)
+}
+
+// The live path. A customer message runs the NLU and the model (seconds): off the main thread.
+// Its suggestions stream to the window as `AppEvent`s (see `lib.rs`), like those of a message
+// that came in through a channel.
+
+#[tauri::command(async)]
+pub fn receive_customer_message(
+    api: State<'_, Api>,
+    args: Args<CustomerMessageArgs>,
+) -> Reply<TurnView> {
+    api.receive_customer_message(args.0.conversation_id, &args.0.text, &mut |_| {})
+}
+
+#[tauri::command]
+pub fn send_suggestion(
+    api: State<'_, Api>,
+    args: Args<SendSuggestionArgs>,
+) -> Reply<ConversationView> {
+    api.send_suggestion(args.0.conversation_id, &args.0.id, &args.0.text)
+}
+
+#[tauri::command]
+pub fn reject_suggestion(
+    api: State<'_, Api>,
+    args: Args<RejectSuggestionArgs>,
+) -> Reply<ConversationView> {
+    api.reject_suggestion(args.0.conversation_id, &args.0.id, &args.0.reason)
+}
+
+#[tauri::command]
+pub fn conversation_details(
+    api: State<'_, Api>,
+    args: Args<ConversationArgs>,
+) -> Reply<ConversationDetails> {
+    api.conversation_details(args.0)
+}
+
+#[tauri::command]
+pub fn take_over(api: State<'_, Api>, args: Args<ConversationArgs>) -> Reply<ConversationDetails> {
+    api.take_over(args.0)
+}
+
+#[tauri::command]
+pub fn hand_back(api: State<'_, Api>, args: Args<ConversationArgs>) -> Reply<ConversationDetails> {
+    api.hand_back(args.0)
+}
+
+// The strategy editor.
+
+#[tauri::command]
+pub fn strategy_overview(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<StrategyOverview> {
+    api.strategy_overview(args.0)
+}
+
+#[tauri::command]
+pub fn save_strategy_draft(
+    api: State<'_, Api>,
+    args: Args<SaveStrategyDraftArgs>,
+) -> Reply<StrategyOverview> {
+    api.save_strategy_draft(args.0)
+}
+
+#[tauri::command]
+pub fn publish_strategy(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<StrategyOverview> {
+    api.publish_strategy(args.0)
+}
+
+#[tauri::command]
+pub fn rollback_strategy(
+    api: State<'_, Api>,
+    args: Args<RollbackStrategyArgs>,
+) -> Reply<StrategyOverview> {
+    api.rollback_strategy(args.0)
+}
+
+#[tauri::command(async)]
+pub fn test_strategy_draft(
+    api: State<'_, Api>,
+    args: Args<TestStrategyArgs>,
+) -> Reply<Vec<StrategyTestSample>> {
+    api.test_strategy_draft(args.0)
+}
+
+// Dashboards replay every conversation: off the main thread.
+
+#[tauri::command(async)]
+pub fn dashboard(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<DashboardView> {
+    api.dashboard(args.0)
+}
+
+#[tauri::command]
+pub fn model_status(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<ModelStatusView> {
+    api.model_status(args.0)
+}
+
+#[tauri::command(async)]
+pub fn choose_model(api: State<'_, Api>, args: Args<ChooseModelArgs>) -> Reply<ModelStatusView> {
+    api.choose_local_model(args.0)
 }

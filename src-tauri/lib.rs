@@ -30,7 +30,7 @@ struct Cli {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     // Before logging starts its writer thread: this sets an environment variable.
-    closer_llm::cpu::pin_threads(None);
+    closer_app::console::pin_compute_threads(None);
     let data_dir = DataDir::resolve(cli.data_dir);
     let _logs = closer_app::logging::init(&data_dir, "closer");
     tracing::info!(data_dir = %data_dir.path().display(), "starting Closer");
@@ -59,8 +59,15 @@ pub fn run() -> ExitCode {
     // Load the encoder and the intent and sentiment heads in the background, so the first
     // message does not wait for them.
     api.start_nlu();
+    // And the model that writes suggestions (the template stands in until it is loaded).
+    api.start_models();
+    let events = api.subscribe();
     let result = tauri::Builder::default()
         .manage(api)
+        .setup(move |app| {
+            forward_events(app.handle().clone(), events);
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::list_conversations,
@@ -76,6 +83,20 @@ pub fn run() -> ExitCode {
             commands::add_intent_example,
             commands::retrain_intents,
             commands::adopt_intent_head,
+            commands::receive_customer_message,
+            commands::send_suggestion,
+            commands::reject_suggestion,
+            commands::conversation_details,
+            commands::take_over,
+            commands::hand_back,
+            commands::strategy_overview,
+            commands::save_strategy_draft,
+            commands::publish_strategy,
+            commands::rollback_strategy,
+            commands::test_strategy_draft,
+            commands::dashboard,
+            commands::model_status,
+            commands::choose_model,
         ])
         .run(tauri::generate_context!("tauri.conf.json"));
     match result {
@@ -84,6 +105,28 @@ pub fn run() -> ExitCode {
             tracing::error!(error = %e, "the window system failed");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The event the window listens to for [`closer_app::events::AppEvent`]s.
+pub const APP_EVENT: &str = "closer://app-event";
+
+/// Forwards the engine's events (conversation updated, suggestions streaming) to the window on a
+/// thread of its own, until the app exits.
+fn forward_events(
+    handle: tauri::AppHandle,
+    events: std::sync::mpsc::Receiver<closer_app::events::AppEvent>,
+) {
+    use tauri::Emitter;
+    let spawned = std::thread::Builder::new().name("app-events".into()).spawn(move || {
+        for event in events {
+            if let Err(e) = handle.emit(APP_EVENT, &event) {
+                tracing::debug!(error = %e, "an event did not reach the window");
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot forward events to the window: it will poll");
     }
 }
 

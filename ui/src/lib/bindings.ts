@@ -1,7 +1,7 @@
 // Generated from the Rust types by `cargo test -p closer-app bindings` with
 // UPDATE_BINDINGS=1. Do not edit by hand.
 
-export type ErrorCode = "invalid_argument" | "too_large" | "not_found" | "corrupt_database" | "database_too_new" | "invalid_model" | "storage" | "nlu_not_ready" | "model_not_ready" | "training_failed" | "internal";
+export type ErrorCode = "invalid_argument" | "too_large" | "not_found" | "corrupt_database" | "database_too_new" | "invalid_model" | "storage" | "nlu_not_ready" | "model_not_ready" | "crm_not_configured" | "keyring" | "training_failed" | "internal";
 
 export type ApiError = { code: ErrorCode, message: string, };
 
@@ -249,3 +249,160 @@ export type AnalyzeMessageArgs = { text: string, };
 export type AddIntentExampleArgs = { label: string, text: string, };
 
 export type AdoptIntentHeadArgs = { id: number, };
+
+export type TurnAnnotationView = { 
+/**
+ * The customer message's time (matches its `MessageView.at`).
+ */
+at: number, intents: Array<IntentScore>, topIntent: IntentScore | null, sentiment: SentimentScore, language: string, };
+
+export type SuggestionRecordView = { id: string, offeredText: string, text: string, 
+/**
+ * The policy's action it carried out (`answer`, `ask_field`, …).
+ */
+action: string, field: string | null, objection: string | null, promotion: string | null, 
+/**
+ * `offered`, `edited`, `sent` or `rejected`.
+ */
+status: string, sentBy: Role | null, offeredAt: number, decidedAt: number | null, };
+
+export type HandoffView = { 
+/**
+ * `requested` (the AI asks for a person) or `taken` (a person has it).
+ */
+state: string, 
+/**
+ * The policy's reason code for a request.
+ */
+reason: string | null, at: number, };
+
+export type ConversationDetails = { conversationId: number, 
+/**
+ * One per annotated customer message, in order.
+ */
+turns: Array<TurnAnnotationView>, 
+/**
+ * Every suggestion offered, in order.
+ */
+suggestions: Array<SuggestionRecordView>, handoff: HandoffView | null, 
+/**
+ * The product or plan in focus.
+ */
+focus: string | null, };
+
+export type StrategyVersionView = { version: number, 
+/**
+ * `draft`, `published` or `retired`.
+ */
+status: string, note: string, createdAt: number, publishedAt: number | null, };
+
+export type StrategyChangeView = { path: string, 
+/**
+ * `added`, `removed`, `changed`, `reordered`.
+ */
+kind: string, before: string | null, after: string | null, };
+
+export type StrategyIssueView = { code: string, message: string, };
+
+export type StrategyOverview = { name: string, versions: Array<StrategyVersionView>, publishedVersion: number, 
+/**
+ * The published document (a `StrategyDocument` as JSON).
+ */
+published: StrategyDocumentJson, draftVersion: number | null, draft: StrategyDocumentJson | null, 
+/**
+ * Published → draft, field by field (empty without a draft).
+ */
+changes: Array<StrategyChangeView>, 
+/**
+ * Why the draft could not be published now (empty when it could).
+ */
+issues: Array<StrategyIssueView>, };
+
+export type StrategyTrial = { decision: DecisionView, 
+/**
+ * The strategy's own reply for that decision (what the template writes; the model is steered
+ * by the same action, field, objection answer and promotion).
+ */
+reply: string, };
+
+export type StrategyTestSample = { conversationId: number, customerName: string, message: string, before: StrategyTrial, after: StrategyTrial, changed: boolean, };
+
+export type CountView = { key: string, count: number, };
+
+export type FunnelStepView = { stage: Stage, reached: number, current: number, conversion: number | null, };
+
+export type SuggestionStatsView = { offered: number, sentAsIs: number, sentEdited: number, rejected: number, 
+/**
+ * Still waiting for a decision.
+ */
+pending: number, 
+/**
+ * Shares of the decided ones.
+ */
+acceptanceRate: number | null, editRate: number | null, rejectRate: number | null, 
+/**
+ * Mean Levenshtein distance (characters) between offered and sent text, over edited sends.
+ */
+meanEditDistance: number | null, };
+
+export type VersionStatsView = { version: number, stats: SuggestionStatsView, };
+
+export type ResponseTimeView = { by: Role, replies: number, meanSecs: number, p50Secs: number, p90Secs: number, };
+
+export type SentimentSeriesView = { sentiment: Sentiment, counts: Array<number>, };
+
+export type DashboardView = { conversations: number, messages: number, funnel: Array<FunnelStepView>, 
+/**
+ * Lost and handed-off conversations now.
+ */
+lost: number, handedOff: number, 
+/**
+ * Intents of annotated customer messages, most frequent first.
+ */
+intents: Array<CountView>, 
+/**
+ * UTC day starts (Unix ms) of the sentiment series.
+ */
+days: number[], sentiment: Array<SentimentSeriesView>, suggestions: SuggestionStatsView, byVersion: Array<VersionStatsView>, responseTimes: Array<ResponseTimeView>, 
+/**
+ * Rejection reasons given, most frequent first (`""` is no reason).
+ */
+rejectReasons: Array<CountView>, };
+
+export type ModelStatusView = { 
+/**
+ * `idle`, `loading`, `ready`, `failed`.
+ */
+status: string, 
+/**
+ * Layers loaded of the total while a local model loads.
+ */
+loaded: number, total: number, 
+/**
+ * The chosen model's id (`null`: the catalog's default), or `remote`.
+ */
+chosen: string | null, };
+
+export type CustomerMessageArgs = { conversationId: number, text: string, };
+
+export type SendSuggestionArgs = { conversationId: number, id: string, text: string, };
+
+export type RejectSuggestionArgs = { conversationId: number, id: string, reason: string, };
+
+export type SaveStrategyDraftArgs = { 
+/**
+ * A `StrategyDocument` as JSON (read and checked by the API).
+ */
+document: StrategyDocumentJson, note: string, };
+
+export type RollbackStrategyArgs = { version: number, note: string, };
+
+export type TestStrategyArgs = { conversationIds: number[] | null, };
+
+export type ChooseModelArgs = { id: string | null, };
+
+export type Bilingual = { zh: string; en: string };
+
+export type LeadFieldSpecJson = { key: string; field_type: string; required: boolean; label_zh: string; label_en: string; ask_zh: string; ask_en: string; cues: string[]; crm_field: string | null };
+
+export type StrategyDocumentJson = { schema: number; persona: Bilingual; tone: Bilingual; goals: Bilingual[]; proactivity: 'low' | 'balanced' | 'high'; handoff_threshold: number; misunderstanding_limit: number; max_promotions: number; auto_send_objections: boolean; lead_fields: LeadFieldSpecJson[]; examples: { language: string; customer: string; reply: string }[]; playbook: { objection: string; responses: Bilingual[]; cues?: string[] }[]; promotions: { id: string; eligibility: { stages: Stage[]; products: string[] }; offer: Bilingual; discount: unknown }[]; scripts: { id: string; scenario: string; name: Bilingual; steps: { kind: string; text: Bilingual }[]; [key: string]: unknown }[] };

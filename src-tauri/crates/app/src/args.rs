@@ -233,6 +233,151 @@ impl Validate for AdoptIntentHeadArgs {
     }
 }
 
+/// Save the manager's strategy draft.
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SaveStrategyDraftArgs {
+    /// A `StrategyDocument` as JSON (read and checked by the API).
+    #[ts(type = "StrategyDocumentJson")]
+    pub document: serde_json::Value,
+    #[serde(default)]
+    pub note: String,
+}
+
+impl Validate for SaveStrategyDraftArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        if !self.document.is_object() {
+            return Err(ApiError::invalid("document must be an object"));
+        }
+        if self.note.len() > MAX_TEXT_BYTES {
+            return Err(ApiError::new(ErrorCode::TooLarge, "note is too long"));
+        }
+        Ok(())
+    }
+}
+
+/// Publish a copy of an older strategy version.
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RollbackStrategyArgs {
+    #[ts(type = "number")]
+    pub version: i64,
+    #[serde(default)]
+    pub note: String,
+}
+
+impl Validate for RollbackStrategyArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        id("version", self.version)?;
+        if self.note.len() > MAX_TEXT_BYTES {
+            return Err(ApiError::new(ErrorCode::TooLarge, "note is too long"));
+        }
+        Ok(())
+    }
+}
+
+/// Most sample conversations one test-run may name.
+pub const MAX_TEST_SAMPLES: usize = 20;
+
+/// Test the draft strategy on sample conversations (default: the first few in the inbox).
+#[derive(Debug, Default, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TestStrategyArgs {
+    #[serde(default)]
+    #[ts(type = "number[] | null")]
+    pub conversation_ids: Option<Vec<i64>>,
+}
+
+impl Validate for TestStrategyArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        if let Some(ids) = &self.conversation_ids {
+            if ids.len() > MAX_TEST_SAMPLES {
+                return Err(ApiError::new(ErrorCode::TooLarge, "too many sample conversations"));
+            }
+            for v in ids {
+                id("conversationIds", *v)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Choose the model that writes suggestions (`null`: the catalog's default).
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChooseModelArgs {
+    pub id: Option<String>,
+}
+
+impl Validate for ChooseModelArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        match &self.id {
+            Some(id) => text("id", id, MAX_NAME_BYTES * 2),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A customer message arrives (the console's simulator box and the tests; channels call the API
+/// directly).
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CustomerMessageArgs {
+    #[ts(type = "number")]
+    pub conversation_id: i64,
+    pub text: String,
+}
+
+impl Validate for CustomerMessageArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        id("conversationId", self.conversation_id)?;
+        text("text", &self.text, MAX_TEXT_BYTES)
+    }
+}
+
+/// Longest suggestion id accepted.
+const MAX_SUGGESTION_ID_BYTES: usize = 128;
+
+/// Send a suggestion, as offered or edited.
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SendSuggestionArgs {
+    #[ts(type = "number")]
+    pub conversation_id: i64,
+    pub id: String,
+    pub text: String,
+}
+
+impl Validate for SendSuggestionArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        id("conversationId", self.conversation_id)?;
+        text("id", &self.id, MAX_SUGGESTION_ID_BYTES)?;
+        text("text", &self.text, MAX_TEXT_BYTES)
+    }
+}
+
+/// Reject a suggestion, with an optional reason.
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RejectSuggestionArgs {
+    #[ts(type = "number")]
+    pub conversation_id: i64,
+    pub id: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+impl Validate for RejectSuggestionArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        id("conversationId", self.conversation_id)?;
+        text("id", &self.id, MAX_SUGGESTION_ID_BYTES)?;
+        if self.reason.len() > MAX_TEXT_BYTES {
+            return Err(ApiError::new(ErrorCode::TooLarge, "reason is too long"));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

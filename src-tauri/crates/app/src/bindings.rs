@@ -3,8 +3,16 @@
 use ts_rs::{Config, TS};
 
 use crate::args::{
-    AddIntentExampleArgs, AdoptIntentHeadArgs, AnalyzeMessageArgs, ConversationArgs,
-    ImportModelArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs,
+    AddIntentExampleArgs, AdoptIntentHeadArgs, AnalyzeMessageArgs, ChooseModelArgs,
+    ConversationArgs, CustomerMessageArgs, ImportModelArgs, NoArgs, RejectSuggestionArgs,
+    RollbackStrategyArgs, SaveStrategyDraftArgs, SendReplyArgs, SendSuggestionArgs,
+    SetLeadFieldArgs, SetModeArgs, TestStrategyArgs,
+};
+use crate::console::{
+    ConversationDetails, CountView, DashboardView, FunnelStepView, HandoffView, ModelStatusView,
+    ResponseTimeView, SentimentSeriesView, StrategyChangeView, StrategyIssueView, StrategyOverview,
+    StrategyTestSample, StrategyTrial, StrategyVersionView, SuggestionRecordView,
+    SuggestionStatsView, TurnAnnotationView, VersionStatsView,
 };
 use crate::dto::{
     AnalysisView, AppInfo, ConversationSummary, ConversationView, IntentExampleAdded,
@@ -73,6 +81,31 @@ pub fn typescript() -> String {
         AnalyzeMessageArgs::decl(&cfg),
         AddIntentExampleArgs::decl(&cfg),
         AdoptIntentHeadArgs::decl(&cfg),
+        TurnAnnotationView::decl(&cfg),
+        SuggestionRecordView::decl(&cfg),
+        HandoffView::decl(&cfg),
+        ConversationDetails::decl(&cfg),
+        StrategyVersionView::decl(&cfg),
+        StrategyChangeView::decl(&cfg),
+        StrategyIssueView::decl(&cfg),
+        StrategyOverview::decl(&cfg),
+        StrategyTrial::decl(&cfg),
+        StrategyTestSample::decl(&cfg),
+        CountView::decl(&cfg),
+        FunnelStepView::decl(&cfg),
+        SuggestionStatsView::decl(&cfg),
+        VersionStatsView::decl(&cfg),
+        ResponseTimeView::decl(&cfg),
+        SentimentSeriesView::decl(&cfg),
+        DashboardView::decl(&cfg),
+        ModelStatusView::decl(&cfg),
+        CustomerMessageArgs::decl(&cfg),
+        SendSuggestionArgs::decl(&cfg),
+        RejectSuggestionArgs::decl(&cfg),
+        SaveStrategyDraftArgs::decl(&cfg),
+        RollbackStrategyArgs::decl(&cfg),
+        TestStrategyArgs::decl(&cfg),
+        ChooseModelArgs::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by `cargo test -p closer-app bindings` with\n\
@@ -83,5 +116,16 @@ pub fn typescript() -> String {
         out.push_str(&decl);
         out.push('\n');
     }
+    out.push_str(STRATEGY_DOCUMENT);
     out
 }
+
+/// The strategy document's JSON shape (`closer_dialogue::document::StrategyDocument`, which has
+/// no TypeScript derive: it is written here by hand and read back by the API, which checks it).
+const STRATEGY_DOCUMENT: &str = r#"
+export type Bilingual = { zh: string; en: string };
+
+export type LeadFieldSpecJson = { key: string; field_type: string; required: boolean; label_zh: string; label_en: string; ask_zh: string; ask_en: string; cues: string[]; crm_field: string | null };
+
+export type StrategyDocumentJson = { schema: number; persona: Bilingual; tone: Bilingual; goals: Bilingual[]; proactivity: 'low' | 'balanced' | 'high'; handoff_threshold: number; misunderstanding_limit: number; max_promotions: number; auto_send_objections: boolean; lead_fields: LeadFieldSpecJson[]; examples: { language: string; customer: string; reply: string }[]; playbook: { objection: string; responses: Bilingual[]; cues?: string[] }[]; promotions: { id: string; eligibility: { stages: Stage[]; products: string[] }; offer: Bilingual; discount: unknown }[]; scripts: { id: string; scenario: string; name: Bilingual; steps: { kind: string; text: Bilingual }[]; [key: string]: unknown }[] };
+"#;

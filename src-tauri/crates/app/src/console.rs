@@ -1,3 +1,782 @@
 //! Console-only queries and actions: what the salesperson and manager screens need beyond the
-//! live path (annotations per message, suggestion history, hand-off, strategy versions and
-//! test-runs, dashboard aggregates).
+//! live path — each customer turn's annotation and the suggestions' history for a conversation,
+//! take over / hand back, the strategy's versions with the draft's diff and a test-run of the
+//! draft on sample conversations, the dashboards' aggregates, and the models' state.
+//!
+//! Key decision: everything here is read from the event log (replayed states) or goes through
+//! the same store calls and pure dialogue functions the engine uses, so the console shows what
+//! the engine did, never a second opinion of it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use closer_dialogue::composer;
+use closer_dialogue::document::{self, Language, StrategyDocument};
+use closer_dialogue::turn::{self, TurnInput};
+use closer_dialogue::{
+    ConversationState, Event, Handoff, IntentScore, Role, Sentiment, SentimentScore, Stage,
+    SuggestionStatus,
+};
+use closer_store::{StrategyError, StrategyVersion, VersionStatus};
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::args::{
+    ChooseModelArgs, ConversationArgs, NoArgs, RollbackStrategyArgs, SaveStrategyDraftArgs,
+    TestStrategyArgs,
+};
+use crate::engine::{DEFAULT_STRATEGY, DecisionView};
+use crate::{ApiError, ErrorCode};
+
+/// Pins the model runtime's compute threads (the shell calls it first thing at start-up).
+pub use closer_llm::cpu::pin_threads as pin_compute_threads;
+
+/// The NLU's reading of one customer message, as stored with its turn.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnAnnotationView {
+    /// The customer message's time (matches its `MessageView.at`).
+    #[ts(type = "number")]
+    pub at: i64,
+    pub intents: Vec<IntentScore>,
+    pub top_intent: Option<IntentScore>,
+    pub sentiment: SentimentScore,
+    pub language: String,
+}
+
+/// A suggestion offered in the conversation and what became of it.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SuggestionRecordView {
+    pub id: String,
+    pub offered_text: String,
+    pub text: String,
+    /// The policy's action it carried out (`answer`, `ask_field`, …).
+    pub action: String,
+    pub field: Option<String>,
+    pub objection: Option<String>,
+    pub promotion: Option<String>,
+    /// `offered`, `edited`, `sent` or `rejected`.
+    pub status: String,
+    pub sent_by: Option<Role>,
+    #[ts(type = "number")]
+    pub offered_at: i64,
+    #[ts(type = "number | null")]
+    pub decided_at: Option<i64>,
+}
+
+/// Whether a person is needed or has the conversation.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct HandoffView {
+    /// `requested` (the AI asks for a person) or `taken` (a person has it).
+    pub state: String,
+    /// The policy's reason code for a request.
+    pub reason: Option<String>,
+    #[ts(type = "number")]
+    pub at: i64,
+}
+
+/// What the conversation view shows beside the messages.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationDetails {
+    #[ts(type = "number")]
+    pub conversation_id: i64,
+    /// One per annotated customer message, in order.
+    pub turns: Vec<TurnAnnotationView>,
+    /// Every suggestion offered, in order.
+    pub suggestions: Vec<SuggestionRecordView>,
+    pub handoff: Option<HandoffView>,
+    /// The product or plan in focus.
+    pub focus: Option<String>,
+}
+
+/// One stored version of the strategy.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StrategyVersionView {
+    #[ts(type = "number")]
+    pub version: i64,
+    /// `draft`, `published` or `retired`.
+    pub status: String,
+    pub note: String,
+    #[ts(type = "number")]
+    pub created_at: i64,
+    #[ts(type = "number | null")]
+    pub published_at: Option<i64>,
+}
+
+/// One field-level difference between the published document and the draft.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StrategyChangeView {
+    pub path: String,
+    /// `added`, `removed`, `changed`, `reordered`.
+    pub kind: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// A problem that keeps a draft from being published.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StrategyIssueView {
+    pub code: String,
+    pub message: String,
+}
+
+/// The strategy editor's state: versions, the published document, the draft and its diff.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StrategyOverview {
+    pub name: String,
+    pub versions: Vec<StrategyVersionView>,
+    #[ts(type = "number")]
+    pub published_version: i64,
+    /// The published document (a `StrategyDocument` as JSON).
+    #[ts(type = "StrategyDocumentJson")]
+    pub published: serde_json::Value,
+    #[ts(type = "number | null")]
+    pub draft_version: Option<i64>,
+    #[ts(type = "StrategyDocumentJson | null")]
+    pub draft: Option<serde_json::Value>,
+    /// Published → draft, field by field (empty without a draft).
+    pub changes: Vec<StrategyChangeView>,
+    /// Why the draft could not be published now (empty when it could).
+    pub issues: Vec<StrategyIssueView>,
+}
+
+/// What one strategy does with one sample message.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StrategyTrial {
+    pub decision: DecisionView,
+    /// The strategy's own reply for that decision (what the template writes; the model is steered
+    /// by the same action, field, objection answer and promotion).
+    pub reply: String,
+}
+
+/// A sample conversation's last customer message under the published strategy and the draft.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StrategyTestSample {
+    #[ts(type = "number")]
+    pub conversation_id: i64,
+    pub customer_name: String,
+    pub message: String,
+    pub before: StrategyTrial,
+    pub after: StrategyTrial,
+    pub changed: bool,
+}
+
+/// Counts under a key (an intent, a stage, a reason).
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct CountView {
+    pub key: String,
+    pub count: u32,
+}
+
+/// A funnel stage: conversations that ever reached it, that are in it now, and the share of the
+/// previous stage's that reached it.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct FunnelStepView {
+    pub stage: Stage,
+    pub reached: u32,
+    pub current: u32,
+    pub conversion: Option<f64>,
+}
+
+/// What became of suggestions.
+#[derive(Debug, Clone, Default, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SuggestionStatsView {
+    pub offered: u32,
+    pub sent_as_is: u32,
+    pub sent_edited: u32,
+    pub rejected: u32,
+    /// Still waiting for a decision.
+    pub pending: u32,
+    /// Shares of the decided ones.
+    pub acceptance_rate: Option<f64>,
+    pub edit_rate: Option<f64>,
+    pub reject_rate: Option<f64>,
+    /// Mean Levenshtein distance (characters) between offered and sent text, over edited sends.
+    pub mean_edit_distance: Option<f64>,
+}
+
+/// Suggestions under one strategy version (the one published when they were offered).
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionStatsView {
+    #[ts(type = "number")]
+    pub version: i64,
+    pub stats: SuggestionStatsView,
+}
+
+/// How fast customers got a reply, by who replied (`salesperson` or `ai`).
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseTimeView {
+    pub by: Role,
+    pub replies: u32,
+    pub mean_secs: f64,
+    pub p50_secs: f64,
+    pub p90_secs: f64,
+}
+
+/// One sentiment's daily counts.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SentimentSeriesView {
+    pub sentiment: Sentiment,
+    pub counts: Vec<u32>,
+}
+
+/// The dashboards' aggregates over every conversation.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DashboardView {
+    pub conversations: u32,
+    pub messages: u32,
+    pub funnel: Vec<FunnelStepView>,
+    /// Lost and handed-off conversations now.
+    pub lost: u32,
+    pub handed_off: u32,
+    /// Intents of annotated customer messages, most frequent first.
+    pub intents: Vec<CountView>,
+    /// UTC day starts (Unix ms) of the sentiment series.
+    #[ts(type = "number[]")]
+    pub days: Vec<i64>,
+    pub sentiment: Vec<SentimentSeriesView>,
+    pub suggestions: SuggestionStatsView,
+    pub by_version: Vec<VersionStatsView>,
+    pub response_times: Vec<ResponseTimeView>,
+    /// Rejection reasons given, most frequent first (`""` is no reason).
+    pub reject_reasons: Vec<CountView>,
+}
+
+/// The suggestion model's state for the settings screen.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelStatusView {
+    /// `idle`, `loading`, `ready`, `failed`.
+    pub status: String,
+    /// Layers loaded of the total while a local model loads.
+    pub loaded: u32,
+    pub total: u32,
+    /// The chosen model's id (`null`: the catalog's default), or `remote`.
+    pub chosen: Option<String>,
+}
+
+const FUNNEL: [Stage; 6] =
+    [Stage::New, Stage::Engaged, Stage::Qualified, Stage::Proposal, Stage::Negotiation, Stage::Won];
+const DAY_MS: i64 = 86_400_000;
+/// Sample conversations a test-run uses when none are named.
+const SAMPLES: usize = 4;
+
+fn status_name(s: crate::loader::Status) -> &'static str {
+    match s {
+        crate::loader::Status::Idle => "idle",
+        crate::loader::Status::Loading => "loading",
+        crate::loader::Status::Ready => "ready",
+        crate::loader::Status::Failed => "failed",
+    }
+}
+
+fn strategy_error(e: StrategyError) -> ApiError {
+    let code = match &e {
+        StrategyError::NotFound(_)
+        | StrategyError::VersionNotFound { .. }
+        | StrategyError::NoDraft(_) => ErrorCode::NotFound,
+        StrategyError::AlreadyPublished { .. }
+        | StrategyError::NeverPublished { .. }
+        | StrategyError::Unreadable { .. }
+        | StrategyError::Invalid { .. } => ErrorCode::InvalidArgument,
+        StrategyError::Store(_) => ErrorCode::Storage,
+    };
+    ApiError::new(code, format!("{} ({})", e, e.code()))
+}
+
+fn version_view(v: &StrategyVersion) -> StrategyVersionView {
+    StrategyVersionView {
+        version: v.version,
+        status: v.status.as_str().to_owned(),
+        note: v.note.clone(),
+        created_at: v.created_at,
+        published_at: v.published_at,
+    }
+}
+
+fn read_document(value: serde_json::Value) -> Result<StrategyDocument, ApiError> {
+    StrategyDocument::from_value(value)
+        .map_err(|e| ApiError::invalid(format!("not a strategy document: {e} ({})", e.code())))
+}
+
+/// Counts per key, most frequent first, ties by key.
+fn ranked(counts: HashMap<String, u32>) -> Vec<CountView> {
+    let mut out: Vec<CountView> =
+        counts.into_iter().map(|(key, count)| CountView { key, count }).collect();
+    out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    out
+}
+
+fn share(part: u32, whole: u32) -> Option<f64> {
+    (whole > 0).then(|| f64::from(part) / f64::from(whole))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Tallies suggestions; `distances` collects edit distances of edited sends.
+#[derive(Debug, Default)]
+struct Tally {
+    stats: SuggestionStatsView,
+    distances: Vec<usize>,
+}
+
+impl Tally {
+    fn add(&mut self, s: &closer_dialogue::Suggestion) {
+        self.stats.offered += 1;
+        match s.status {
+            SuggestionStatus::Sent if s.text == s.offered_text => self.stats.sent_as_is += 1,
+            SuggestionStatus::Sent => {
+                self.stats.sent_edited += 1;
+                self.distances.push(strsim::levenshtein(&s.offered_text, &s.text));
+            }
+            SuggestionStatus::Rejected => self.stats.rejected += 1,
+            SuggestionStatus::Offered | SuggestionStatus::Edited => self.stats.pending += 1,
+        }
+    }
+
+    fn finish(mut self) -> SuggestionStatsView {
+        let s = &mut self.stats;
+        let decided = s.sent_as_is + s.sent_edited + s.rejected;
+        s.acceptance_rate = share(s.sent_as_is + s.sent_edited, decided);
+        s.edit_rate = share(s.sent_edited, decided);
+        s.reject_rate = share(s.rejected, decided);
+        s.mean_edit_distance = (!self.distances.is_empty())
+            .then(|| self.distances.iter().sum::<usize>() as f64 / self.distances.len() as f64);
+        self.stats
+    }
+}
+
+impl crate::Api {
+    /// Each customer turn's annotation, the suggestions offered and the hand-off state.
+    pub fn conversation_details(
+        &self,
+        args: ConversationArgs,
+    ) -> Result<ConversationDetails, ApiError> {
+        let state = self.store.state(args.conversation_id)?;
+        Ok(details(args.conversation_id, &state))
+    }
+
+    /// A person takes the conversation over: the AI stops suggesting to send on its own and the
+    /// stage shows it handed off.
+    pub fn take_over(&self, args: ConversationArgs) -> Result<ConversationDetails, ApiError> {
+        self.handoff_event(args.conversation_id, |at| Event::HandoffTaken { at })
+    }
+
+    /// The person hands the conversation back to the AI; the stage returns to where it was.
+    pub fn hand_back(&self, args: ConversationArgs) -> Result<ConversationDetails, ApiError> {
+        self.handoff_event(args.conversation_id, |at| Event::HandoffReturned { at })
+    }
+
+    fn handoff_event(
+        &self,
+        id: i64,
+        event: impl Fn(i64) -> Event,
+    ) -> Result<ConversationDetails, ApiError> {
+        let at = (self.clock)();
+        let mut state = self.store.state(id)?;
+        let first = event(at);
+        state.apply(&first);
+        let mut events = vec![first];
+        for change in closer_dialogue::stage::advance(&state) {
+            let e = change.event(at);
+            state.apply(&e);
+            events.push(e);
+        }
+        self.store.record_all(id, &events, "salesperson")?;
+        self.updated(id);
+        Ok(details(id, &state))
+    }
+
+    /// The strategy's versions, its published document, the draft and what the draft changes.
+    pub fn strategy_overview(&self, _: NoArgs) -> Result<StrategyOverview, ApiError> {
+        let name = DEFAULT_STRATEGY;
+        let versions = self.store.strategy_versions(name).map_err(strategy_error)?;
+        let published = versions
+            .iter()
+            .find(|v| v.status == VersionStatus::Published)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no published strategy"))?;
+        let draft = versions.iter().find(|v| v.status == VersionStatus::Draft);
+        let published_doc = read_document(published.document.clone())?;
+        let (changes, issues) = match draft {
+            Some(d) => {
+                let doc = read_document(d.document.clone())?;
+                let changes = document::diff(&published_doc, &doc)
+                    .into_iter()
+                    .map(|c| StrategyChangeView {
+                        path: c.path,
+                        kind: c.kind.as_str().to_owned(),
+                        before: c.before,
+                        after: c.after,
+                    })
+                    .collect();
+                (changes, self.issues(&doc)?)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        Ok(StrategyOverview {
+            name: name.to_owned(),
+            versions: versions.iter().map(version_view).collect(),
+            published_version: published.version,
+            published: published_doc.to_value(),
+            draft_version: draft.map(|d| d.version),
+            draft: match draft {
+                Some(d) => Some(read_document(d.document.clone())?.to_value()),
+                None => None,
+            },
+            changes,
+            issues,
+        })
+    }
+
+    fn issues(&self, doc: &StrategyDocument) -> Result<Vec<StrategyIssueView>, ApiError> {
+        Ok(match doc.validate() {
+            Ok(()) => Vec::new(),
+            Err(issues) => issues
+                .into_iter()
+                .map(|i| StrategyIssueView { code: i.code().to_owned(), message: i.to_string() })
+                .collect(),
+        })
+    }
+
+    /// Saves the manager's draft (creating or updating it); it may be incomplete until published.
+    pub fn save_strategy_draft(
+        &self,
+        args: SaveStrategyDraftArgs,
+    ) -> Result<StrategyOverview, ApiError> {
+        let doc = read_document(args.document)?;
+        self.store
+            .save_strategy_draft(DEFAULT_STRATEGY, &doc, &args.note, "manager", (self.clock)())
+            .map_err(strategy_error)?;
+        self.strategy_overview(NoArgs {})
+    }
+
+    /// Publishes the draft (validated first); the next customer message uses it.
+    pub fn publish_strategy(&self, _: NoArgs) -> Result<StrategyOverview, ApiError> {
+        self.store
+            .publish_strategy_draft(DEFAULT_STRATEGY, "manager", (self.clock)())
+            .map_err(strategy_error)?;
+        self.strategy_overview(NoArgs {})
+    }
+
+    /// Publishes a copy of an older version.
+    pub fn rollback_strategy(
+        &self,
+        args: RollbackStrategyArgs,
+    ) -> Result<StrategyOverview, ApiError> {
+        self.store
+            .rollback_strategy(
+                DEFAULT_STRATEGY,
+                args.version,
+                &args.note,
+                "manager",
+                (self.clock)(),
+            )
+            .map_err(strategy_error)?;
+        self.strategy_overview(NoArgs {})
+    }
+
+    /// Runs the last customer message of sample conversations through the turn (NLU reading as
+    /// stored, else analysed now) under the published strategy and under the draft, and returns
+    /// both decisions and replies. Nothing is stored.
+    pub fn test_strategy_draft(
+        &self,
+        args: TestStrategyArgs,
+    ) -> Result<Vec<StrategyTestSample>, ApiError> {
+        let published = self.strategy_document()?;
+        let draft = match self.store.strategy_draft(DEFAULT_STRATEGY).map_err(strategy_error)? {
+            Some(d) => read_document(d.document)?,
+            None => published.clone(),
+        };
+        let products = self.store.products()?;
+        let catalog = crate::catalog::dialogue_catalog(&products);
+        let ids: Vec<i64> = match args.conversation_ids {
+            Some(ids) => ids,
+            None => self.store.list_conversations()?.into_iter().map(|c| c.id).collect(),
+        };
+        let mut out = Vec::new();
+        for id in ids {
+            if out.len() >= SAMPLES {
+                break;
+            }
+            let (row, _) = self.store.conversation(id)?;
+            let events = self.store.events(id)?;
+            let Some(last) = events
+                .iter()
+                .rposition(|e| matches!(e, Event::Message { role: Role::Customer, .. }))
+            else {
+                continue;
+            };
+            let Event::Message { text, at, .. } = &events[last] else { continue };
+            let before_state = ConversationState::replay(&events[..last]);
+            let stored = events[last..].iter().find_map(|e| match e {
+                Event::Annotated { annotation, at: a } if a == at => Some(annotation.clone()),
+                _ => None,
+            });
+            let annotation = match stored {
+                Some(a) => a,
+                None => {
+                    self.nlu.wait(crate::NLU_WAIT)?;
+                    self.nlu.analyze(text, *at)?.annotation
+                }
+            };
+            let input =
+                TurnInput { id: format!("trial-{id}"), text: text.clone(), at: *at, annotation };
+            let trial = |doc: &StrategyDocument| {
+                let outcome = turn::customer_message(&before_state, &input, &catalog, &doc.view());
+                let language = Language::parse(&input.annotation.language).unwrap_or_default();
+                let reply =
+                    composer::template_reply(doc, &outcome.decision, &outcome.state, &[], language);
+                StrategyTrial { decision: DecisionView::from(&outcome.decision), reply }
+            };
+            let before = trial(&published);
+            let after = trial(&draft);
+            let changed = before.reply != after.reply || before.decision != after.decision;
+            out.push(StrategyTestSample {
+                conversation_id: id,
+                customer_name: row.customer_name,
+                message: text.clone(),
+                before,
+                after,
+                changed,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The dashboards: funnel, intents, sentiment by day, suggestion outcomes (overall and per
+    /// strategy version), response times by who replied, rejection reasons.
+    pub fn dashboard(&self, _: NoArgs) -> Result<DashboardView, ApiError> {
+        let rows = self.store.list_conversations()?;
+        let versions = self.store.strategy_versions(DEFAULT_STRATEGY).map_err(strategy_error)?;
+        // (published_at, version), oldest first: a suggestion belongs to the last one before it.
+        let mut published: Vec<(i64, i64)> =
+            versions.iter().filter_map(|v| v.published_at.map(|at| (at, v.version))).collect();
+        published.sort();
+        let version_at = |at: i64| {
+            published
+                .iter()
+                .rev()
+                .find(|(p, _)| *p <= at)
+                .or(published.first())
+                .map_or(0, |(_, v)| *v)
+        };
+
+        let mut reached = [0u32; FUNNEL.len()];
+        let mut current = [0u32; FUNNEL.len()];
+        let (mut lost, mut handed_off, mut messages) = (0u32, 0u32, 0u32);
+        let mut intents: HashMap<String, u32> = HashMap::new();
+        let mut sentiment_days: BTreeMap<i64, HashMap<Sentiment, u32>> = BTreeMap::new();
+        let mut all = Tally::default();
+        let mut per_version: BTreeMap<i64, Tally> = BTreeMap::new();
+        let mut waits: HashMap<Role, Vec<f64>> = HashMap::new();
+        let mut reasons: HashMap<String, u32> = HashMap::new();
+
+        for row in &rows {
+            let events = self.store.events(row.id)?;
+            let state = ConversationState::replay(&events);
+            let mut furthest = funnel_index(Stage::New);
+            for e in &events {
+                match e {
+                    Event::StageChanged { to, .. } => {
+                        furthest = furthest.max(funnel_index(*to));
+                    }
+                    Event::SuggestionRejected { reason, .. } => {
+                        *reasons.entry(reason.trim().to_owned()).or_default() += 1;
+                    }
+                    _ => {}
+                }
+            }
+            furthest = furthest.max(funnel_index(state.stage));
+            for r in reached.iter_mut().take(furthest + 1) {
+                *r += 1;
+            }
+            match state.stage {
+                Stage::Lost => lost += 1,
+                Stage::HandedOff => handed_off += 1,
+                s => {
+                    if let Some(i) = FUNNEL.iter().position(|f| *f == s) {
+                        current[i] += 1;
+                    }
+                }
+            }
+            messages += state.messages.len() as u32;
+            for t in &state.turns {
+                for i in &t.intents {
+                    *intents.entry(i.label.clone()).or_default() += 1;
+                }
+                *sentiment_days
+                    .entry(t.at.div_euclid(DAY_MS) * DAY_MS)
+                    .or_default()
+                    .entry(t.sentiment.label)
+                    .or_default() += 1;
+            }
+            for s in &state.suggestions {
+                all.add(s);
+                per_version.entry(version_at(s.offered_at)).or_default().add(s);
+            }
+            let mut waiting_since: Option<i64> = None;
+            for m in &state.messages {
+                match m.role {
+                    Role::Customer => {
+                        waiting_since.get_or_insert(m.at);
+                    }
+                    Role::Salesperson | Role::Ai => {
+                        if let Some(since) = waiting_since.take() {
+                            let secs = (m.at - since).max(0) as f64 / 1000.0;
+                            waits.entry(m.role).or_default().push(secs);
+                        }
+                    }
+                    Role::System => {}
+                }
+            }
+        }
+
+        let funnel = FUNNEL
+            .iter()
+            .enumerate()
+            .map(|(i, stage)| FunnelStepView {
+                stage: *stage,
+                reached: reached[i],
+                current: current[i],
+                conversion: if i == 0 { None } else { share(reached[i], reached[i - 1]) },
+            })
+            .collect();
+        let sentiments = [
+            Sentiment::Positive,
+            Sentiment::Neutral,
+            Sentiment::Hesitant,
+            Sentiment::Negative,
+            Sentiment::Angry,
+        ];
+        let days: Vec<i64> = sentiment_days.keys().copied().collect();
+        let sentiment = sentiments
+            .iter()
+            .map(|s| SentimentSeriesView {
+                sentiment: *s,
+                counts: sentiment_days.values().map(|d| d.get(s).copied().unwrap_or(0)).collect(),
+            })
+            .collect();
+        let mut response_times = Vec::new();
+        for by in [Role::Salesperson, Role::Ai] {
+            let Some(mut w) = waits.remove(&by) else { continue };
+            w.sort_by(f64::total_cmp);
+            response_times.push(ResponseTimeView {
+                by,
+                replies: w.len() as u32,
+                mean_secs: w.iter().sum::<f64>() / w.len() as f64,
+                p50_secs: percentile(&w, 0.5),
+                p90_secs: percentile(&w, 0.9),
+            });
+        }
+        Ok(DashboardView {
+            conversations: rows.len() as u32,
+            messages,
+            funnel,
+            lost,
+            handed_off,
+            intents: ranked(intents),
+            days,
+            sentiment,
+            suggestions: all.finish(),
+            by_version: per_version
+                .into_iter()
+                .map(|(version, t)| VersionStatsView { version, stats: t.finish() })
+                .collect(),
+            response_times,
+            reject_reasons: ranked(reasons),
+        })
+    }
+
+    /// The suggestion model's load state.
+    pub fn model_status(&self, _: NoArgs) -> Result<ModelStatusView, ApiError> {
+        let (loaded, total) = self.suggester.progress();
+        Ok(ModelStatusView {
+            status: status_name(self.suggester.status()).to_owned(),
+            loaded: loaded as u32,
+            total: total as u32,
+            chosen: match self.suggester.choice() {
+                crate::suggest::ModelChoice::Local(id) => id,
+                crate::suggest::ModelChoice::Remote(_) => Some("remote".to_owned()),
+            },
+        })
+    }
+
+    /// Makes an installed model the one that writes suggestions, and starts loading it.
+    pub fn choose_local_model(&self, args: ChooseModelArgs) -> Result<ModelStatusView, ApiError> {
+        let installed = closer_llm::catalog::list_installed(&self.models_dir)?;
+        if let Some(id) = &args.id
+            && !installed.iter().any(|m| &m.id == id)
+        {
+            return Err(ApiError::new(ErrorCode::NotFound, format!("model {id} is not installed")));
+        }
+        self.choose_model(crate::suggest::ModelChoice::Local(args.id));
+        self.start_models();
+        self.model_status(NoArgs {})
+    }
+}
+
+fn funnel_index(stage: Stage) -> usize {
+    FUNNEL.iter().position(|s| *s == stage).unwrap_or(0)
+}
+
+fn details(conversation_id: i64, state: &ConversationState) -> ConversationDetails {
+    ConversationDetails {
+        conversation_id,
+        turns: state
+            .turns
+            .iter()
+            .map(|t| TurnAnnotationView {
+                at: t.at,
+                intents: t.intents.clone(),
+                top_intent: t.top_intent.clone(),
+                sentiment: t.sentiment,
+                language: t.language.clone(),
+            })
+            .collect(),
+        suggestions: state
+            .suggestions
+            .iter()
+            .map(|s| SuggestionRecordView {
+                id: s.id.clone(),
+                offered_text: s.offered_text.clone(),
+                text: s.text.clone(),
+                action: s.action.as_str().to_owned(),
+                field: s.field.clone(),
+                objection: s.objection.clone(),
+                promotion: s.promotion.clone(),
+                status: s.status.as_str().to_owned(),
+                sent_by: s.sent_by,
+                offered_at: s.offered_at,
+                decided_at: s.decided_at,
+            })
+            .collect(),
+        handoff: state.handoff.as_ref().map(|h| match h {
+            Handoff::Requested { reason, at } => {
+                HandoffView { state: "requested".into(), reason: Some(reason.clone()), at: *at }
+            }
+            Handoff::Taken { at } => HandoffView { state: "taken".into(), reason: None, at: *at },
+        }),
+        focus: state.focus.as_ref().map(|f| f.plan.clone().unwrap_or_else(|| f.product.clone())),
+    }
+}
