@@ -8,8 +8,8 @@
 pub mod args;
 pub mod bindings;
 pub mod catalog;
-pub mod crm;
 pub mod console;
+pub mod crm;
 pub mod deliver;
 pub mod demo;
 pub mod dto;

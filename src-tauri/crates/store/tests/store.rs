@@ -187,7 +187,10 @@ mod leads {
         let store = Store::open_in(dir.path()).expect("open");
         let id = conversation(&store, "赵经理");
         store.record(id, &field("company", "华东智联", FieldSource::Crm, 10), "crm").expect("crm");
-        assert!(store.pending_outbox().expect("outbox").is_empty(), "a CRM value is not echoed back");
+        assert!(
+            store.pending_outbox().expect("outbox").is_empty(),
+            "a CRM value is not echoed back"
+        );
         store.record(id, &field("budget", "15万", FieldSource::Ai, 11), "ai").expect("ai");
         let pending = store.pending_outbox().expect("outbox");
         assert_eq!(pending.len(), 1, "unsent upserts of one lead coalesce");
