@@ -24,6 +24,20 @@ import type {
   SendReplyArgs,
   SetLeadFieldArgs,
   SetModeArgs,
+  AppEvent,
+  ChooseModelArgs,
+  ConversationDetails,
+  CustomerMessageArgs,
+  DashboardView,
+  ModelStatusView,
+  RejectSuggestionArgs,
+  RollbackStrategyArgs,
+  SaveStrategyDraftArgs,
+  SendSuggestionArgs,
+  StrategyOverview,
+  StrategyTestSample,
+  TestStrategyArgs,
+  TurnView,
 } from './bindings';
 
 export type { ApiError, ErrorCode } from './bindings';
@@ -38,6 +52,8 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'storage',
   'nlu_not_ready',
   'model_not_ready',
+  'crm_not_configured',
+  'keyring',
   'training_failed',
   'internal',
 ];
@@ -99,7 +115,59 @@ export const api = {
 
   /** Validates and installs a user's GGUF file (absolute path). */
   importModel: (args: ImportModelArgs): Promise<ModelView> => call('import_model', args),
+
+  /** The suggestion model's load state and the chosen model. */
+  modelStatus: (): Promise<ModelStatusView> => call('model_status'),
+
+  /** Makes an installed model (null: the catalog default) write suggestions; starts loading it. */
+  chooseModel: (args: ChooseModelArgs): Promise<ModelStatusView> => call('choose_model', args),
+
+  /** A customer message arrives (the simulator box, tests): NLU, policy, streamed suggestions.
+   * Takes seconds; the suggestions also stream in as `AppEvent`s. */
+  receiveCustomerMessage: (args: CustomerMessageArgs): Promise<TurnView> =>
+    call('receive_customer_message', args),
+
+  /** Sends a suggestion as offered, or edited to `text`. */
+  sendSuggestion: (args: SendSuggestionArgs): Promise<ConversationView> =>
+    call('send_suggestion', args),
+
+  rejectSuggestion: (args: RejectSuggestionArgs): Promise<ConversationView> =>
+    call('reject_suggestion', args),
+
+  /** Per-message annotations, the suggestions' history and the hand-off state. */
+  conversationDetails: (args: ConversationArgs): Promise<ConversationDetails> =>
+    call('conversation_details', args),
+
+  takeOver: (args: ConversationArgs): Promise<ConversationDetails> => call('take_over', args),
+
+  handBack: (args: ConversationArgs): Promise<ConversationDetails> => call('hand_back', args),
+
+  dashboard: (): Promise<DashboardView> => call('dashboard'),
 };
+
+/** The strategy editor: versions, draft, diff, test-run, publish, rollback. */
+export const strategy = {
+  overview: (): Promise<StrategyOverview> => call('strategy_overview'),
+  saveDraft: (args: SaveStrategyDraftArgs): Promise<StrategyOverview> =>
+    call('save_strategy_draft', args),
+  publish: (): Promise<StrategyOverview> => call('publish_strategy'),
+  rollback: (args: RollbackStrategyArgs): Promise<StrategyOverview> =>
+    call('rollback_strategy', args),
+  /** The draft against the published version on sample conversations; nothing is stored. */
+  testDraft: (args: TestStrategyArgs = { conversationIds: null }): Promise<StrategyTestSample[]> =>
+    call('test_strategy_draft', args),
+};
+
+export type StrategyApi = typeof strategy;
+
+/** The name of the event the shell forwards `AppEvent`s under. */
+export const APP_EVENT = 'closer://app-event';
+
+/** Calls `handler` for every AppEvent until the returned function is called. */
+export async function onAppEvent(handler: (event: AppEvent) => void): Promise<() => void> {
+  const { listen } = await import('@tauri-apps/api/event');
+  return listen<AppEvent>(APP_EVENT, (e) => handler(e.payload));
+}
 
 export type Api = typeof api;
 

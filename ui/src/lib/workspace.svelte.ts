@@ -1,15 +1,30 @@
-// The console's state: the inbox, the open conversation and the salesperson's drafts, kept in
-// sync with the backend by polling (live events come later).
+// The console's state: the inbox, the open conversation (with its annotations, suggestions and
+// hand-off state) and the salesperson's drafts, kept in sync with the backend by the engine's
+// live events, with a slow poll as a safety net.
 import { api as defaultApi, toApiError, type Api } from './api';
 import type {
   ApiError,
+  AppEvent,
   AppInfo,
+  ConversationDetails,
   ConversationSummary,
   ConversationView,
+  DecisionView,
   Mode,
+  SuggestionRecordView,
+  SuggestionView,
+  TurnAnnotationView,
 } from './bindings';
+import {
+  applyStream,
+  emptyFilters,
+  filterConversations,
+  pendingSuggestions,
+  type InboxFilters,
+  type StreamSlot,
+} from './live';
 
-export const POLL_MS = 5_000;
+export const POLL_MS = 15_000;
 export const TICK_MS = 30_000;
 
 export type LeadError = { field: string; error: ApiError };
@@ -45,6 +60,17 @@ export class Workspace {
   drafts = $state<Record<number, string>>({});
   /** "Now" for waiting times; advanced by the ticker and by every refresh. */
   now = $state(Date.now());
+  /** The open conversation's annotations, suggestions and hand-off state. */
+  details = $state<ConversationDetails | null>(null);
+  /** Suggestions as the model writes them, per conversation, by index. */
+  streams = $state<Record<number, StreamSlot[]>>({});
+  /** The policy's last decision per conversation (from a message received in this session). */
+  decisions = $state<Record<number, DecisionView>>({});
+  /** Conversations whose customer message is being processed (NLU + model). */
+  receiving = $state<Record<number, boolean>>({});
+  /** A suggestion being sent or rejected. */
+  deciding = $state<string | null>(null);
+  filters = $state<InboxFilters>(emptyFilters());
 
   #api: Api;
   #refreshing: Promise<void> | null = null;
@@ -59,16 +85,63 @@ export class Workspace {
     return this.conversations.reduce((sum, c) => sum + c.unread, 0);
   }
 
-  /** Loads everything and starts polling; returns a function that stops it. */
-  start(): () => void {
+  /** The inbox after the filters. */
+  get visible(): ConversationSummary[] {
+    return filterConversations(this.conversations, this.filters);
+  }
+
+  /** The open conversation's annotation of the customer message at `at`. */
+  annotationAt(at: number): TurnAnnotationView | undefined {
+    return this.details?.turns.find((t) => t.at === at);
+  }
+
+  /** The suggestions waiting for the salesperson in the open conversation: the latest batch
+   * still offered, and any being written now. */
+  get pending(): { index: number; text: string; suggestion: SuggestionView | SuggestionRecordView | null }[] {
+    const id = this.selectedId;
+    if (id === null) return [];
+    return pendingSuggestions(this.details?.conversationId === id ? this.details.suggestions : [], this.streams[id] ?? []);
+  }
+
+  /** Loads everything, listens to the engine and polls slowly; returns a function that stops it. */
+  start(subscribe?: (handler: (event: AppEvent) => void) => Promise<() => void>): () => void {
     void this.loadInfo();
     void this.refresh();
+    let unlisten: (() => void) | null = null;
+    let stopped = false;
+    if (subscribe) {
+      void subscribe((event) => this.onEvent(event)).then((stop) => {
+        if (stopped) stop();
+        else unlisten = stop;
+      });
+    }
     const poll = setInterval(() => void this.refresh(), POLL_MS);
     const tick = setInterval(() => (this.now = Date.now()), TICK_MS);
     return () => {
+      stopped = true;
+      unlisten?.();
       clearInterval(poll);
       clearInterval(tick);
     };
+  }
+
+  #eventRefresh: ReturnType<typeof setTimeout> | null = null;
+
+  /** One event from the engine. */
+  onEvent(event: AppEvent): void {
+    if (event.kind === 'suggestion') {
+      const slots = this.streams[event.conversationId] ?? [];
+      this.streams[event.conversationId] = applyStream(slots, event.stream);
+      return;
+    }
+    if (event.conversationId === this.selectedId) void this.#open(event.conversationId, false);
+    // Many events arrive together (a turn, then its suggestions): refresh the inbox once.
+    if (this.#eventRefresh === null) {
+      this.#eventRefresh = setTimeout(() => {
+        this.#eventRefresh = null;
+        void this.refresh();
+      }, 150);
+    }
   }
 
   async loadInfo(): Promise<void> {
@@ -130,8 +203,14 @@ export class Workspace {
     const token = ++this.#openToken;
     if (showProgress) this.opening = true;
     try {
-      const view = await this.#api.openConversation({ conversationId: id });
-      if (token === this.#openToken && this.selectedId === id) this.view = view;
+      const [view, details] = await Promise.all([
+        this.#api.openConversation({ conversationId: id }),
+        this.#api.conversationDetails({ conversationId: id }),
+      ]);
+      if (token === this.#openToken && this.selectedId === id) {
+        this.view = view;
+        this.details = details;
+      }
     } catch (error) {
       if (token === this.#openToken && showProgress) this.actionError = toApiError(error);
     } finally {
@@ -141,7 +220,7 @@ export class Workspace {
 
   /** Moves the selection up or down the inbox. */
   move(delta: number): void {
-    const list = this.conversations;
+    const list = this.visible;
     if (list.length === 0) return;
     const index = list.findIndex((c) => c.id === this.selectedId);
     const next = index === -1 ? (delta > 0 ? 0 : list.length - 1) : index + delta;
@@ -206,6 +285,89 @@ export class Workspace {
     } finally {
       void this.refresh();
     }
+  }
+
+  /** A customer message arrives in the open conversation (the simulator box): understood,
+   * decided on and answered with suggestions that stream in while this waits. */
+  async receiveCustomerMessage(text: string): Promise<boolean> {
+    const id = this.selectedId;
+    if (id === null || text.trim() === '' || this.receiving[id]) return false;
+    this.receiving[id] = true;
+    this.streams[id] = [];
+    try {
+      const turn = await this.#api.receiveCustomerMessage({ conversationId: id, text });
+      this.decisions[id] = turn.decision;
+      this.#apply(turn.conversation);
+      this.actionError = null;
+      return true;
+    } catch (error) {
+      this.actionError = toApiError(error);
+      return false;
+    } finally {
+      this.receiving[id] = false;
+      if (this.selectedId === id) await this.#open(id, false);
+      void this.refresh();
+    }
+  }
+
+  /** Sends suggestion `suggestionId` as offered, or edited to `text`. */
+  async sendSuggestion(suggestionId: string, text: string): Promise<boolean> {
+    const id = this.selectedId;
+    if (id === null || this.deciding !== null || text.trim() === '') return false;
+    this.deciding = suggestionId;
+    try {
+      this.#apply(await this.#api.sendSuggestion({ conversationId: id, id: suggestionId, text }));
+      this.actionError = null;
+      return true;
+    } catch (error) {
+      this.actionError = toApiError(error);
+      return false;
+    } finally {
+      this.deciding = null;
+      if (this.selectedId === id) await this.#open(id, false);
+      void this.refresh();
+    }
+  }
+
+  async rejectSuggestion(suggestionId: string, reason: string): Promise<boolean> {
+    const id = this.selectedId;
+    if (id === null || this.deciding !== null) return false;
+    this.deciding = suggestionId;
+    try {
+      this.#apply(await this.#api.rejectSuggestion({ conversationId: id, id: suggestionId, reason }));
+      this.actionError = null;
+      return true;
+    } catch (error) {
+      this.actionError = toApiError(error);
+      return false;
+    } finally {
+      this.deciding = null;
+      if (this.selectedId === id) await this.#open(id, false);
+      void this.refresh();
+    }
+  }
+
+  /** Takes the open conversation over (or hands it back to the AI). */
+  async toggleTakeOver(): Promise<void> {
+    const id = this.selectedId;
+    if (id === null) return;
+    const taken = this.details?.handoff?.state === 'taken';
+    try {
+      const details = taken
+        ? await this.#api.handBack({ conversationId: id })
+        : await this.#api.takeOver({ conversationId: id });
+      if (this.selectedId === id) this.details = details;
+      this.actionError = null;
+    } catch (error) {
+      this.actionError = toApiError(error);
+    } finally {
+      if (this.selectedId === id) await this.#open(id, false);
+      void this.refresh();
+    }
+  }
+
+  setFilter<K extends keyof InboxFilters>(key: K, value: InboxFilters[K]): void {
+    this.filters = { ...this.filters, [key]: value };
   }
 
   dismissActionError(): void {

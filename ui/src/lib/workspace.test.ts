@@ -43,6 +43,30 @@ function fakeApi(overrides: Partial<Api> = {}): Api {
     importModel: vi.fn(async () => {
       throw { code: 'invalid_model', message: 'not used by the workspace' };
     }),
+    modelStatus: vi.fn(async () => ({ status: 'idle', loaded: 0, total: 0, chosen: null })),
+    chooseModel: vi.fn(async () => ({ status: 'loading', loaded: 0, total: 0, chosen: null })),
+    receiveCustomerMessage: vi.fn(async ({ conversationId }) => ({
+      conversation: view(conversationId),
+      decision: { action: 'answer', reason: 'question_asked', field: null, objection: null, promotion: null, mayAutoSend: false },
+      suggestions: [],
+      autoSent: null,
+      nluMs: 1,
+      suggestMs: 1,
+    })),
+    sendSuggestion: vi.fn(async ({ conversationId }) => view(conversationId)),
+    rejectSuggestion: vi.fn(async ({ conversationId }) => view(conversationId)),
+    conversationDetails: vi.fn(async ({ conversationId }) => ({ conversationId, turns: [], suggestions: [], handoff: null, focus: null })),
+    takeOver: vi.fn(async ({ conversationId }) => ({
+      conversationId,
+      turns: [],
+      suggestions: [],
+      handoff: { state: 'taken', reason: null, at: 1 },
+      focus: null,
+    })),
+    handBack: vi.fn(async ({ conversationId }) => ({ conversationId, turns: [], suggestions: [], handoff: null, focus: null })),
+    dashboard: vi.fn(async () => {
+      throw { code: 'internal', message: 'not used by the workspace' };
+    }),
     ...overrides,
   };
 }
@@ -160,5 +184,45 @@ describe('Workspace', () => {
     await ws.refresh();
     expect(ws.loaded).toBe(true);
     expect(ws.loadError).toEqual({ code: 'internal', message: 'no IPC' });
+  });
+});
+
+describe('Workspace live path', () => {
+  it('keeps the decision of a received message and reloads the details', async () => {
+    const api = fakeApi();
+    const ws = new Workspace(api);
+    await ws.select(1);
+    expect(await ws.receiveCustomerMessage('How much?')).toBe(true);
+    expect(ws.decisions[1]?.reason).toBe('question_asked');
+    expect(ws.receiving[1]).toBe(false);
+    expect(api.conversationDetails).toHaveBeenCalledTimes(2);
+  });
+
+  it('streams suggestion events into the open conversation and sends one', async () => {
+    const api = fakeApi();
+    const ws = new Workspace(api);
+    await ws.select(1);
+    ws.onEvent({ kind: 'suggestion', conversationId: 1, stream: { kind: 'piece', index: 0, text: 'Hi' } });
+    expect(ws.pending).toEqual([{ index: 0, text: 'Hi', suggestion: null }]);
+    expect(await ws.sendSuggestion('s-1', 'Hi there')).toBe(true);
+    expect(api.sendSuggestion).toHaveBeenCalledWith({ conversationId: 1, id: 's-1', text: 'Hi there' });
+  });
+
+  it('takes over and hands back', async () => {
+    const api = fakeApi();
+    const ws = new Workspace(api);
+    await ws.select(1);
+    await ws.toggleTakeOver();
+    expect(api.takeOver).toHaveBeenCalled();
+  });
+
+  it('filters the inbox and moves within the filtered list', async () => {
+    const api = fakeApi({
+      listConversations: vi.fn(async () => [summary(1), summary(2, { mode: 'auto' }), summary(3, { mode: 'auto' })]),
+    });
+    const ws = new Workspace(api);
+    await ws.refresh();
+    ws.setFilter('mode', 'auto');
+    expect(ws.visible.map((c) => c.id)).toEqual([2, 3]);
   });
 });
