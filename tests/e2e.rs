@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 
 const APP: &str = env!("CARGO_BIN_EXE_closer-desktop");
 const WAIT: Duration = Duration::from_secs(60);
+/// A customer message waits for the NLU and the model to load (once) and to write.
+const TURN_WAIT: Duration = Duration::from_secs(240);
 
 /// Processes and directories that live as long as the test.
 struct Session {
@@ -177,14 +179,22 @@ async fn text_of(client: &Client, css: &str) -> String {
     element.text().await.unwrap_or_else(|e| panic!("text of {css}: {e}"))
 }
 
-async fn wait_until<F, Fut>(what: &str, mut ready: F)
+async fn wait_until<F, Fut>(what: &str, ready: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    wait_up_to(WAIT, what, ready).await
+}
+
+async fn wait_up_to<F, Fut>(limit: Duration, what: &str, mut ready: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let start = Instant::now();
     while !ready().await {
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -318,6 +328,109 @@ async fn the_console_in_a_real_window() {
     let unknown = invoke_raw(&client, "drop_all_tables", "{}").await;
     assert!(unknown.get("err").is_some(), "an unlisted command must be refused: {unknown}");
     assert_eq!(count(&invoke_raw(&client, "open_conversation", &open).await), before);
+
+    // 5. The live path: a customer message shows its annotation and the policy's action, the
+    //    suggestions stream in, and sending one puts it in the thread.
+    open_row(&client, "Emily Carter").await;
+    wait_until("Emily's conversation", || async {
+        texts(&client, "[data-testid=message] .message-text")
+            .await
+            .iter()
+            .any(|t| t.contains("comparing CRM tools"))
+    })
+    .await;
+    let started = Instant::now();
+    let input = client.find(Locator::Css("[data-testid=customer-input]")).await.expect("input");
+    input.send_keys("How much is the Team plan per month?").await.expect("type");
+    client
+        .find(Locator::Css("[data-testid=customer-send]"))
+        .await
+        .expect("receive button")
+        .click()
+        .await
+        .expect("click receive");
+    wait_up_to(TURN_WAIT, "a suggestion", || async {
+        client
+            .find_all(Locator::Css("[data-testid=suggestion][data-state=ready]"))
+            .await
+            .map(|s| !s.is_empty())
+            .unwrap_or(false)
+    })
+    .await;
+    println!("customer message to first ready suggestion: {:?}", started.elapsed());
+    wait_until("the message's annotation", || async {
+        !texts(&client, "[data-testid=annotation] [data-testid=sentiment]").await.is_empty()
+    })
+    .await;
+    assert!(
+        !texts(&client, "[data-testid=decision-action]").await.is_empty(),
+        "the policy's action is shown"
+    );
+    screenshot(&client, "04-suggestions").await;
+    let suggestion =
+        text_of(&client, "[data-testid=suggestion] [data-testid=suggestion-text]").await;
+    client
+        .find(Locator::Css("[data-testid=suggestion] [data-testid=suggestion-send]"))
+        .await
+        .expect("send button")
+        .click()
+        .await
+        .expect("click send");
+    wait_until("the sent suggestion in the thread", || async {
+        let roles = client
+            .find_all(Locator::Css("[data-testid=message][data-role=salesperson] .message-text"))
+            .await
+            .unwrap_or_default();
+        let mut found = false;
+        for r in roles {
+            found |= r.text().await.map(|t| t.trim() == suggestion.trim()).unwrap_or(false);
+        }
+        found
+    })
+    .await;
+    screenshot(&client, "05-suggestion-sent").await;
+
+    // 6. The manager's pages render in the real window.
+    for (page, testid, name) in [
+        ("strategy", "strategy-editor", "06-strategy"),
+        ("dashboard", "dash-suggestions", "07-dashboard"),
+        ("settings", "settings-models", "08-settings"),
+    ] {
+        client
+            .find(Locator::Css(&format!("[data-testid=nav-{page}]")))
+            .await
+            .expect("nav")
+            .click()
+            .await
+            .expect("click nav");
+        wait_until(page, || async {
+            client.find(Locator::Css(&format!("[data-testid={testid}]"))).await.is_ok()
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        screenshot(&client, name).await;
+    }
+    // And in the other language.
+    client
+        .find(Locator::Css("[data-testid=lang-switch]"))
+        .await
+        .expect("switch")
+        .click()
+        .await
+        .expect("click");
+    for (page, name) in
+        [("dashboard", "09-dashboard-other-language"), ("strategy", "10-strategy-other-language")]
+    {
+        client
+            .find(Locator::Css(&format!("[data-testid=nav-{page}]")))
+            .await
+            .expect("nav")
+            .click()
+            .await
+            .expect("click nav");
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        screenshot(&client, name).await;
+    }
 
     client.close().await.expect("close session");
 }

@@ -780,3 +780,114 @@ fn details(conversation_id: i64, state: &ConversationState) -> ConversationDetai
         focus: state.focus.as_ref().map(|f| f.plan.clone().unwrap_or_else(|| f.product.clone())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Api, DataDir, Options};
+
+    fn clock() -> i64 {
+        1_800_000_000_000
+    }
+
+    fn demo_api(dir: &std::path::Path) -> Api {
+        Api::open(Options {
+            data_dir: DataDir::at(dir.join("data")),
+            seed_demo: true,
+            clock,
+            models_dir: dir.join("models"),
+        })
+        .expect("open")
+    }
+
+    #[test]
+    fn take_over_and_hand_back_move_the_stage_and_come_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let api = demo_api(dir.path());
+        let id = api.list_conversations(NoArgs {}).expect("inbox")[0].id;
+        let before = api.store.state(id).expect("state").stage;
+        let taken = api.take_over(ConversationArgs { conversation_id: id }).expect("take");
+        assert_eq!(taken.handoff.as_ref().map(|h| h.state.as_str()), Some("taken"));
+        assert_eq!(api.store.state(id).expect("state").stage, Stage::HandedOff);
+        let back = api.hand_back(ConversationArgs { conversation_id: id }).expect("back");
+        assert!(back.handoff.is_none());
+        let after = api.store.state(id).expect("state").stage;
+        if before != Stage::HandedOff {
+            assert_eq!(after, before);
+        }
+    }
+
+    #[test]
+    fn a_draft_shows_its_diff_and_publishes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let api = demo_api(dir.path());
+        let overview = api.strategy_overview(NoArgs {}).expect("overview");
+        assert!(overview.draft.is_none() && overview.changes.is_empty());
+        let mut doc = overview.published.clone();
+        doc["persona"]["en"] = serde_json::json!("Closer, a terse consultant");
+        let saved = api
+            .save_strategy_draft(SaveStrategyDraftArgs { document: doc, note: "terse".into() })
+            .expect("save");
+        assert_eq!(saved.changes.len(), 1, "{:?}", saved.changes);
+        assert_eq!(saved.changes[0].path, "persona.en");
+        let published = api.publish_strategy(NoArgs {}).expect("publish");
+        assert!(published.draft.is_none());
+        assert_eq!(published.published["persona"]["en"], "Closer, a terse consultant");
+        let first = overview.published_version;
+        let rolled = api
+            .rollback_strategy(RollbackStrategyArgs { version: first, note: String::new() })
+            .expect("rollback");
+        assert_eq!(rolled.published, overview.published);
+        assert!(
+            api.save_strategy_draft(SaveStrategyDraftArgs {
+                document: serde_json::json!({ "persona": 3 }),
+                note: String::new()
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn the_dashboard_counts_the_demo() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let api = demo_api(dir.path());
+        let d = api.dashboard(NoArgs {}).expect("dashboard");
+        assert!(d.conversations >= 6);
+        assert_eq!(d.funnel.len(), FUNNEL.len());
+        assert_eq!(d.funnel[0].reached, d.conversations);
+        assert!(d.funnel.windows(2).all(|w| w[1].reached <= w[0].reached));
+        assert!(d.messages > 0);
+        assert_eq!(d.sentiment.len(), 5);
+        assert!(d.sentiment.iter().all(|s| s.counts.len() == d.days.len()));
+    }
+
+    #[test]
+    fn tallies_edit_distance_and_rates() {
+        let mut t = Tally::default();
+        let mut s = closer_dialogue::Suggestion {
+            id: "a".into(),
+            offered_text: "您好，有什么可以帮您".into(),
+            text: "您好，有什么可以帮您".into(),
+            action: closer_dialogue::Action::Answer,
+            field: None,
+            objection: None,
+            promotion: None,
+            status: SuggestionStatus::Sent,
+            sent_by: Some(Role::Salesperson),
+            offered_at: 1,
+            decided_at: Some(2),
+        };
+        t.add(&s);
+        s.text = "你好，有什么可以帮你".into();
+        t.add(&s);
+        s.status = SuggestionStatus::Rejected;
+        t.add(&s);
+        s.status = SuggestionStatus::Offered;
+        t.add(&s);
+        let stats = t.finish();
+        assert_eq!((stats.offered, stats.sent_as_is, stats.sent_edited), (4, 1, 1));
+        assert_eq!((stats.rejected, stats.pending), (1, 1));
+        assert_eq!(stats.mean_edit_distance, Some(2.0));
+        assert_eq!(stats.reject_rate, Some(1.0 / 3.0));
+    }
+}
