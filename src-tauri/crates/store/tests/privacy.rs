@@ -1,0 +1,194 @@
+//! Per-lead export and erasure against a real SQLite file: the export covers every table that can
+//! mention a lead; erasure leaves 0 occurrences of a canary in the database file and its WAL.
+
+use closer_dialogue::{Action, Channel, Event, FieldSource, Role};
+use closer_store::privacy::{LEAD_TABLES, UNRELATED_TABLES};
+use closer_store::{NewConversation, Store};
+
+const CANARY_PHONE: &str = "18617094523";
+const CANARY_EMAIL: &str = "canary.zhou@example.com";
+const CANARY_NAME: &str = "卡纳瑞周";
+
+fn conversation(store: &Store, name: &str, at: i64) -> i64 {
+    store
+        .create_conversation(&NewConversation {
+            channel: Channel::Widget,
+            customer_name: name.into(),
+            language: "zh".into(),
+            at,
+        })
+        .expect("conversation")
+}
+
+/// A conversation full of the canary: messages, a field, a suggestion quoting it, the outbox.
+fn seed(store: &Store, name: &str, phone: &str, email: &str, at: i64) -> i64 {
+    let id = conversation(store, name, at);
+    let events = [
+        Event::Message {
+            role: Role::Customer,
+            text: format!("我是{name}，电话{phone}，邮箱{email}"),
+            at: at + 1,
+        },
+        Event::FieldSet {
+            field: "phone".into(),
+            value: phone.into(),
+            source: FieldSource::Ai,
+            confidence: 0.95,
+            at: at + 2,
+        },
+        Event::FieldSet {
+            field: "email".into(),
+            value: email.into(),
+            source: FieldSource::Ai,
+            confidence: 0.95,
+            at: at + 2,
+        },
+        Event::SuggestionOffered {
+            id: format!("s-{id}-{at}-0"),
+            text: format!("好的，我们会打{phone}联系您"),
+            action: Action::Answer,
+            field: None,
+            objection: None,
+            promotion: None,
+            at: at + 3,
+        },
+        Event::Message { role: Role::Salesperson, text: format!("已记下{phone}"), at: at + 4 },
+        Event::Message { role: Role::Customer, text: "谢谢".into(), at: at + 5 },
+    ];
+    store.record_all(id, &events, "test").expect("recorded");
+    id
+}
+
+fn occurrences(hay: &[u8], needle: &str) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle.as_bytes()).count()
+}
+
+fn file_bytes(store: &Store) -> (Vec<u8>, Vec<u8>) {
+    let db = std::fs::read(store.path()).expect("db file");
+    let wal = std::fs::read(store.path().with_extension("sqlite3-wal")).unwrap_or_default();
+    (db, wal)
+}
+
+#[test]
+fn every_table_is_exported_or_declared_unrelated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_in(dir.path()).expect("open");
+    let conn = rusqlite::Connection::open(store.path()).expect("raw");
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .expect("tables");
+    let tables: Vec<String> =
+        stmt.query_map([], |r| r.get(0)).expect("q").collect::<Result<_, _>>().expect("rows");
+    assert!(tables.len() >= 10, "{tables:?}");
+    for t in &tables {
+        assert!(
+            LEAD_TABLES.contains(&t.as_str()) || UNRELATED_TABLES.contains(&t.as_str()),
+            "table {t} is neither exported nor declared unrelated (privacy.rs)"
+        );
+    }
+}
+
+#[test]
+fn export_holds_every_row_about_the_lead_and_nothing_of_another() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_in(dir.path()).expect("open");
+    let a = seed(&store, CANARY_NAME, CANARY_PHONE, CANARY_EMAIL, 10_000);
+    let b = seed(&store, "别人", "13700001111", "other@example.com", 20_000);
+    let lead = store.lead_of_conversation(a).expect("lead");
+    let export = store.export_lead(lead, 99_000).expect("export");
+    let tables = export["tables"].as_object().expect("tables");
+    for t in LEAD_TABLES {
+        let rows = tables[*t].as_array().expect("rows");
+        // The channel tables hold rows only for conversations that came in through a channel.
+        if !t.starts_with("channel_") {
+            assert!(!rows.is_empty(), "{t} has no rows in the export");
+        }
+    }
+    assert_eq!(tables["conversation_events"].as_array().map(Vec::len), Some(6));
+    assert_eq!(tables["lead_fields"].as_array().map(Vec::len), Some(2));
+    let text = export.to_string();
+    assert!(
+        text.contains(CANARY_PHONE) && text.contains(CANARY_EMAIL) && text.contains(CANARY_NAME)
+    );
+    assert!(!text.contains("13700001111") && !text.contains("other@example.com"), "{text}");
+    assert_eq!(export["conversation_id"], a);
+    // JSON columns are JSON.
+    assert_eq!(tables["conversation_events"][0]["payload"]["kind"], "message");
+    assert!(store.conversation(b).is_ok());
+}
+
+#[test]
+fn erasure_leaves_no_canary_in_the_file_or_the_wal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_in(dir.path()).expect("open");
+    // Other customers before and after, so the canary's rows share pages with rows that stay.
+    let before = seed(&store, "前一位", "13500002222", "before@example.com", 1_000);
+    let a = seed(&store, CANARY_NAME, CANARY_PHONE, CANARY_EMAIL, 10_000);
+    let after = seed(&store, "后一位", "13600003333", "after@example.com", 20_000);
+    // Some of it reaches the main file, some stays in the WAL.
+    {
+        let conn = rusqlite::Connection::open(store.path()).expect("raw");
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).expect("checkpoint");
+    }
+    store
+        .record(
+            a,
+            &Event::Message {
+                role: Role::Customer,
+                text: format!("再说一次 {CANARY_PHONE}"),
+                at: 30_000,
+            },
+            "test",
+        )
+        .expect("more");
+    let (db, wal) = file_bytes(&store);
+    let found_before = occurrences(&db, CANARY_PHONE) + occurrences(&wal, CANARY_PHONE);
+    assert!(found_before > 0, "the canary is in the files before erasure");
+
+    let lead = store.lead_of_conversation(a).expect("lead");
+    let erasure = store.erase_lead(lead, "manager", 40_000).expect("erase");
+    assert!(erasure.wal_truncated);
+    assert_eq!(erasure.rows["conversation_events"], 7);
+    assert_eq!(erasure.rows["lead_fields"], 2);
+    assert!(erasure.rows["audit_log"] >= 7);
+
+    let (db, wal) = file_bytes(&store);
+    for canary in [CANARY_PHONE, CANARY_EMAIL, CANARY_NAME] {
+        let n = occurrences(&db, canary) + occurrences(&wal, canary);
+        eprintln!("{canary}: {found_before} occurrences before (phone), {n} after erasure");
+        assert_eq!(n, 0, "{canary} still in the files");
+    }
+    // The others are intact; the file is sound; the erasure is audited without personal data.
+    assert!(occurrences(&db, "13500002222") + occurrences(&wal, "13500002222") > 0);
+    assert_eq!(store.events(before).expect("before").len(), 6);
+    assert_eq!(store.events(after).expect("after").len(), 6);
+    assert!(store.conversation(a).is_err());
+    assert!(store.health().expect("health").is_ok());
+    let audit = store.audit_log(5).expect("audit");
+    assert_eq!(audit[0].action, "lead.erased");
+    assert!(!audit[0].detail.to_string().contains(CANARY_PHONE));
+    assert!(store.export_lead(lead, 50_000).is_err(), "nothing left to export");
+}
+
+#[test]
+fn purge_erases_idle_conversations_past_the_retention_period() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_in(dir.path()).expect("open");
+    let day = 86_400_000;
+    let old = seed(&store, CANARY_NAME, CANARY_PHONE, CANARY_EMAIL, 1_000);
+    let recent = seed(&store, "新客户", "13800005555", "new@example.com", 40 * day);
+    // No retention set: nothing goes.
+    let p = store.purge(45 * day, "system").expect("purge");
+    assert_eq!((p.cutoff, p.erased.len()), (None, 0));
+    store.set_retention_days(Some(30), "manager", 45 * day).expect("retention");
+    assert_eq!(store.retention_days().expect("days"), Some(30));
+    let p = store.purge(45 * day, "system").expect("purge");
+    assert_eq!(p.erased.len(), 1);
+    assert_eq!(p.erased[0].conversation_id, Some(old));
+    assert!(store.conversation(old).is_err());
+    assert_eq!(store.events(recent).expect("recent").len(), 6);
+    let (db, wal) = file_bytes(&store);
+    assert_eq!(occurrences(&db, CANARY_PHONE) + occurrences(&wal, CANARY_PHONE), 0);
+    store.set_retention_days(None, "manager", 46 * day).expect("forever");
+    assert_eq!(store.retention_days().expect("days"), None);
+}
