@@ -12,6 +12,7 @@ mod conversations;
 mod error;
 mod nlu;
 mod outbox;
+pub mod privacy;
 mod products;
 mod strategies;
 
