@@ -307,7 +307,7 @@ impl Decoder {
         let mut x = self.embed.forward(tokens)?;
         cache.reserve(index_pos + seq, self.cfg.context_length)?;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = self.layer_forward(layer, &x, mask.as_ref(), &cos, &sin, cache, i)?;
+            x = self.layer_forward(layer, &x, mask.as_ref(), (&cos, &sin), cache, i)?;
         }
         cache.len = index_pos + seq;
         let last = x.i((.., seq - 1, ..))?;
@@ -320,8 +320,7 @@ impl Decoder {
         l: &Layer,
         x: &Tensor,
         mask: Option<&Tensor>,
-        cos: &Tensor,
-        sin: &Tensor,
+        (cos, sin): (&Tensor, &Tensor),
         cache: &mut KvCache,
         index: usize,
     ) -> CResult<Tensor> {
@@ -485,10 +484,10 @@ impl Linear {
             .collect();
         if let Some(qtensors) = qtensors {
             let x = ws[0].input(x)?;
-            if let Some(outs) = QTensor::gemv_fused_shared_lhs(&qtensors, &x)? {
-                if let Ok(outs) = <[Tensor; N]>::try_from(outs) {
-                    return Ok(outs);
-                }
+            if let Some(outs) = QTensor::gemv_fused_shared_lhs(&qtensors, &x)?
+                && let Ok(outs) = <[Tensor; N]>::try_from(outs)
+            {
+                return Ok(outs);
             }
         }
         let mut outs = Vec::with_capacity(N);
