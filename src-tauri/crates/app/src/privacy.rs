@@ -1,0 +1,207 @@
+//! Privacy at the API: a customer's export and erasure, the retention period and its purge, and
+//! the redaction of what leaves the thread — log lines ([`RedactingWriter`], installed by
+//! `logging::init`) and requests to a remote model server ([`redact_for_remote`]).
+//!
+//! Key decision: redaction is [`closer_nlu::redact`] (the NLU's PII detectors plus a context-free
+//! backstop), applied at the last moment before text leaves: a log line after it is formatted, a
+//! remote request after the prompt is composed. The local model sees the real text (it never
+//! leaves the machine); the event log keeps the original, and erasure removes it.
+
+use std::io::Write;
+
+use closer_llm::GenerateRequest;
+use closer_nlu::redact::{self, Style};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::ApiError;
+use crate::args::Validate;
+
+/// Arguments of `export_lead`.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportLeadArgs {
+    pub conversation_id: i64,
+    /// Mask phones, e-mails, IDs, cards, WeChat IDs and names in the export.
+    #[serde(default)]
+    pub redacted: bool,
+}
+
+impl Validate for ExportLeadArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        positive(self.conversation_id)
+    }
+}
+
+/// Arguments of `erase_lead`.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EraseLeadArgs {
+    pub conversation_id: i64,
+}
+
+impl Validate for EraseLeadArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        positive(self.conversation_id)
+    }
+}
+
+/// Arguments of `set_retention`: days to keep an idle conversation, `null` for ever.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetRetentionArgs {
+    pub days: Option<u32>,
+}
+
+/// The longest retention that can be set (ten years).
+pub const MAX_RETENTION_DAYS: u32 = 3653;
+
+impl Validate for SetRetentionArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        match self.days {
+            Some(d) if d == 0 || d > MAX_RETENTION_DAYS => Err(ApiError::invalid(format!(
+                "retention of {d} days (1 to {MAX_RETENTION_DAYS}, or none)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn positive(id: i64) -> Result<(), ApiError> {
+    if id <= 0 {
+        return Err(ApiError::invalid(format!("conversation id {id}")));
+    }
+    Ok(())
+}
+
+/// What an erasure did, for the console.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ErasureView {
+    pub lead_id: i64,
+    pub conversation_id: Option<i64>,
+    /// Rows deleted, by table.
+    pub rows: std::collections::BTreeMap<String, usize>,
+    /// The CRM's id of the lead, if it had reached the CRM: its copy there must be deleted too.
+    pub crm_id: Option<String>,
+    pub external_key: String,
+    pub wal_truncated: bool,
+}
+
+impl From<closer_store::privacy::Erasure> for ErasureView {
+    fn from(e: closer_store::privacy::Erasure) -> Self {
+        Self {
+            lead_id: e.lead_id,
+            conversation_id: e.conversation_id,
+            rows: e.rows.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            crm_id: e.crm_id,
+            external_key: e.external_key,
+            wal_truncated: e.wal_truncated,
+        }
+    }
+}
+
+/// What a purge did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PurgeView {
+    pub retention_days: Option<u32>,
+    pub erased: Vec<ErasureView>,
+    pub audit_rows_rewritten: usize,
+}
+
+impl crate::Api {
+    /// Every row about the conversation's lead, as one JSON document (redacted if asked).
+    pub fn export_lead(&self, args: ExportLeadArgs) -> Result<serde_json::Value, ApiError> {
+        let lead = self.store.lead_of_conversation(args.conversation_id)?;
+        let mut export = self.store.export_lead(lead, (self.clock)())?;
+        if args.redacted {
+            redact::redact_json(&mut export);
+            export["redacted"] = serde_json::Value::Bool(true);
+        }
+        Ok(export)
+    }
+
+    /// Erases the conversation's lead and everything about it (store `erase_lead`).
+    pub fn erase_lead(&self, args: EraseLeadArgs) -> Result<ErasureView, ApiError> {
+        let lead = self.store.lead_of_conversation(args.conversation_id)?;
+        let erasure = self.store.erase_lead(lead, "salesperson", (self.clock)())?;
+        self.engine.invalidate();
+        tracing::info!(lead, rows = ?erasure.rows, "lead erased");
+        self.updated(args.conversation_id);
+        Ok(erasure.into())
+    }
+
+    /// Sets the retention period (`None`: keep for ever).
+    pub fn set_retention(&self, args: SetRetentionArgs) -> Result<(), ApiError> {
+        self.store.set_retention_days(args.days, "manager", (self.clock)())?;
+        Ok(())
+    }
+
+    /// The retention period in days, if set.
+    pub fn retention(&self) -> Result<Option<u32>, ApiError> {
+        Ok(self.store.retention_days()?)
+    }
+
+    /// Erases what the retention period says is due (run at start-up and daily).
+    pub fn purge(&self) -> Result<PurgeView, ApiError> {
+        let purge = self.store.purge((self.clock)(), "system")?;
+        if !purge.erased.is_empty() {
+            tracing::info!(erased = purge.erased.len(), "retention purge");
+        }
+        for e in &purge.erased {
+            if let Some(id) = e.conversation_id {
+                self.updated(id);
+            }
+        }
+        Ok(PurgeView {
+            retention_days: self.store.retention_days()?,
+            erased: purge.erased.into_iter().map(ErasureView::from).collect(),
+            audit_rows_rewritten: purge.audit_rows_rewritten,
+        })
+    }
+}
+
+/// A request to a remote model server with every message's PII replaced by placeholders
+/// (`[phone]`, `[email]`…): the server needs none of it to write a reply.
+pub fn redact_for_remote(request: &mut GenerateRequest) {
+    for message in &mut request.messages {
+        let r = redact::redact_with(&message.content, Style::Placeholder);
+        if !r.spans.is_empty() {
+            message.content = r.text;
+        }
+    }
+}
+
+/// Wraps a log writer: every formatted line is redacted before it is written. The fmt layer
+/// writes each event as one buffer, so a number is never split across two writes.
+#[derive(Debug, Clone)]
+pub struct RedactingWriter<M>(pub M);
+
+/// The writer [`RedactingWriter`] hands out for one event.
+#[derive(Debug)]
+pub struct Redacting<W: Write>(W);
+
+impl<W: Write> Write for Redacting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let clean = redact::redact(&text);
+        self.0.write_all(clean.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<'a, M> tracing_subscriber::fmt::MakeWriter<'a> for RedactingWriter<M>
+where
+    M: tracing_subscriber::fmt::MakeWriter<'a>,
+{
+    type Writer = Redacting<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        Redacting(self.0.make_writer())
+    }
+}

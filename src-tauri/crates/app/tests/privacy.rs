@@ -1,0 +1,145 @@
+//! Privacy at the API with a real data directory: a canary phone number and e-mail appear 0 times
+//! in the log file, in a redacted export and in a request bound for a remote model server, and
+//! 0 times in the database file and WAL after erasure.
+
+use closer_app::privacy::{EraseLeadArgs, ExportLeadArgs, SetRetentionArgs, redact_for_remote};
+use closer_app::{Api, DataDir, Options};
+use closer_dialogue::{Channel, Event, FieldSource, Role};
+use closer_store::NewConversation;
+
+const PHONE: &str = "18617094523";
+const EMAIL: &str = "canary.zhou@example.com";
+const ID: &str = "11010519491231002X";
+
+fn count(hay: &[u8], needle: &str) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle.as_bytes()).count()
+}
+
+fn clock() -> i64 {
+    1_790_000_000_000
+}
+
+fn api(dir: &std::path::Path) -> Api {
+    Api::open(Options {
+        data_dir: DataDir::at(dir),
+        seed_demo: false,
+        clock,
+        models_dir: dir.join("models"),
+    })
+    .expect("api")
+}
+
+fn seeded(api: &Api) -> i64 {
+    let store = api.store();
+    let id = store
+        .create_conversation(&NewConversation {
+            channel: Channel::Widget,
+            customer_name: "周先生".into(),
+            language: "zh".into(),
+            at: 1_000,
+        })
+        .expect("conversation");
+    let events = [
+        Event::Message {
+            role: Role::Customer,
+            text: format!("电话{PHONE}，邮箱{EMAIL}，身份证{ID}"),
+            at: 1_001,
+        },
+        Event::FieldSet {
+            field: "phone".into(),
+            value: PHONE.into(),
+            source: FieldSource::Ai,
+            confidence: 0.9,
+            at: 1_002,
+        },
+    ];
+    store.record_all(id, &events, "test").expect("recorded");
+    id
+}
+
+#[test]
+fn log_lines_are_redacted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = DataDir::at(dir.path());
+    let guard = closer_app::logging::init(&data, "privacy-test");
+    tracing::info!(phone = PHONE, email = EMAIL, "customer wrote 电话{PHONE} 身份证{ID}");
+    tracing::warn!("the model failed on: 我的手机是 {} 微信 wxid_canary01", PHONE);
+    tracing::info!("an ordinary line, 4999 yuan, 12 months");
+    drop(guard);
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(data.logs()).expect("logs") {
+        all.extend(std::fs::read(entry.expect("entry").path()).expect("log file"));
+    }
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.contains("customer wrote"), "the lines were written: {text}");
+    assert!(text.contains("4999 yuan"), "{text}");
+    for canary in [PHONE, EMAIL, ID, "wxid_canary01"] {
+        assert_eq!(count(&all, canary), 0, "{canary} in the log: {text}");
+    }
+}
+
+#[test]
+fn redacted_export_has_no_canary_and_erasure_leaves_none_in_the_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = api(dir.path());
+    let id = seeded(&api);
+    let raw =
+        api.export_lead(ExportLeadArgs { conversation_id: id, redacted: false }).expect("raw");
+    assert!(count(raw.to_string().as_bytes(), PHONE) >= 3, "the raw export holds the data");
+    let redacted =
+        api.export_lead(ExportLeadArgs { conversation_id: id, redacted: true }).expect("export");
+    let text = redacted.to_string();
+    for canary in [PHONE, EMAIL, ID] {
+        assert_eq!(count(text.as_bytes(), canary), 0, "{canary} in {text}");
+    }
+    assert_eq!(redacted["redacted"], true);
+    assert!(text.contains("周"), "redaction keeps the shape: {text}");
+
+    let erased = api.erase_lead(EraseLeadArgs { conversation_id: id }).expect("erase");
+    assert!(erased.wal_truncated && erased.rows["conversation_events"] == 2, "{erased:?}");
+    let db = std::fs::read(api.store().path()).expect("db");
+    let wal = std::fs::read(api.store().path().with_extension("sqlite3-wal")).unwrap_or_default();
+    for canary in [PHONE, EMAIL, ID] {
+        assert_eq!(count(&db, canary) + count(&wal, canary), 0, "{canary} after erasure");
+    }
+    let e = api.export_lead(ExportLeadArgs { conversation_id: id, redacted: false });
+    assert_eq!(e.expect_err("gone").code, closer_app::ErrorCode::NotFound);
+}
+
+#[test]
+fn retention_is_validated_and_purge_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = api(dir.path());
+    let id = seeded(&api); // last active at 1_001, long before the clock
+    use closer_app::args::Validate;
+    assert!(SetRetentionArgs { days: Some(0) }.validate().is_err());
+    assert!(SetRetentionArgs { days: Some(99_999) }.validate().is_err());
+    let args: SetRetentionArgs = closer_app::args::decode(br#"{"days":30}"#).expect("decoded");
+    api.set_retention(args).expect("set");
+    assert_eq!(api.retention().expect("days"), Some(30));
+    let purge = api.purge().expect("purge");
+    assert_eq!(purge.erased.len(), 1);
+    assert_eq!(purge.erased[0].conversation_id, Some(id));
+}
+
+#[test]
+fn remote_requests_carry_placeholders_not_pii() {
+    let mut request = closer_llm::GenerateRequest {
+        messages: vec![
+            closer_llm::ChatMessage::system(format!("Lead profile: phone {PHONE}, email {EMAIL}")),
+            closer_llm::ChatMessage::user(format!(
+                "<customer>我的身份证{ID}，电话{PHONE}</customer>"
+            )),
+        ],
+        params: closer_llm::SamplingParams::default(),
+        n: 1,
+        cache_key: None,
+    };
+    redact_for_remote(&mut request);
+    let wire = format!("{:?}", request.messages);
+    for canary in [PHONE, EMAIL, ID] {
+        assert_eq!(count(wire.as_bytes(), canary), 0, "{canary} in {wire}");
+    }
+    assert!(wire.contains("[phone]") && wire.contains("[resident_id]"), "{wire}");
+    assert!(wire.contains("<customer>"), "the delimiters stay");
+}
