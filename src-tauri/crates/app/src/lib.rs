@@ -22,6 +22,7 @@ pub mod loader;
 pub mod logging;
 pub mod nlu;
 mod paths;
+pub mod privacy;
 pub mod suggest;
 
 use std::sync::Arc;
