@@ -14,6 +14,7 @@
 //!   claimed once ([`Accepted::Duplicate`] the second time), so a resend after a reconnect or a
 //!   platform's redelivery is not a second message.
 
+pub mod client;
 mod hub;
 mod limits;
 mod server;

@@ -140,10 +140,10 @@ pub fn verify(
             format!("text of {} bytes; the limit is {max_text_bytes}", message.text.len()),
         ));
     }
-    if let Some(language) = &message.language {
-        if !matches!(language.as_str(), "zh" | "en") {
-            return Err(refuse(400, "malformed", "language must be \"zh\" or \"en\""));
-        }
+    if let Some(language) = &message.language
+        && !matches!(language.as_str(), "zh" | "en")
+    {
+        return Err(refuse(400, "malformed", "language must be \"zh\" or \"en\""));
     }
     if let Some(platform) = &message.platform {
         let ok = (1..=32).contains(&platform.len())
@@ -167,66 +167,6 @@ fn check_len(what: &str, value: &str, min: usize, max: usize) -> Result<(), Refu
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const NOW: i64 = 1_790_000_000;
-
-    fn config() -> WebhookConfig {
-        WebhookConfig { secret: b"0123456789abcdef-secret".to_vec(), max_skew_secs: 300 }
-    }
-
-    fn body() -> Vec<u8> {
-        br#"{"message_id":"m-1","sender":{"id":"u-9","name":"Li"},"text":"hello"}"#.to_vec()
-    }
-
-    fn check(ts: i64, sig: &str, body: &[u8]) -> Result<WebhookMessage, Refusal> {
-        verify(&config(), Some(&ts.to_string()), Some(sig), body, NOW, 4096)
-    }
-
-    #[test]
-    fn a_signed_fresh_message_is_read() {
-        let b = body();
-        let m = check(NOW - 10, &sign(&config().secret, NOW - 10, &b), &b).expect("valid");
-        assert_eq!(m.message_id, "m-1");
-        assert_eq!(m.sender.name.as_deref(), Some("Li"));
-    }
-
-    #[test]
-    fn bad_signatures_old_timestamps_and_bad_bodies_are_refused_with_codes() {
-        let b = body();
-        let other_secret = sign(b"another-secret-entirely", NOW, &b);
-        assert_eq!(check(NOW, &other_secret, &b).map_err(|r| r.code), Err("bad_signature"));
-        // The timestamp is signed: moving it breaks the signature.
-        let sig = sign(&config().secret, NOW, &b);
-        assert_eq!(check(NOW + 1, &sig, &b).map_err(|r| r.code), Err("bad_signature"));
-        let old = NOW - 301;
-        assert_eq!(
-            check(old, &sign(&config().secret, old, &b), &b).map_err(|r| r.code),
-            Err("stale_timestamp")
-        );
-        let bad = [0xff, 0xfe, b'{'];
-        assert_eq!(
-            check(NOW, &sign(&config().secret, NOW, &bad), &bad).map_err(|r| r.code),
-            Err("not_utf8")
-        );
-        let extra = br#"{"message_id":"m","sender":{"id":"u"},"text":"x","admin":true}"#;
-        assert_eq!(
-            check(NOW, &sign(&config().secret, NOW, extra), extra).map_err(|r| r.code),
-            Err("malformed")
-        );
-        let big =
-            format!(r#"{{"message_id":"m","sender":{{"id":"u"}},"text":"{}"}}"#, "a".repeat(5000));
-        let r = check(NOW, &sign(&config().secret, NOW, big.as_bytes()), big.as_bytes());
-        assert_eq!(r.map_err(|r| (r.status, r.code)), Err((413, "too_large")));
-        assert_eq!(
-            verify(&config(), None, Some(&sig), &b, NOW, 4096).map_err(|r| r.code),
-            Err("bad_timestamp")
-        );
-    }
 }
 
 /// `POST /webhook`.
@@ -307,5 +247,65 @@ pub(crate) async fn receive(
         ),
         Ok(Err(e)) => error(503, &e.code, &e.message),
         Err(_) => error(500, "internal", "the message could not be taken in"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_790_000_000;
+
+    fn config() -> WebhookConfig {
+        WebhookConfig { secret: b"0123456789abcdef-secret".to_vec(), max_skew_secs: 300 }
+    }
+
+    fn body() -> Vec<u8> {
+        br#"{"message_id":"m-1","sender":{"id":"u-9","name":"Li"},"text":"hello"}"#.to_vec()
+    }
+
+    fn check(ts: i64, sig: &str, body: &[u8]) -> Result<WebhookMessage, Refusal> {
+        verify(&config(), Some(&ts.to_string()), Some(sig), body, NOW, 4096)
+    }
+
+    #[test]
+    fn a_signed_fresh_message_is_read() {
+        let b = body();
+        let m = check(NOW - 10, &sign(&config().secret, NOW - 10, &b), &b).expect("valid");
+        assert_eq!(m.message_id, "m-1");
+        assert_eq!(m.sender.name.as_deref(), Some("Li"));
+    }
+
+    #[test]
+    fn bad_signatures_old_timestamps_and_bad_bodies_are_refused_with_codes() {
+        let b = body();
+        let other_secret = sign(b"another-secret-entirely", NOW, &b);
+        assert_eq!(check(NOW, &other_secret, &b).map_err(|r| r.code), Err("bad_signature"));
+        // The timestamp is signed: moving it breaks the signature.
+        let sig = sign(&config().secret, NOW, &b);
+        assert_eq!(check(NOW + 1, &sig, &b).map_err(|r| r.code), Err("bad_signature"));
+        let old = NOW - 301;
+        assert_eq!(
+            check(old, &sign(&config().secret, old, &b), &b).map_err(|r| r.code),
+            Err("stale_timestamp")
+        );
+        let bad = [0xff, 0xfe, b'{'];
+        assert_eq!(
+            check(NOW, &sign(&config().secret, NOW, &bad), &bad).map_err(|r| r.code),
+            Err("not_utf8")
+        );
+        let extra = br#"{"message_id":"m","sender":{"id":"u"},"text":"x","admin":true}"#;
+        assert_eq!(
+            check(NOW, &sign(&config().secret, NOW, extra), extra).map_err(|r| r.code),
+            Err("malformed")
+        );
+        let big =
+            format!(r#"{{"message_id":"m","sender":{{"id":"u"}},"text":"{}"}}"#, "a".repeat(5000));
+        let r = check(NOW, &sign(&config().secret, NOW, big.as_bytes()), big.as_bytes());
+        assert_eq!(r.map_err(|r| (r.status, r.code)), Err((413, "too_large")));
+        assert_eq!(
+            verify(&config(), None, Some(&sig), &b, NOW, 4096).map_err(|r| r.code),
+            Err("bad_timestamp")
+        );
     }
 }
