@@ -212,10 +212,10 @@ impl crate::Api {
         let json = serde_json::to_string(&settings)
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
         self.store.set_relay_state(SETTINGS_KEY, &json)?;
-        if self.crm.running().is_some() {
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                self.start_crm_relay(&handle)?;
-            }
+        if self.crm.running().is_some()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            self.start_crm_relay(&handle)?;
         }
         Ok(())
     }

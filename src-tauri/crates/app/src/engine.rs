@@ -194,14 +194,15 @@ impl crate::Api {
                 .map(|s: &SuggestionView| decision.offered(&s.id, &s.text, at))
                 .collect();
             self.store.record_all(conversation_id, &offered, "ai")?;
-            if outcome.state.mode == Mode::Auto && decision.may_auto_send {
-                if let Some(first) = suggestions.iter().find(|s| s.source == "model") {
-                    let state = self.store.state(conversation_id)?;
-                    let sent = turn::reply_sent(&state, &first.id, &first.text, Role::Ai, at);
-                    self.store.record_all(conversation_id, &sent.events, "ai")?;
-                    self.deliver(conversation_id, &first.text, Role::Ai, at)?;
-                    auto_sent = Some(first.id.clone());
-                }
+            if outcome.state.mode == Mode::Auto
+                && decision.may_auto_send
+                && let Some(first) = suggestions.iter().find(|s| s.source == "model")
+            {
+                let state = self.store.state(conversation_id)?;
+                let sent = turn::reply_sent(&state, &first.id, &first.text, Role::Ai, at);
+                self.store.record_all(conversation_id, &sent.events, "ai")?;
+                self.deliver(conversation_id, &first.text, Role::Ai, at)?;
+                auto_sent = Some(first.id.clone());
             }
             self.updated(conversation_id);
         }
