@@ -116,3 +116,6 @@ impl Visitor {
         let _ = self.socket.close(None).await;
     }
 }
+
+/// The frame type [`Visitor::send`] takes.
+pub use tokio_tungstenite::tungstenite::Message as Frame;
