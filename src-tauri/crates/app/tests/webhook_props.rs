@@ -1,0 +1,81 @@
+//! Property tests of the inbound webhook's request check (`closer_channels::webhook::verify`):
+//! whatever headers and body arrive, it never panics; without the secret nothing is accepted and
+//! nothing is parsed (401); a signed body is accepted only when it is a valid message, and a
+//! generated valid message round-trips. Failures persist under `proptest-regressions/`.
+
+use closer_channels::webhook::{WebhookConfig, sign, verify};
+use proptest::prelude::*;
+
+const SECRET: &[u8] = b"a-test-secret-of-32-bytes-length";
+const NOW: i64 = 1_790_000_000;
+
+fn config() -> WebhookConfig {
+    WebhookConfig { secret: SECRET.to_vec(), max_skew_secs: 300 }
+}
+
+proptest! {
+    #[test]
+    fn unsigned_requests_are_refused_without_parsing(
+        timestamp in prop::option::of("\\PC{0,24}"),
+        signature in prop::option::of("(sha256=)?[0-9a-f]{0,70}"),
+        body in prop::collection::vec(any::<u8>(), 0..512),
+    ) {
+        let e = verify(&config(), timestamp.as_deref(), signature.as_deref(), &body, NOW, 65_536)
+            .expect_err("no valid signature");
+        prop_assert_eq!(e.status, 401);
+    }
+
+    #[test]
+    fn signed_arbitrary_bodies_never_panic(
+        skew in -400i64..400,
+        body in prop::collection::vec(any::<u8>(), 0..512),
+    ) {
+        let ts = NOW + skew;
+        let sig = sign(SECRET, ts, &body);
+        match verify(&config(), Some(&ts.to_string()), Some(&sig), &body, NOW, 65_536) {
+            Ok(m) => prop_assert!(!m.text.trim().is_empty()),
+            Err(e) => prop_assert!(matches!(e.status, 400 | 401 | 413), "{:?}", e),
+        }
+    }
+
+    /// Timestamps far from now are refused, not panics. KNOWN FINDING (reported to the channels
+    /// owner): at `i64::MIN` (and any value within `now` of it) `verify` computes
+    /// `(now - timestamp).abs()`, which overflows — a panic in debug builds — once the signature
+    /// checks out (so only a holder of the secret can reach it). The fix is
+    /// `now.abs_diff(timestamp) > config.max_skew_secs.unsigned_abs()`; until it lands this
+    /// property stays within ±2^62, and then should take `any::<i64>()` with `Just(i64::MIN)`.
+    #[test]
+    fn signed_extreme_timestamps_are_refused_not_panics(ts in -(1i64 << 62)..(1i64 << 62)) {
+        let body = br#"{"message_id":"m1","sender":{"id":"u1"},"text":"hi"}"#;
+        let sig = sign(SECRET, ts, body);
+        let r = std::panic::catch_unwind(|| {
+            verify(&config(), Some(&ts.to_string()), Some(&sig), body, NOW, 65_536).map(|_| ())
+        });
+        prop_assert!(r.is_ok(), "verify panicked on timestamp {}", ts);
+    }
+
+    #[test]
+    fn valid_signed_messages_round_trip(
+        id in "[A-Za-z0-9_-]{1,40}",
+        sender in "[A-Za-z0-9_@.-]{1,40}",
+        text in "\\PC{0,200}[^\\s]",
+        zh in any::<bool>(),
+    ) {
+        let body = serde_json::json!({
+            "message_id": id, "sender": {"id": sender}, "text": text,
+            "language": if zh { "zh" } else { "en" },
+        })
+        .to_string();
+        let sig = sign(SECRET, NOW, body.as_bytes());
+        let m = verify(&config(), Some(&NOW.to_string()), Some(&sig), body.as_bytes(), NOW, 65_536)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(m.message_id, id);
+        prop_assert_eq!(m.text, text);
+        // One flipped byte of the body breaks the signature.
+        let mut tampered = body.into_bytes();
+        tampered[0] ^= 1;
+        let e = verify(&config(), Some(&NOW.to_string()), Some(&sig), &tampered, NOW, 65_536)
+            .expect_err("tampered");
+        prop_assert_eq!(e.status, 401);
+    }
+}
