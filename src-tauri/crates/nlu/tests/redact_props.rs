@@ -90,9 +90,7 @@ fn card() -> impl Strategy<Value = String> {
         .prop_map(|(prefix, len, body)| {
             let mut s = prefix.to_owned();
             s.extend(body.iter().take(len - 5).map(|d| char::from(b'0' + d)));
-            let check =
-                (0..10u8).map(|d| format!("{s}{d}")).find(|c| luhn_valid(c)).unwrap_or_default();
-            check
+            (0..10u8).map(|d| format!("{s}{d}")).find(|c| luhn_valid(c)).unwrap_or_default()
         })
 }
 
