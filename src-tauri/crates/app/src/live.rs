@@ -80,6 +80,9 @@ pub struct IngestStats {
     pub failed: AtomicU64,
     /// Redeliveries ignored.
     pub duplicates: AtomicU64,
+    /// Time in the engine (all handled messages), and of it in the NLU, in microseconds.
+    pub engine_micros: AtomicU64,
+    pub nlu_micros: AtomicU64,
 }
 
 /// A message waiting for the engine.
@@ -207,10 +210,13 @@ fn work(api: Api, hub: Arc<Hub>, jobs: Receiver<Job>, stats: Arc<IngestStats>) {
         let Job { inbound } = job;
         let id = inbound.conversation_id;
         hub.send(id, ToCustomer::Typing { on: true });
+        let started = std::time::Instant::now();
         let result = api.receive_customer_message(id, &inbound.text, &mut |_| {});
+        stats.engine_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         hub.send(id, ToCustomer::Typing { on: false });
         match result {
-            Ok(_) => {
+            Ok(turn) => {
+                stats.nlu_micros.fetch_add((turn.nlu_ms * 1000.0) as u64, Ordering::Relaxed);
                 stats.handled.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {

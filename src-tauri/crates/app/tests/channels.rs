@@ -304,6 +304,7 @@ fn load_200_visitors_x_20_messages() {
     let api = open(dir.path());
     let settings = ChannelSettings {
         mode: Some(Mode::Off),
+        workers: env_or("CLOSER_LOAD_WORKERS", 2) as usize,
         limits: Limits { burst: 20.0, per_second: 5.0, ..Limits::default() },
         ..ChannelSettings::default()
     };
@@ -367,9 +368,18 @@ fn load_200_visitors_x_20_messages() {
         }
     });
     let sending = started.elapsed();
+    let workers = env_or("CLOSER_LOAD_WORKERS", 2);
     assert!(live.drain(limit.saturating_sub(started.elapsed())), "bounded: all handled in time");
     let total = started.elapsed();
     std::thread::sleep(Duration::from_millis(500));
+    let stats = live.stats();
+    let handled = stats.handled.load(std::sync::atomic::Ordering::Relaxed).max(1) as f64;
+    println!(
+        "load: {workers} ingest workers; engine per message {:.1} ms (NLU {:.1} ms); throughput {:.1} msg/s",
+        stats.engine_micros.load(std::sync::atomic::Ordering::Relaxed) as f64 / handled / 1000.0,
+        stats.nlu_micros.load(std::sync::atomic::Ordering::Relaxed) as f64 / handled / 1000.0,
+        handled / total.as_secs_f64()
+    );
     drop(live);
 
     let (mut lost, mut duplicated, mut out_of_order) = (0usize, 0usize, 0usize);
