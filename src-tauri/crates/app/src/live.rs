@@ -431,3 +431,136 @@ impl Api {
         Ok(live)
     }
 }
+
+/// One outbound call: who is called and, for a simulated customer, what they answer.
+#[derive(Debug, Clone)]
+pub struct CallTarget {
+    /// The name the console shows.
+    pub name: String,
+    /// `zh` or `en`.
+    pub language: String,
+    /// The lead's existing conversation, whose lead gets the outcome; `None` logs it to the
+    /// call's own lead.
+    pub lead_conversation: Option<i64>,
+    /// What the customer says, one answer per script line.
+    pub answers: Vec<String>,
+    /// The outcome the salesperson confirms when the walk suggests none (e.g. `interested`).
+    pub outcome: String,
+}
+
+/// How one call went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallReport {
+    /// The call's own conversation (the transcript, channel `call`).
+    pub conversation_id: i64,
+    /// The conversation whose lead got the outcome.
+    pub lead_conversation: i64,
+    pub outcome: String,
+    /// The lead status the outcome sets (`qualified`, `lost`, `callback`…).
+    pub lead_status: String,
+    /// Customer answers taken in.
+    pub answers: usize,
+    /// Steps walked, in order.
+    pub steps: Vec<String>,
+}
+
+impl Api {
+    /// Outbound call sessions, as text: walks call script `script_id` (from the published
+    /// strategy) with each target. Every script line is a salesperson message; every answer goes
+    /// through the ingest path ([`Api::receive_customer_message`], the AI off: the script is the
+    /// voice); the outcome — the one the walk suggests (a decline), else the target's — is logged
+    /// to the lead as field `call_outcome`, and its lead status moves the funnel stage when it
+    /// maps to one (qualified, lost).
+    pub fn run_call_sessions(
+        &self,
+        script_id: &str,
+        targets: &[CallTarget],
+    ) -> Result<Vec<CallReport>, ApiError> {
+        use closer_dialogue::document::Language;
+        use closer_dialogue::script::ScriptRun;
+        let document = self.strategy_document()?;
+        let script = document.scripts.iter().find(|s| s.id == script_id).ok_or_else(|| {
+            ApiError::new(ErrorCode::NotFound, format!("no call script {script_id}"))
+        })?;
+        let mut reports = Vec::new();
+        for target in targets {
+            let language = Language::parse(&target.language).unwrap_or_default();
+            let at = (self.clock)();
+            let id = self.store.create_conversation(&NewConversation {
+                channel: Channel::Call,
+                customer_name: target.name.clone(),
+                language: language.as_str().to_owned(),
+                at,
+            })?;
+            self.store.record(id, &Event::ModeChanged { mode: Mode::Off, at }, "system")?;
+            self.updated(id);
+            let mut run = ScriptRun::start(script, language).with_playbook(&document.playbook);
+            let mut line = run.line();
+            let mut steps = vec![line.step.as_str().to_owned()];
+            let say = |text: &str| {
+                self.send_reply(crate::args::SendReplyArgs {
+                    conversation_id: id,
+                    text: text.to_owned(),
+                })
+            };
+            say(&line.text)?;
+            let mut answers = 0;
+            for answer in &target.answers {
+                if line.step == closer_dialogue::script::StepKind::ResultLogging {
+                    break;
+                }
+                // The answer is a customer message like any other: stored, understood, tracked.
+                match self.receive_customer_message(id, answer, &mut |_| {}) {
+                    Ok(_) => {}
+                    Err(e) if e.code == ErrorCode::NluNotReady => {}
+                    Err(e) => return Err(e),
+                }
+                answers += 1;
+                line = run.on_customer(answer.as_str());
+                steps.push(line.step.as_str().to_owned());
+                if line.step != closer_dialogue::script::StepKind::ResultLogging {
+                    say(&line.text)?;
+                }
+            }
+            let code = run
+                .position()
+                .suggested_outcome
+                .clone()
+                .or_else(|| line.suggested_outcome.clone())
+                .unwrap_or_else(|| target.outcome.clone());
+            let outcome =
+                run.finish(&code).map_err(|e| ApiError::invalid(format!("{e} ({})", e.code())))?;
+            if !outcome.text.is_empty() {
+                say(&outcome.text)?;
+            }
+            let lead_conversation = target.lead_conversation.unwrap_or(id);
+            let at = (self.clock)();
+            let mut events = vec![Event::FieldSet {
+                field: "call_outcome".into(),
+                value: outcome.code.clone(),
+                source: closer_dialogue::FieldSource::Salesperson,
+                confidence: 1.0,
+                at,
+            }];
+            if let Some(stage) = outcome.lead_status.stage() {
+                events.push(Event::StageChanged {
+                    to: stage,
+                    reason: format!("call_outcome:{}", outcome.code),
+                    at,
+                });
+            }
+            self.store.record_all(lead_conversation, &events, "salesperson")?;
+            self.updated(lead_conversation);
+            tracing::info!(conversation_id = id, outcome = %outcome.code, "call session logged");
+            reports.push(CallReport {
+                conversation_id: id,
+                lead_conversation,
+                outcome: outcome.code,
+                lead_status: outcome.lead_status.as_str().to_owned(),
+                answers,
+                steps,
+            });
+        }
+        Ok(reports)
+    }
+}

@@ -437,3 +437,65 @@ fn load_200_visitors_x_20_messages() {
     assert_eq!((lost, duplicated, out_of_order), (0, 0, 0));
     assert_eq!(latencies.len(), n, "the console heard every message");
 }
+
+/// Outbound call sessions as text: the script walked with simulated customers, their answers
+/// through the ingest path, the outcome logged to the lead (field and stage).
+#[test]
+fn call_sessions_walk_the_script_and_log_outcomes_to_the_leads() {
+    use closer_app::live::CallTarget;
+    let dir = tempfile::tempdir().expect("dir");
+    let api = open(dir.path());
+    let lead = api
+        .store()
+        .create_conversation(&closer_store::NewConversation {
+            channel: Channel::Widget,
+            customer_name: "周总".into(),
+            language: "zh".into(),
+            at: closer_app::system_clock(),
+        })
+        .expect("a lead");
+    let targets = [
+        CallTarget {
+            name: "周总".into(),
+            language: "zh".into(),
+            lead_conversation: Some(lead),
+            answers: vec!["可以，您说".into(), "我们现在是自己机房，确实想上云，也要备份".into()],
+            outcome: "interested".into(),
+        },
+        CallTarget {
+            name: "Mr. Park".into(),
+            language: "en".into(),
+            lead_conversation: None,
+            answers: vec!["Not interested, don't call me again".into(), "bye".into()],
+            outcome: "interested".into(),
+        },
+    ];
+    let reports = api.run_call_sessions("marketing_cloud", &targets).expect("calls run");
+    assert_eq!(reports.len(), 2);
+
+    let first = &reports[0];
+    assert_eq!((first.outcome.as_str(), first.lead_status.as_str()), ("interested", "qualified"));
+    assert_eq!(first.steps, ["opening", "need_confirmation", "result_logging"]);
+    assert_eq!(first.lead_conversation, lead);
+    let (row, state) = api.store().conversation(lead).expect("lead");
+    assert_eq!(state.lead.fields.get("call_outcome").map(|v| v.value.as_str()), Some("interested"));
+    assert_eq!(row.stage, closer_dialogue::Stage::Qualified);
+    // The transcript: script lines as the salesperson, answers as the customer.
+    let (call, transcript) = api.store().conversation(first.conversation_id).expect("call");
+    assert_eq!(call.channel, Channel::Call);
+    assert_eq!(customer_texts(&api, first.conversation_id), targets[0].answers);
+    assert!(transcript.messages.first().is_some_and(|m| m.role == Role::Salesperson));
+    assert!(transcript.turns.len() >= 2, "the answers were analysed like any customer message");
+
+    // A decline: the walk's suggested outcome wins over the target's.
+    let second = &reports[1];
+    assert_eq!((second.outcome.as_str(), second.lead_status.as_str()), ("not_interested", "lost"));
+    assert_eq!(second.answers, 1, "the call ended at the decline");
+    let (row, state) = api.store().conversation(second.conversation_id).expect("own lead");
+    assert_eq!(row.stage, closer_dialogue::Stage::Lost);
+    assert_eq!(
+        state.lead.fields.get("call_outcome").map(|v| v.value.as_str()),
+        Some("not_interested")
+    );
+    assert!(api.run_call_sessions("no_such_script", &targets).is_err());
+}
