@@ -94,3 +94,96 @@ fn a_credential_goes_to_the_keyring_or_fails_clearly() {
         }
     }
 }
+
+/// Set inside the private D-Bus session the test below starts.
+const KEYRING_CHILD: &str = "CLOSER_APP_KEYRING_CHILD";
+const CANARY: &str = "bcrm_pat_CANARY_7f3a9c";
+
+/// The canary token goes into the real Secret Service (gnome-keyring in a private D-Bus session)
+/// and appears 0 times in the database file, its WAL, the log files, and every IPC reply the
+/// console can get about the CRM — while the relay runs and uses it.
+#[test]
+fn a_crm_token_lives_only_in_the_keyring() {
+    let exe = std::env::current_exe().expect("exe");
+    let script = format!(
+        "echo -n test | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; \
+         exec '{}' --exact keyring_child --nocapture",
+        exe.display()
+    );
+    let home = tempfile::tempdir().expect("home");
+    let out = std::process::Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", &script])
+        .env(KEYRING_CHILD, home.path())
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("xdg"))
+        .env("RUST_LOG", "debug")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .expect("dbus-run-session (apt: dbus, gnome-keyring)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("CANARY-CHILD-OK"),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains(CANARY) && !String::from_utf8_lossy(&out.stderr).contains(CANARY));
+    // Everything the child wrote to disk (database, WAL, logs) is under its data directory.
+    let mut scanned = 0;
+    let mut stack = vec![home.path().join("data")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).expect("read");
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(CANARY),
+                    "the token is in {}",
+                    path.display()
+                );
+                scanned += 1;
+            }
+        }
+    }
+    assert!(scanned >= 2, "the database and a log file were scanned ({scanned})");
+}
+
+#[test]
+fn keyring_child() {
+    let Some(home) = std::env::var_os(KEYRING_CHILD) else {
+        return; // the work happens in the D-Bus session started above
+    };
+    let data = std::path::Path::new(&home).join("data");
+    let data_dir = DataDir::at(&data);
+    let _logs = closer_app::logging::init(&data_dir, "closer-test");
+    let api = open(&data);
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr");
+    api.configure_crm(CrmSettings::Webhook { url: format!("http://{port}/hook") })
+        .expect("configure");
+    api.set_crm_credential(CrmSecret::WebhookSecret, CANARY).expect("the keyring takes the token");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    assert!(api.start_crm_relay(runtime.handle()).expect("relay"));
+    let conversation = api.store().list_conversations().expect("list")[0].id;
+    api.set_lead_field(SetLeadFieldArgs {
+        conversation_id: conversation,
+        field: "email".into(),
+        value: "canary@example.com".into(),
+    })
+    .expect("set");
+    std::thread::sleep(Duration::from_secs(2));
+    // The IPC replies about the CRM.
+    let replies = [
+        serde_json::to_string(&api.crm_status().expect("status")).expect("json"),
+        serde_json::to_string(&api.crm_settings().expect("settings")).expect("json"),
+        serde_json::to_string(&api.crm_dead_letters().expect("dead")).expect("json"),
+    ];
+    for reply in &replies {
+        assert!(!reply.contains(CANARY), "{reply}");
+    }
+    api.stop_crm_relay();
+    drop(runtime);
+    println!("CANARY-CHILD-OK");
+}
