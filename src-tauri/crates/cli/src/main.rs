@@ -8,6 +8,7 @@ mod data;
 mod eval;
 mod eval_dialogues;
 mod models;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Public evaluation datasets from the package registries.
     Data(data::DataArgs),
+    /// The customer channels headless: chat page, webhook; `--demo` adds simulated customers.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => return bench::main(args),
         Command::Eval(args) => return eval::main(args),
         Command::Data(args) => return data::main(args),
+        Command::Serve(args) => serve::main(args, options),
     };
     match result {
         Ok(code) => code,
