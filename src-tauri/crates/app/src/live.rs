@@ -19,7 +19,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use closer_channels::simulator::{PERSONAS, Pace, Progress, Simulator, SimulatorConfig};
+use closer_channels::simulator::Simulator;
+pub use closer_channels::simulator::{PERSONAS, Pace, Persona, Progress, SimulatorConfig};
 use closer_channels::webhook::WebhookConfig;
 use closer_channels::{
     Accepted, Contact, Hub, Inbound, Inbox, IngestError, Limits, Line, Server, ServerConfig,
