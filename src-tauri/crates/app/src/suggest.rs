@@ -34,6 +34,9 @@ impl Backend {
         match &**self {
             Backend::Local(model) => model.generate(request),
             Backend::Remote(_) => {
+                // Nothing personal leaves the machine: PII in the prompt is masked first.
+                let mut request = request;
+                crate::privacy::redact_for_remote(&mut request);
                 let (events, receiver) = mpsc::channel();
                 let cancel = CancelToken::new();
                 let backend = Arc::clone(self);
