@@ -195,12 +195,13 @@ impl Inbox for Ingest {
     }
 
     fn typing(&self, conversation_id: i64, on: bool) {
+        // Kept for the console to ask ([`LiveChannels::customer_typing`]); the view of the
+        // conversation does not change, so no event.
         let mut typing = self.typing.lock().unwrap_or_else(|p| p.into_inner());
-        let changed =
-            if on { typing.insert(conversation_id) } else { typing.remove(&conversation_id) };
-        drop(typing);
-        if changed {
-            self.api.updated(conversation_id);
+        if on {
+            typing.insert(conversation_id);
+        } else {
+            typing.remove(&conversation_id);
         }
     }
 }
