@@ -112,6 +112,12 @@ fn export_holds_every_row_about_the_lead_and_nothing_of_another() {
     );
     assert!(!text.contains("13700001111") && !text.contains("other@example.com"), "{text}");
     assert_eq!(export["conversation_id"], a);
+    // The audit rows record what happened, never the text or the values.
+    let audit = tables["audit_log"].to_string();
+    for canary in [CANARY_PHONE, CANARY_EMAIL, CANARY_NAME] {
+        assert!(!audit.contains(canary), "{canary} in the audit log: {audit}");
+    }
+    assert!(audit.contains("event.field_set") && audit.contains("\"field\":\"phone\""), "{audit}");
     // JSON columns are JSON.
     assert_eq!(tables["conversation_events"][0]["payload"]["kind"], "message");
     assert!(store.conversation(b).is_ok());
