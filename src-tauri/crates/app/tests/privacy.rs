@@ -143,3 +143,108 @@ fn remote_requests_carry_placeholders_not_pii() {
     assert!(wire.contains("[phone]") && wire.contains("[resident_id]"), "{wire}");
     assert!(wire.contains("<customer>"), "the delimiters stay");
 }
+
+/// A loopback OpenAI-compatible stub that records every request body it receives and answers
+/// with a short streamed reply.
+fn stub_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            let body = String::from_utf8_lossy(&body).into_owned();
+            log.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{request_line}{body}"));
+            let mut stream = stream;
+            let reply = if request_line.starts_with("GET /v1/models") {
+                let b = r#"{"object":"list","data":[{"id":"stub"}]}"#;
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}",
+                    b.len()
+                )
+            } else {
+                let chunk = |delta: &str, finish: &str| {
+                    format!(
+                        "data: {{\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n"
+                    )
+                };
+                let b = format!(
+                    "{}{}data: [DONE]\n\n",
+                    chunk(r#"{"content":"您好，请问您想了解哪个方案？"}"#, "null"),
+                    chunk("{}", "\"stop\"")
+                );
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}",
+                    b.len()
+                )
+            };
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    (url, seen)
+}
+
+/// The live path with a remote model server: the customer's phone, e-mail and ID reach the
+/// server 0 times (the prompt is redacted in `suggest.rs` before it leaves).
+#[test]
+fn the_live_path_sends_no_pii_to_a_remote_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::open(Options {
+        data_dir: DataDir::at(dir.path()),
+        seed_demo: true,
+        clock: || closer_app::system_clock(),
+        models_dir: closer_app::default_models_dir(),
+    })
+    .expect("api");
+    api.wait_for_nlu(std::time::Duration::from_secs(1800)).expect("the NLU loads");
+    let (url, seen) = stub_server();
+    api.choose_model(closer_app::suggest::ModelChoice::Remote(
+        closer_llm::remote::RemoteConfig::new(url, "stub"),
+    ));
+    api.wait_for_model(std::time::Duration::from_secs(30)).expect("the stub answers");
+    let id = api
+        .store()
+        .create_conversation(&NewConversation {
+            channel: Channel::Simulator,
+            customer_name: "周".into(),
+            language: "zh".into(),
+            at: closer_app::system_clock(),
+        })
+        .expect("conversation");
+    for text in
+        [format!("你好，我想买企业版，电话{PHONE}"), format!("邮箱{EMAIL}，身份证{ID}，多少钱？")]
+    {
+        let turn = api.receive_customer_message(id, &text, &mut |_| {}).expect("handled");
+        assert!(!turn.suggestions.is_empty());
+    }
+    let requests = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let completions: Vec<&String> =
+        requests.iter().filter(|r| r.starts_with("POST /v1/chat/completions")).collect();
+    assert!(completions.len() >= 2, "the remote model was asked: {requests:?}");
+    let wire = requests.concat();
+    for canary in [PHONE, EMAIL, ID] {
+        assert_eq!(count(wire.as_bytes(), canary), 0, "{canary} sent to the remote model");
+    }
+    assert!(wire.contains("[phone]"), "the customer's turn arrives, redacted: {wire}");
+    eprintln!(
+        "remote: {} chat requests, {} bytes, 0 canary occurrences",
+        completions.len(),
+        wire.len()
+    );
+}
