@@ -24,6 +24,10 @@ struct Cli {
     /// Do not seed the demo data into an empty database.
     #[arg(long)]
     no_demo: bool,
+    /// Demo: start the chat-widget server and simulated customers who chat in by themselves
+    /// (their conversations in auto mode), so the inbox comes alive without a network.
+    #[arg(long)]
+    simulate: bool,
 }
 
 /// Starts the app; returns when the window closes.
@@ -61,6 +65,21 @@ pub fn run() -> ExitCode {
     api.start_nlu();
     // And the model that writes suggestions (the template stands in until it is loaded).
     api.start_models();
+    // Kept until the window closes: dropping it stops the channels.
+    let _live = if cli.simulate {
+        match api.start_demo_channels() {
+            Ok(live) => {
+                tracing::info!(url = %live.url(), "demo channels and simulated customers started");
+                Some(live)
+            }
+            Err(e) => {
+                tracing::error!(code = ?e.code, "the demo channels cannot start: {}", e.message);
+                None
+            }
+        }
+    } else {
+        None
+    };
     let events = api.subscribe();
     let result = tauri::Builder::default()
         .manage(api)
