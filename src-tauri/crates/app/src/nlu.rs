@@ -569,13 +569,13 @@ impl DefaultHeadMeta {
     }
 }
 
-/// A label a manager teaches should weigh about as much as a bundled one (the smallest has
-/// about 100 examples), or a dozen examples are drowned out by the rest of the set, including
-/// bundled messages that say the same thing under other labels. So each manager example is
-/// repeated until its label has at least this many examples, at most [`MAX_REPEAT`] times.
+/// A label a manager teaches should weigh about as much as a bundled one, or a dozen examples
+/// are drowned out by the rest of the set, including bundled messages that say the same thing
+/// under other labels. So each manager example is repeated until its label has as many examples
+/// as the median bundled label (and at least this many), at most [`MAX_REPEAT`] times.
 pub const MIN_LABEL_EXAMPLES: usize = 60;
 /// The most times one manager example is repeated.
-pub const MAX_REPEAT: usize = 8;
+pub const MAX_REPEAT: usize = 24;
 
 /// The bundled training set plus the manager's examples, each repeated so that its label
 /// reaches [`MIN_LABEL_EXAMPLES`] (see there).
@@ -590,10 +590,20 @@ pub fn with_manager_examples(
     for e in added {
         *counts.entry(e.label.as_str()).or_default() += 1;
     }
+    let mut bundled_counts: Vec<usize> = {
+        let mut c = std::collections::HashMap::<&str, usize>::new();
+        for label in bundled.iter().flat_map(|l| &l.labels) {
+            *c.entry(label.as_str()).or_default() += 1;
+        }
+        c.into_values().collect()
+    };
+    bundled_counts.sort_unstable();
+    let median = bundled_counts.get(bundled_counts.len() / 2).copied().unwrap_or(0);
+    let target = MIN_LABEL_EXAMPLES.max(median);
     let mut lines = bundled.to_vec();
     for e in added {
         let count = counts.get(e.label.as_str()).copied().unwrap_or(1).max(1);
-        let repeat = MIN_LABEL_EXAMPLES.div_ceil(count).clamp(1, MAX_REPEAT);
+        let repeat = target.div_ceil(count).clamp(1, MAX_REPEAT);
         let line = IntentLine {
             text: e.text.clone(),
             labels: vec![e.label.clone()],
@@ -782,7 +792,11 @@ mod tests {
         added.push(example("one-off", "rare"));
         let lines = with_manager_examples(&bundled, &added);
         let count = |label: &str| lines.iter().filter(|l| l.labels[0] == label).count();
-        assert_eq!(count("ask_invoice"), 60, "12 examples, 5 times each");
+        assert_eq!(
+            count("ask_invoice"),
+            108,
+            "12 examples, 9 times each: the median label has 100"
+        );
         assert_eq!(count("greeting"), 101, "a big label is not repeated");
         assert_eq!(count("rare"), MAX_REPEAT, "capped");
     }

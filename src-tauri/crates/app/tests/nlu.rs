@@ -215,6 +215,14 @@ mod retraining {
         "How soon after payment will I get the invoice?",
         "I need a receipt with our tax ID for accounting.",
         "Could the invoice be addressed to our Shanghai office?",
+        // The bundled set has many invoice lines under other labels (sending an invoice to pay
+        // is purchase_intent there), so English needs as many examples as Chinese.
+        "Can I get a tax invoice for the annual plan?",
+        "Is the invoice sent by email or by post?",
+        "We need the invoice before we can release payment.",
+        "Does the invoice include the installation fee?",
+        "Who do I ask about a missing invoice for the March order?",
+        "Can you split the invoice across two cost centres?",
     ];
 
     fn add(api: &Api, label: &str, text: &str) -> bool {
@@ -238,7 +246,7 @@ mod retraining {
         let invoice = intents.labels.iter().find(|l| l.label == "ask_invoice").expect("listed");
         assert_eq!(
             (invoice.in_taxonomy, invoice.bundled_examples, invoice.added_examples),
-            (false, 0, 12)
+            (false, 0, (INVOICE_ZH.len() + INVOICE_EN.len()) as u32)
         );
         let greeting = intents.labels.iter().find(|l| l.label == "greeting").expect("greeting");
         assert!(
@@ -263,8 +271,9 @@ mod retraining {
         assert_eq!(result.candidate.adopted_at, None);
         assert_eq!(result.candidate.encoder, ENCODER);
         assert_eq!(result.active.id, None, "the bundled head is active");
-        assert_eq!(result.manager_examples, 12);
-        assert_eq!(result.candidate.examples, result.active.examples + 12);
+        let added = (INVOICE_ZH.len() + INVOICE_EN.len()) as u32;
+        assert_eq!(result.manager_examples, added);
+        assert_eq!(result.candidate.examples, result.active.examples + added);
         assert!(result.candidate.labels.iter().any(|l| l == "ask_invoice"));
         assert_eq!(result.unmeasured_labels, ["ask_invoice"]);
         for scores in [&result.candidate_scores, &result.active_scores] {
@@ -272,7 +281,7 @@ mod retraining {
             assert!(scores.zh.n > 0 && scores.en.n > 0);
             assert!(scores.all.micro_f1 > 0.5, "{:?}", scores.all);
         }
-        // Twelve examples of a new label must not cost the taxonomy much.
+        // A few examples of a new label must not cost the taxonomy much.
         assert!(
             result.candidate_scores.all.micro_f1 > result.active_scores.all.micro_f1 - 0.03,
             "candidate {} vs active {}",
