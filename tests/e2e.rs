@@ -362,10 +362,11 @@ async fn the_console_in_a_real_window() {
         !texts(&client, "[data-testid=annotation] [data-testid=sentiment]").await.is_empty()
     })
     .await;
-    assert!(
-        !texts(&client, "[data-testid=decision-action]").await.is_empty(),
-        "the policy's action is shown"
-    );
+    // The decision arrives with the finished turn (after every suggestion is written).
+    wait_up_to(TURN_WAIT, "the policy's action", || async {
+        !texts(&client, "[data-testid=decision-action]").await.is_empty()
+    })
+    .await;
     screenshot(&client, "04-suggestions").await;
     let suggestion =
         text_of(&client, "[data-testid=suggestion] [data-testid=suggestion-text]").await;

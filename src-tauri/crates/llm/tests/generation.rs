@@ -125,7 +125,9 @@ fn cancellation_takes_effect_within_a_token() {
         }
     }
     assert_eq!(reason, Some(FinishReason::Cancelled));
-    assert!(cancelled_at.expect("cancelled").elapsed() < Duration::from_secs(2));
+    // "Within a token" is the token count above (no text after the cancel, under 10 tokens in
+    // all); the clock only guards against a hang: a loaded CI machine can take a while per token.
+    assert!(cancelled_at.expect("cancelled").elapsed() < Duration::from_secs(30));
 }
 
 #[test]
