@@ -175,5 +175,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // Deleted customer data is overwritten, not left in free pages (erasure, retention purge).
+    conn.pragma_update(None, "secure_delete", true)?;
     Ok(())
 }
