@@ -23,6 +23,7 @@ pub mod logging;
 pub mod nlu;
 mod paths;
 pub mod privacy;
+pub mod search;
 pub mod suggest;
 
 use std::sync::Arc;

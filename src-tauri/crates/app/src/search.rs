@@ -1,0 +1,1 @@
+//! Full-text search over stored messages (SQLite FTS5), for the console inbox.
