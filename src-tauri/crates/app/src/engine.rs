@@ -268,7 +268,7 @@ impl crate::Api {
     }
 
     /// The catalog facts for a message: the product in focus, then the nearest by embedding.
-    fn facts_for(
+    pub(crate) fn facts_for(
         &self,
         text: &str,
         state: &ConversationState,
@@ -300,7 +300,7 @@ impl crate::Api {
 
     /// N suggestions from the model, each checked, the template in place of any that fails.
     #[allow(clippy::too_many_arguments)]
-    fn write_suggestions(
+    pub(crate) fn write_suggestions(
         &self,
         conversation_id: i64,
         document: &StrategyDocument,
