@@ -14,6 +14,7 @@ mod nlu;
 mod outbox;
 pub mod privacy;
 mod products;
+pub mod search;
 mod strategies;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ pub use outbox::{
     DeadLetter, LeadSyncStatus, OutboxClaim, OutboxRow, OutboxSettlement, OutboxSummary,
 };
 pub use products::Product;
+pub use search::{SearchHit, SearchOrder, SearchQuery, SnippetPart};
 pub use strategies::{StrategyError, StrategyVersion, VersionStatus};
 
 /// The file name of the database inside the data directory.
@@ -44,13 +46,14 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0001_init.sql")),
         M::up(include_str!("migrations/0002_nlu.sql")),
         M::up(include_str!("migrations/0003_channels.sql")),
+        M::up(include_str!("migrations/0004_search.sql")),
     ])
 }
 
 /// The schema version this build migrates to.
 pub fn latest_schema_version() -> i64 {
     // One migration per entry; user_version counts them.
-    const COUNT: i64 = 3;
+    const COUNT: i64 = 4;
     COUNT
 }
 

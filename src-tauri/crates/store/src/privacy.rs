@@ -13,8 +13,9 @@
 //!   so the old page images holding the text are gone from the WAL file too. Before that the file is
 //!   `VACUUM`ed: rows rewritten before `secure_delete` was on (the conversation projection is
 //!   rewritten on every event) leave old copies in the free space of pages the erasure does not
-//!   touch, and only a rebuild removes those. There is no FTS index
-//!   in the schema today; when one is added, erase its rows here (the table test will ask).
+//!   touch, and only a rebuild removes those. The search index (`message_fts`) loses the
+//!   conversation's messages through its delete trigger with FTS5 `secure-delete` on, so no
+//!   trigram of them stays in the index b-tree either.
 //! - **Retention is a setting in `meta`** (`retention_days`, absent = keep forever); [`Store::purge`]
 //!   erases every lead whose conversation has been idle longer, and re-sanitizes old audit details.
 
@@ -39,6 +40,18 @@ pub const LEAD_TABLES: &[&str] = &[
     "channel_inbound",
     "crm_outbox",
     "audit_log",
+    "message_fts",
+];
+
+/// The FTS5 shadow tables of `message_fts`: its index, exported through `message_fts` and erased
+/// with it (the triggers delete the lead's rows, `secure-delete` removes their entries from the
+/// index b-tree, `secure_delete` zeroes the freed space).
+pub const INDEX_TABLES: &[&str] = &[
+    "message_fts_data",
+    "message_fts_idx",
+    "message_fts_content",
+    "message_fts_docsize",
+    "message_fts_config",
 ];
 
 /// Tables keyed by `conversation_id` (exported and erased by it).
@@ -172,6 +185,15 @@ impl Store {
             query_rows(&tx, "SELECT * FROM crm_outbox WHERE lead_id = ?1 ORDER BY id", [lead_id])?,
         );
         put(
+            "message_fts",
+            query_rows(
+                &tx,
+                "SELECT rowid AS message_id, conversation_id, role, at, text FROM message_fts
+                 WHERE conversation_id = ?1 ORDER BY rowid",
+                [c],
+            )?,
+        );
+        put(
             "audit_log",
             query_rows(
                 &tx,
@@ -291,12 +313,20 @@ fn erase_in(
         tx.execute("DELETE FROM lead_fields WHERE lead_id = ?1", [lead_id])?,
     );
     rows.insert("leads", tx.execute("DELETE FROM leads WHERE id = ?1", [lead_id])?);
+    // The search index loses the conversation's messages through the delete trigger on
+    // conversation_events (a sweep of the index here would scan it whole for every lead).
+    let indexed: i64 = tx.query_row(
+        "SELECT count(*) FROM conversation_events WHERE conversation_id = ?1 AND kind = 'message'",
+        [c],
+        |r| r.get(0),
+    )?;
     for table in CONVERSATION_TABLES {
         rows.insert(
             table,
             tx.execute(&format!("DELETE FROM {table} WHERE conversation_id = ?1"), [c])?,
         );
     }
+    rows.insert("message_fts", usize::try_from(indexed).unwrap_or(0));
     rows.insert("conversations", tx.execute("DELETE FROM conversations WHERE id = ?1", [c])?);
     rows.insert(
         "audit_log",

@@ -1,9 +1,10 @@
 //! Per-lead export and erasure against a real SQLite file: the export covers every table that can
-//! mention a lead; erasure leaves 0 occurrences of a canary in the database file and its WAL.
+//! mention a lead; erasure leaves 0 occurrences of a canary in the database file, its WAL and the
+//! FTS search index.
 
 use closer_dialogue::{Action, Channel, Event, FieldSource, Role};
-use closer_store::privacy::{LEAD_TABLES, UNRELATED_TABLES};
-use closer_store::{NewConversation, Store};
+use closer_store::privacy::{INDEX_TABLES, LEAD_TABLES, UNRELATED_TABLES};
+use closer_store::{NewConversation, SearchQuery, Store};
 
 const CANARY_PHONE: &str = "18617094523";
 const CANARY_EMAIL: &str = "canary.zhou@example.com";
@@ -69,6 +70,67 @@ fn file_bytes(store: &Store) -> (Vec<u8>, Vec<u8>) {
     (db, wal)
 }
 
+fn search(store: &Store, text: &str) -> usize {
+    store
+        .search_messages(&SearchQuery { text: text.into(), limit: 100, ..Default::default() })
+        .expect("search")
+        .len()
+}
+
+/// The bytes of every row of the FTS index's shadow tables (index segments, content copy, sizes).
+fn index_bytes(store: &Store) -> Vec<u8> {
+    let conn = rusqlite::Connection::open(store.path()).expect("raw");
+    let mut out = Vec::new();
+    for (table, column) in [
+        ("message_fts_data", "block"),
+        ("message_fts_content", "*"),
+        ("message_fts_idx", "term"),
+        ("message_fts_docsize", "sz"),
+    ] {
+        let mut stmt = conn.prepare(&format!("SELECT {column} FROM {table}")).expect("shadow");
+        let n = stmt.column_count();
+        let mut rows = stmt.query([]).expect("rows");
+        while let Some(row) = rows.next().expect("row") {
+            for i in 0..n {
+                match row.get_ref(i).expect("value") {
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                        out.extend_from_slice(t)
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The index's terms (trigrams), read through an fts5vocab table.
+fn index_terms(store: &Store) -> std::collections::BTreeSet<String> {
+    let conn = rusqlite::Connection::open(store.path()).expect("raw");
+    conn.execute_batch("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, message_fts, 'row')")
+        .expect("vocab");
+    let mut stmt = conn.prepare("SELECT term FROM temp.vocab WHERE doc > 0").expect("terms");
+    stmt.query_map([], |r| r.get(0)).expect("q").collect::<Result<_, _>>().expect("rows")
+}
+
+/// Every trigram of the messages still stored, lower-cased as the tokenizer folds them.
+fn expected_terms(store: &Store) -> std::collections::BTreeSet<String> {
+    let conn = rusqlite::Connection::open(store.path()).expect("raw");
+    let mut stmt = conn
+        .prepare("SELECT json_extract(payload, '$.text') FROM conversation_events WHERE kind = 'message'")
+        .expect("texts");
+    let texts: Vec<String> =
+        stmt.query_map([], |r| r.get(0)).expect("q").collect::<Result<_, _>>().expect("rows");
+    let mut out = std::collections::BTreeSet::new();
+    for t in texts {
+        let chars: Vec<char> = t.chars().flat_map(char::to_lowercase).collect();
+        for w in chars.windows(3) {
+            out.insert(w.iter().collect());
+        }
+    }
+    out
+}
+
 #[test]
 fn every_table_is_exported_or_declared_unrelated() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -82,7 +144,9 @@ fn every_table_is_exported_or_declared_unrelated() {
     assert!(tables.len() >= 10, "{tables:?}");
     for t in &tables {
         assert!(
-            LEAD_TABLES.contains(&t.as_str()) || UNRELATED_TABLES.contains(&t.as_str()),
+            LEAD_TABLES.contains(&t.as_str())
+                || UNRELATED_TABLES.contains(&t.as_str())
+                || INDEX_TABLES.contains(&t.as_str()),
             "table {t} is neither exported nor declared unrelated (privacy.rs)"
         );
     }
@@ -106,6 +170,9 @@ fn export_holds_every_row_about_the_lead_and_nothing_of_another() {
     }
     assert_eq!(tables["conversation_events"].as_array().map(Vec::len), Some(6));
     assert_eq!(tables["lead_fields"].as_array().map(Vec::len), Some(2));
+    // The search index's copy of the lead's messages (3 messages), none of the other lead's.
+    assert_eq!(tables["message_fts"].as_array().map(Vec::len), Some(3));
+    assert!(tables["message_fts"].to_string().contains(CANARY_PHONE));
     let text = export.to_string();
     assert!(
         text.contains(CANARY_PHONE) && text.contains(CANARY_EMAIL) && text.contains(CANARY_NAME)
@@ -131,6 +198,11 @@ fn erasure_leaves_no_canary_in_the_file_or_the_wal() {
     let before = seed(&store, "前一位", "13500002222", "before@example.com", 1_000);
     let a = seed(&store, CANARY_NAME, CANARY_PHONE, CANARY_EMAIL, 10_000);
     let after = seed(&store, "后一位", "13600003333", "after@example.com", 20_000);
+    // Many later writes, so the index has several segments (merged at different levels) when
+    // the erasure comes.
+    for i in 0..24 {
+        seed(&store, &format!("客户{i}"), &format!("1390000{:04}", i), "x@example.com", 21_000 + i);
+    }
     // Some of it reaches the main file, some stays in the WAL.
     {
         let conn = rusqlite::Connection::open(store.path()).expect("raw");
@@ -151,9 +223,25 @@ fn erasure_leaves_no_canary_in_the_file_or_the_wal() {
     let found_before = occurrences(&db, CANARY_PHONE) + occurrences(&wal, CANARY_PHONE);
     assert!(found_before > 0, "the canary is in the files before erasure");
 
+    // The index holds the canary before: search finds it, its shadow tables hold its text.
+    assert_eq!(search(&store, CANARY_NAME), 1);
+    assert_eq!(search(&store, CANARY_PHONE), 3);
+    let index = index_bytes(&store);
+    assert!(occurrences(&index, CANARY_NAME) > 0 && occurrences(&index, CANARY_PHONE) > 0);
+    assert!(index_terms(&store).contains("卡纳瑞"));
+
     let lead = store.lead_of_conversation(a).expect("lead");
     let erasure = store.erase_lead(lead, "manager", 40_000).expect("erase");
     assert!(erasure.wal_truncated);
+    assert_eq!(erasure.rows["message_fts"], 4);
+    // Nothing of it is left in the index: no hit, no byte in its shadow tables, and its terms
+    // are exactly the trigrams of the messages that remain (nothing kept of the erased ones).
+    for canary in [CANARY_PHONE, CANARY_EMAIL, CANARY_NAME, "再说一次"] {
+        assert_eq!(search(&store, canary), 0, "{canary} still found");
+        assert_eq!(occurrences(&index_bytes(&store), canary), 0, "{canary} in the index");
+    }
+    assert_eq!(index_terms(&store), expected_terms(&store));
+    assert_eq!(search(&store, "13500002222"), 2, "the others are still searchable");
     assert_eq!(erasure.rows["conversation_events"], 7);
     assert_eq!(erasure.rows["lead_fields"], 2);
     assert!(erasure.rows["audit_log"] >= 7);
@@ -195,6 +283,9 @@ fn purge_erases_idle_conversations_past_the_retention_period() {
     assert_eq!(store.events(recent).expect("recent").len(), 6);
     let (db, wal) = file_bytes(&store);
     assert_eq!(occurrences(&db, CANARY_PHONE) + occurrences(&wal, CANARY_PHONE), 0);
+    assert_eq!(search(&store, CANARY_PHONE), 0);
+    assert_eq!(occurrences(&index_bytes(&store), CANARY_NAME), 0);
+    assert_eq!(search(&store, "13800005555"), 2);
     store.set_retention_days(None, "manager", 46 * day).expect("forever");
     assert_eq!(store.retention_days().expect("days"), None);
 }
