@@ -5,18 +5,23 @@
 
 use closer_app::args::{
     self, AddIntentExampleArgs, AdoptIntentHeadArgs, AnalyzeMessageArgs, ChooseModelArgs,
-    ConversationArgs, CustomerMessageArgs, ImportModelArgs, NoArgs, RejectSuggestionArgs,
-    RollbackStrategyArgs, SaveStrategyDraftArgs, SendReplyArgs, SendSuggestionArgs,
+    ConfigureCrmArgs, ConversationArgs, CustomerMessageArgs, DeadLetterArgs,
+    EraseLeadConfirmedArgs, ImportModelArgs, NoArgs, RejectSuggestionArgs, RollbackStrategyArgs,
+    SaveStrategyDraftArgs, SendReplyArgs, SendSuggestionArgs, SetCrmCredentialArgs,
     SetLeadFieldArgs, SetModeArgs, TestStrategyArgs, Validate,
 };
 use closer_app::console::{
-    ConversationDetails, DashboardView, ModelStatusView, StrategyOverview, StrategyTestSample,
+    ConversationDetails, DashboardView, ModelStatusView, RegeneratedView, StrategyOverview,
+    StrategyTestSample,
 };
+use closer_app::crm::{CrmSettings, CrmStatusView, DeadLetterView};
 use closer_app::dto::{
     AnalysisView, AppInfo, ConversationSummary, ConversationView, IntentExampleAdded,
-    IntentHeadView, IntentsView, LeadFieldSaved, ModelView, ProductView, RetrainResult,
+    IntentHeadView, IntentsView, LeadExportView, LeadFieldSaved, ModelView, ProductView,
+    RetentionView, RetrainResult,
 };
 use closer_app::engine::TurnView;
+use closer_app::privacy::{ErasureView, ExportLeadArgs, PurgeView, SetRetentionArgs};
 use closer_app::{Api, ApiError};
 use serde::de::DeserializeOwned;
 use tauri::ipc::{CommandArg, CommandItem, InvokeBody, InvokeError};
@@ -223,4 +228,82 @@ pub fn model_status(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<ModelStatu
 #[tauri::command(async)]
 pub fn choose_model(api: State<'_, Api>, args: Args<ChooseModelArgs>) -> Reply<ModelStatusView> {
     api.choose_local_model(args.0)
+}
+
+// The CRM connection. Credentials go one way, into the OS keyring: no command returns one.
+
+#[tauri::command]
+pub fn crm_settings(api: State<'_, Api>, _args: Args<NoArgs>) -> Reply<Option<CrmSettings>> {
+    api.crm_settings()
+}
+
+#[tauri::command]
+pub fn configure_crm(api: State<'_, Api>, args: Args<ConfigureCrmArgs>) -> Reply<CrmStatusView> {
+    api.configure_crm_relay(args.0)
+}
+
+// The keyring may ask the desktop to unlock it: off the main thread.
+#[tauri::command(async)]
+pub fn set_crm_credential(
+    api: State<'_, Api>,
+    args: Args<SetCrmCredentialArgs>,
+) -> Reply<CrmStatusView> {
+    api.store_crm_credential(args.0)
+}
+
+#[tauri::command]
+pub fn crm_status(api: State<'_, Api>, _args: Args<NoArgs>) -> Reply<CrmStatusView> {
+    api.crm_status()
+}
+
+#[tauri::command]
+pub fn crm_dead_letters(api: State<'_, Api>, _args: Args<NoArgs>) -> Reply<Vec<DeadLetterView>> {
+    api.crm_dead_letters()
+}
+
+#[tauri::command]
+pub fn retry_crm_dead_letter(
+    api: State<'_, Api>,
+    args: Args<DeadLetterArgs>,
+) -> Reply<Vec<DeadLetterView>> {
+    api.retry_dead_letter(args.0)
+}
+
+// Privacy: a customer's export and erasure, retention. These write files and rewrite tables
+// (erasure checkpoints the WAL): off the main thread.
+
+#[tauri::command(async)]
+pub fn export_lead(api: State<'_, Api>, args: Args<ExportLeadArgs>) -> Reply<LeadExportView> {
+    api.export_lead_file(args.0)
+}
+
+#[tauri::command(async)]
+pub fn erase_lead(api: State<'_, Api>, args: Args<EraseLeadConfirmedArgs>) -> Reply<ErasureView> {
+    api.erase_lead_confirmed(args.0)
+}
+
+#[tauri::command]
+pub fn retention(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<RetentionView> {
+    api.retention_view(args.0)
+}
+
+#[tauri::command]
+pub fn set_retention(api: State<'_, Api>, args: Args<SetRetentionArgs>) -> Reply<RetentionView> {
+    api.set_retention_view(args.0)
+}
+
+#[tauri::command(async)]
+pub fn purge_now(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<PurgeView> {
+    api.purge_now(args.0)
+}
+
+// New suggestions for the current customer message: the model writes (seconds), streamed to
+// the window as `AppEvent`s like any turn's.
+
+#[tauri::command(async)]
+pub fn regenerate_suggestions(
+    api: State<'_, Api>,
+    args: Args<ConversationArgs>,
+) -> Reply<RegeneratedView> {
+    api.regenerate_suggestions(args.0, &mut |_| {})
 }

@@ -65,6 +65,8 @@ pub fn run() -> ExitCode {
     api.start_nlu();
     // And the model that writes suggestions (the template stands in until it is loaded).
     api.start_models();
+    // The CRM relay (and the retention job) on Tauri's async runtime.
+    api.start_background(tauri::async_runtime::handle().inner().clone());
     // Kept until the window closes: dropping it stops the channels.
     let _live = if cli.simulate {
         match api.start_demo_channels() {
@@ -116,6 +118,18 @@ pub fn run() -> ExitCode {
             commands::dashboard,
             commands::model_status,
             commands::choose_model,
+            commands::crm_settings,
+            commands::configure_crm,
+            commands::set_crm_credential,
+            commands::crm_status,
+            commands::crm_dead_letters,
+            commands::retry_crm_dead_letter,
+            commands::export_lead,
+            commands::erase_lead,
+            commands::retention,
+            commands::set_retention,
+            commands::purge_now,
+            commands::regenerate_suggestions,
         ])
         .run(tauri::generate_context!("tauri.conf.json"));
     match result {

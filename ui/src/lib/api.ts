@@ -38,6 +38,20 @@ import type {
   StrategyTestSample,
   TestStrategyArgs,
   TurnView,
+  ConfigureCrmArgs,
+  CrmSettings,
+  CrmStatusView,
+  DeadLetterArgs,
+  DeadLetterView,
+  EraseLeadConfirmedArgs,
+  ErasureView,
+  ExportLeadArgs,
+  LeadExportView,
+  PurgeView,
+  RegeneratedView,
+  RetentionView,
+  SetCrmCredentialArgs,
+  SetRetentionArgs,
 } from './bindings';
 
 export type { ApiError, ErrorCode } from './bindings';
@@ -143,7 +157,43 @@ export const api = {
   handBack: (args: ConversationArgs): Promise<ConversationDetails> => call('hand_back', args),
 
   dashboard: (): Promise<DashboardView> => call('dashboard'),
+
+  /** New suggestions for the current customer message (the waiting ones are rejected as
+   * `regenerated`); they stream in as `AppEvent`s while this waits. */
+  regenerateSuggestions: (args: ConversationArgs): Promise<RegeneratedView> =>
+    call('regenerate_suggestions', args),
 };
+
+/** The CRM connection. A credential goes one way, into the OS keyring: nothing returns it. */
+export const crm = {
+  settings: (): Promise<CrmSettings | null> => call('crm_settings'),
+  /** Saves which CRM and where, and (re)starts the relay; returns the sync status. */
+  configure: (args: ConfigureCrmArgs): Promise<CrmStatusView> => call('configure_crm', args),
+  /** Stores a token or secret in the OS keyring; returns the sync status, never the value. */
+  setCredential: (args: SetCrmCredentialArgs): Promise<CrmStatusView> =>
+    call('set_crm_credential', args),
+  status: (): Promise<CrmStatusView> => call('crm_status'),
+  deadLetters: (): Promise<DeadLetterView[]> => call('crm_dead_letters'),
+  /** Queues a dead-lettered change again; returns the dead letters left. */
+  retryDeadLetter: (args: DeadLetterArgs): Promise<DeadLetterView[]> =>
+    call('retry_crm_dead_letter', args),
+};
+
+export type CrmApi = typeof crm;
+
+/** A customer's data: export, erasure, retention. */
+export const privacy = {
+  /** Writes the lead's export as a JSON file in the exports folder; returns where. */
+  exportLead: (args: ExportLeadArgs): Promise<LeadExportView> => call('export_lead', args),
+  /** Erases the lead and everything about it; `confirm` repeats the customer's name. */
+  eraseLead: (args: EraseLeadConfirmedArgs): Promise<ErasureView> => call('erase_lead', args),
+  retention: (): Promise<RetentionView> => call('retention'),
+  setRetention: (args: SetRetentionArgs): Promise<RetentionView> => call('set_retention', args),
+  /** Erases what the retention period says is due, now. */
+  purgeNow: (): Promise<PurgeView> => call('purge_now'),
+};
+
+export type PrivacyApi = typeof privacy;
 
 /** The strategy editor: versions, draft, diff, test-run, publish, rollback. */
 export const strategy = {

@@ -31,6 +31,8 @@ export type MessageView = { role: Role, text: string, at: number, };
 
 export type LeadFieldView = { field: string, value: string, source: FieldSource, confidence: number, updatedAt: number, };
 
+export type LeadSyncView = { "state": "not_queued" } | { "state": "synced", at: number, crmId: string | null, } | { "state": "pending", attempts: number, nextAttemptAt: number, lastError: string | null, } | { "state": "dead", reason: string, at: number, };
+
 export type LeadView = { id: number, 
 /**
  * The stable key the CRM upserts by.
@@ -39,7 +41,11 @@ externalKey: string, crmId: string | null,
 /**
  * Changes waiting for the CRM relay.
  */
-pendingSync: number, fields: Array<LeadFieldView>, };
+pendingSync: number, 
+/**
+ * Where the lead stands with the CRM.
+ */
+sync: LeadSyncView, fields: Array<LeadFieldView>, };
 
 export type ConversationView = { summary: ConversationSummary, stageReason: string, messages: Array<MessageView>, lead: LeadView, };
 
@@ -400,6 +406,88 @@ export type RollbackStrategyArgs = { version: number, note: string, };
 export type TestStrategyArgs = { conversationIds: number[] | null, };
 
 export type ChooseModelArgs = { id: string | null, };
+
+export type RegeneratedView = { 
+/**
+ * The policy's decision, taken again on the conversation as it stands.
+ */
+decision: DecisionView, suggestions: Array<SuggestionView>, 
+/**
+ * Suggestions that were still waiting and are now rejected as `regenerated`.
+ */
+replaced: Array<string>, };
+
+export type CrmSettings = { "kind": "bottlecrm", baseUrl: string, intakeId: string, } | { "kind": "hubspot", baseUrl: string, } | { "kind": "webhook", url: string, };
+
+export type CrmSecret = "bottlecrm_intake_key" | "bottlecrm_api_token" | "hubspot_token" | "webhook_secret";
+
+export type CrmStatusView = { 
+/**
+ * `bottlecrm`, `hubspot`, `webhook`, or `None` when no CRM is set up.
+ */
+crm: string | null, 
+/**
+ * Whether the relay is running in this process.
+ */
+running: boolean, pending: number, dead: number, oldestPendingAt: number | null, lastError: string | null, lastDeliveredAt: number | null, };
+
+export type DeadLetterView = { id: number, leadId: number, reason: string, deadAt: number, attempts: number, };
+
+export type BottleCrmArgs = { baseUrl: string, intakeId: string, };
+
+export type HubSpotArgs = { baseUrl: string, };
+
+export type WebhookArgs = { url: string, };
+
+export type ConfigureCrmArgs = { "kind": "bottlecrm" } & BottleCrmArgs | { "kind": "hubspot" } & HubSpotArgs | { "kind": "webhook" } & WebhookArgs;
+
+export type SetCrmCredentialArgs = { secret: CrmSecret, value: string, };
+
+export type DeadLetterArgs = { id: number, };
+
+export type ExportTableView = { table: string, rows: number, };
+
+export type LeadExportView = { 
+/**
+ * The file's absolute path.
+ */
+path: string, 
+/**
+ * The folder it is in (shown so the user can find it).
+ */
+folder: string, bytes: number, redacted: boolean, 
+/**
+ * Tables the export covers, with their row counts.
+ */
+tables: Array<ExportTableView>, };
+
+export type ErasureView = { leadId: number, conversationId: number | null, 
+/**
+ * Rows deleted, by table.
+ */
+rows: { [key in string]: number }, 
+/**
+ * The CRM's id of the lead, if it had reached the CRM: its copy there must be deleted too.
+ */
+crmId: string | null, externalKey: string, walTruncated: boolean, };
+
+export type PurgeView = { retentionDays: number | null, erased: Array<ErasureView>, auditRowsRewritten: number, };
+
+export type RetentionView = { days: number | null, 
+/**
+ * Where exports are written.
+ */
+exportsDir: string, };
+
+export type ExportLeadArgs = { conversationId: number, 
+/**
+ * Mask phones, e-mails, IDs, cards, WeChat IDs and names in the export.
+ */
+redacted: boolean, };
+
+export type EraseLeadConfirmedArgs = { conversationId: number, confirm: string, };
+
+export type SetRetentionArgs = { days: number | null, };
 
 export type Bilingual = { zh: string; en: string };
 

@@ -26,7 +26,7 @@ function view(id: number, patch: Partial<ConversationSummary> = {}): Conversatio
     summary: summary(id, patch),
     stageReason: '',
     messages: [{ role: 'customer', text: 'hello', at: 1_000 }],
-    lead: { id, externalKey: `lead-${id}`, crmId: null, pendingSync: 0, fields: [] },
+    lead: { id, externalKey: `lead-${id}`, crmId: null, pendingSync: 0, sync: { state: 'not_queued' }, fields: [] },
   };
 }
 
@@ -67,6 +67,11 @@ function fakeApi(overrides: Partial<Api> = {}): Api {
     dashboard: vi.fn(async () => {
       throw { code: 'internal', message: 'not used by the workspace' };
     }),
+    regenerateSuggestions: vi.fn(async () => ({
+      decision: { action: 'answer', reason: 'question_asked', field: null, objection: null, promotion: null, mayAutoSend: false },
+      suggestions: [{ id: 's-new', text: 'fresh', source: 'template', replacedBecause: 'model_not_ready' }],
+      replaced: ['s-old'],
+    })),
     ...overrides,
   };
 }

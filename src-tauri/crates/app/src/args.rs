@@ -378,6 +378,159 @@ impl Validate for RejectSuggestionArgs {
     }
 }
 
+/// Longest CRM address or webhook URL accepted.
+pub const MAX_URL_BYTES: usize = 2048;
+/// Longest CRM credential accepted (API tokens are a few hundred bytes at most).
+pub const MAX_SECRET_BYTES: usize = 4096;
+
+fn url(name: &str, value: &str) -> Result<(), ApiError> {
+    text(name, value, MAX_URL_BYTES)?;
+    let v = value.trim();
+    if !(v.starts_with("http://") || v.starts_with("https://")) || v.contains(char::is_whitespace) {
+        return Err(ApiError::invalid(format!("{name} must be an http(s) address without spaces")));
+    }
+    Ok(())
+}
+
+/// Set up (or change) the CRM: which one and where. Credentials go separately, to the keyring
+/// ([`SetCrmCredentialArgs`]). Each variant's fields are a struct of their own, so unknown
+/// fields are refused there (serde's `deny_unknown_fields` on a tagged enum is not understood
+/// by ts-rs).
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConfigureCrmArgs {
+    /// BottleCRM: its address and the lead intake form's id.
+    Bottlecrm(BottleCrmArgs),
+    /// A HubSpot-style CRM v3 contacts API.
+    Hubspot(HubSpotArgs),
+    /// Any endpoint taking signed JSON.
+    Webhook(WebhookArgs),
+}
+
+/// Where BottleCRM is.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BottleCrmArgs {
+    pub base_url: String,
+    pub intake_id: String,
+}
+
+/// Where the HubSpot-style API is.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HubSpotArgs {
+    pub base_url: String,
+}
+
+/// Where the signed webhook goes.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WebhookArgs {
+    pub url: String,
+}
+
+impl Validate for ConfigureCrmArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        match self {
+            Self::Bottlecrm(BottleCrmArgs { base_url, intake_id }) => {
+                url("baseUrl", base_url)?;
+                text("intakeId", intake_id, MAX_NAME_BYTES * 2)?;
+                if !intake_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                    return Err(ApiError::invalid("intakeId is ASCII letters, digits, - and _"));
+                }
+                Ok(())
+            }
+            Self::Hubspot(HubSpotArgs { base_url }) => url("baseUrl", base_url),
+            Self::Webhook(WebhookArgs { url: u }) => url("url", u),
+        }
+    }
+}
+
+impl From<ConfigureCrmArgs> for crate::crm::CrmSettings {
+    fn from(a: ConfigureCrmArgs) -> Self {
+        match a {
+            ConfigureCrmArgs::Bottlecrm(BottleCrmArgs { base_url, intake_id }) => Self::Bottlecrm {
+                base_url: base_url.trim().to_owned(),
+                intake_id: intake_id.trim().to_owned(),
+            },
+            ConfigureCrmArgs::Hubspot(HubSpotArgs { base_url }) => {
+                Self::Hubspot { base_url: base_url.trim().to_owned() }
+            }
+            ConfigureCrmArgs::Webhook(WebhookArgs { url }) => {
+                Self::Webhook { url: url.trim().to_owned() }
+            }
+        }
+    }
+}
+
+/// Store a CRM credential in the OS keyring. The value travels console → app once; it is never
+/// sent back, logged or written anywhere else (its `Debug` prints `<redacted>`).
+#[derive(Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SetCrmCredentialArgs {
+    pub secret: crate::crm::CrmSecret,
+    pub value: String,
+}
+
+impl std::fmt::Debug for SetCrmCredentialArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetCrmCredentialArgs")
+            .field("secret", &self.secret)
+            .field("value", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Validate for SetCrmCredentialArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        // The messages name the argument, never echo it.
+        if self.value.len() > MAX_SECRET_BYTES {
+            return Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!("the credential is longer than {MAX_SECRET_BYTES} bytes"),
+            ));
+        }
+        if self.value.trim().is_empty() {
+            return Err(ApiError::invalid("the credential is empty"));
+        }
+        if self.value.trim().chars().any(char::is_control) {
+            return Err(ApiError::invalid("the credential contains control characters"));
+        }
+        Ok(())
+    }
+}
+
+/// Put a dead-lettered CRM change back in the queue.
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeadLetterArgs {
+    #[ts(type = "number")]
+    pub id: i64,
+}
+
+impl Validate for DeadLetterArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        id("id", self.id)
+    }
+}
+
+/// Erase a conversation's lead. `confirm` must repeat the customer's name as the console shows
+/// it (a typed confirmation), so no stray call can erase anyone.
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EraseLeadConfirmedArgs {
+    #[ts(type = "number")]
+    pub conversation_id: i64,
+    pub confirm: String,
+}
+
+impl Validate for EraseLeadConfirmedArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        id("conversationId", self.conversation_id)?;
+        text("confirm", &self.confirm, MAX_TEXT_BYTES)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,5 +625,67 @@ mod tests {
             decode::<AddIntentExampleArgs>(empty).expect_err("empty").code,
             ErrorCode::InvalidArgument
         );
+    }
+
+    #[test]
+    fn crm_settings_are_strict() {
+        let ok = br#"{"kind":"webhook","url":"https://crm.example/hook"}"#;
+        assert!(decode::<ConfigureCrmArgs>(ok).is_ok());
+        let ok = br#"{"kind":"bottlecrm","baseUrl":"http://127.0.0.1:8000","intakeId":"a1-b2"}"#;
+        assert!(decode::<ConfigureCrmArgs>(ok).is_ok());
+        for bad in [
+            &br#"{"kind":"webhook","url":"https://crm.example/hook","token":"x"}"#[..],
+            br#"{"kind":"webhook","url":"ftp://crm.example"}"#,
+            br#"{"kind":"webhook","url":"https://crm example"}"#,
+            br#"{"kind":"mystery","url":"https://crm.example"}"#,
+            br#"{"kind":"bottlecrm","baseUrl":"http://h","intakeId":"a/b"}"#,
+        ] {
+            assert_eq!(
+                decode::<ConfigureCrmArgs>(bad).expect_err("bad").code,
+                ErrorCode::InvalidArgument,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let long = serde_json::json!({ "kind": "hubspot", "baseUrl": format!("https://{}", "a".repeat(MAX_URL_BYTES)) });
+        assert_eq!(
+            decode::<ConfigureCrmArgs>(long.to_string().as_bytes()).expect_err("long").code,
+            ErrorCode::TooLarge
+        );
+    }
+
+    #[test]
+    fn a_credential_is_checked_without_being_echoed() {
+        let canary = "tok_CANARY_51f0";
+        let ok = serde_json::json!({ "secret": "hubspot_token", "value": canary }).to_string();
+        let args = decode::<SetCrmCredentialArgs>(ok.as_bytes()).expect("ok");
+        assert!(!format!("{args:?}").contains(canary), "Debug must not print the value");
+        let long = format!("{canary}{}", "x".repeat(MAX_SECRET_BYTES));
+        for (value, code) in [
+            (long.as_str(), ErrorCode::TooLarge),
+            ("   ", ErrorCode::InvalidArgument),
+            ("tok_CANARY_51f0\\u0000", ErrorCode::InvalidArgument),
+        ] {
+            let body = format!(r#"{{"secret":"webhook_secret","value":"{value}"}}"#);
+            let err = decode::<SetCrmCredentialArgs>(body.as_bytes()).expect_err(value);
+            assert_eq!(err.code, code, "{value}");
+            assert!(!err.message.contains(canary), "{}", err.message);
+        }
+        let unknown = br#"{"secret":"github_token","value":"x"}"#;
+        assert_eq!(
+            decode::<SetCrmCredentialArgs>(unknown).expect_err("secret").code,
+            ErrorCode::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn an_erasure_needs_its_confirmation() {
+        let missing = br#"{"conversationId":3}"#;
+        assert!(decode::<EraseLeadConfirmedArgs>(missing).is_err());
+        let empty = br#"{"conversationId":3,"confirm":" "}"#;
+        assert!(decode::<EraseLeadConfirmedArgs>(empty).is_err());
+        let ok = r#"{"conversationId":3,"confirm":"王芳"}"#;
+        assert!(decode::<EraseLeadConfirmedArgs>(ok.as_bytes()).is_ok());
+        assert!(decode::<DeadLetterArgs>(br#"{"id":0}"#).is_err());
     }
 }

@@ -3,25 +3,28 @@
 use ts_rs::{Config, TS};
 
 use crate::args::{
-    AddIntentExampleArgs, AdoptIntentHeadArgs, AnalyzeMessageArgs, ChooseModelArgs,
-    ConversationArgs, CustomerMessageArgs, ImportModelArgs, NoArgs, RejectSuggestionArgs,
+    AddIntentExampleArgs, AdoptIntentHeadArgs, AnalyzeMessageArgs, BottleCrmArgs, ChooseModelArgs,
+    ConfigureCrmArgs, ConversationArgs, CustomerMessageArgs, DeadLetterArgs,
+    EraseLeadConfirmedArgs, HubSpotArgs, ImportModelArgs, NoArgs, RejectSuggestionArgs,
     RollbackStrategyArgs, SaveStrategyDraftArgs, SendReplyArgs, SendSuggestionArgs,
-    SetLeadFieldArgs, SetModeArgs, TestStrategyArgs,
+    SetCrmCredentialArgs, SetLeadFieldArgs, SetModeArgs, TestStrategyArgs, WebhookArgs,
 };
 use crate::console::{
     ConversationDetails, CountView, DashboardView, FunnelStepView, HandoffView, ModelStatusView,
-    ResponseTimeView, SentimentSeriesView, StrategyChangeView, StrategyIssueView, StrategyOverview,
-    StrategyTestSample, StrategyTrial, StrategyVersionView, SuggestionRecordView,
+    RegeneratedView, ResponseTimeView, SentimentSeriesView, StrategyChangeView, StrategyIssueView,
+    StrategyOverview, StrategyTestSample, StrategyTrial, StrategyVersionView, SuggestionRecordView,
     SuggestionStatsView, TurnAnnotationView, VersionStatsView,
 };
+use crate::crm::{CrmSecret, CrmSettings, CrmStatusView, DeadLetterView};
 use crate::dto::{
-    AnalysisView, AppInfo, ConversationSummary, ConversationView, IntentExampleAdded,
-    IntentHeadView, IntentLabelView, IntentTestScores, IntentsView, LabelScoreView, LeadFieldSaved,
-    LeadFieldView, LeadView, MessageView, ModelView, NluStatus, ProductView, RetrainResult,
-    ScoreSummary,
+    AnalysisView, AppInfo, ConversationSummary, ConversationView, ExportTableView,
+    IntentExampleAdded, IntentHeadView, IntentLabelView, IntentTestScores, IntentsView,
+    LabelScoreView, LeadExportView, LeadFieldSaved, LeadFieldView, LeadSyncView, LeadView,
+    MessageView, ModelView, NluStatus, ProductView, RetentionView, RetrainResult, ScoreSummary,
 };
 use crate::engine::{DecisionView, SuggestionStream, SuggestionView, TurnView};
 use crate::events::AppEvent;
+use crate::privacy::{ErasureView, ExportLeadArgs, PurgeView, SetRetentionArgs};
 use crate::{ApiError, ErrorCode};
 use closer_dialogue::{
     Channel, Entity, EntityKind, FieldProposal, FieldSource, IntentScore, Mode, Role, Sentiment,
@@ -46,6 +49,7 @@ pub fn typescript() -> String {
         ConversationSummary::decl(&cfg),
         MessageView::decl(&cfg),
         LeadFieldView::decl(&cfg),
+        LeadSyncView::decl(&cfg),
         LeadView::decl(&cfg),
         ConversationView::decl(&cfg),
         LeadFieldSaved::decl(&cfg),
@@ -106,6 +110,25 @@ pub fn typescript() -> String {
         RollbackStrategyArgs::decl(&cfg),
         TestStrategyArgs::decl(&cfg),
         ChooseModelArgs::decl(&cfg),
+        RegeneratedView::decl(&cfg),
+        CrmSettings::decl(&cfg),
+        CrmSecret::decl(&cfg),
+        CrmStatusView::decl(&cfg),
+        DeadLetterView::decl(&cfg),
+        BottleCrmArgs::decl(&cfg),
+        HubSpotArgs::decl(&cfg),
+        WebhookArgs::decl(&cfg),
+        ConfigureCrmArgs::decl(&cfg),
+        SetCrmCredentialArgs::decl(&cfg),
+        DeadLetterArgs::decl(&cfg),
+        ExportTableView::decl(&cfg),
+        LeadExportView::decl(&cfg),
+        ErasureView::decl(&cfg),
+        PurgeView::decl(&cfg),
+        RetentionView::decl(&cfg),
+        ExportLeadArgs::decl(&cfg),
+        EraseLeadConfirmedArgs::decl(&cfg),
+        SetRetentionArgs::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by `cargo test -p closer-app bindings` with\n\

@@ -9,22 +9,25 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use closer_dialogue::composer;
 use closer_dialogue::document::{self, Language, StrategyDocument};
 use closer_dialogue::turn::{self, TurnInput};
 use closer_dialogue::{
-    ConversationState, Event, Handoff, IntentScore, Role, Sentiment, SentimentScore, Stage,
+    ConversationState, Event, Handoff, IntentScore, Mode, Role, Sentiment, SentimentScore, Stage,
     SuggestionStatus,
 };
+use closer_dialogue::{composer, policy};
 use closer_store::{StrategyError, StrategyVersion, VersionStatus};
 use serde::Serialize;
 use ts_rs::TS;
 
 use crate::args::{
-    ChooseModelArgs, ConversationArgs, NoArgs, RollbackStrategyArgs, SaveStrategyDraftArgs,
-    TestStrategyArgs,
+    ChooseModelArgs, ConfigureCrmArgs, ConversationArgs, DeadLetterArgs, EraseLeadConfirmedArgs,
+    NoArgs, RollbackStrategyArgs, SaveStrategyDraftArgs, SetCrmCredentialArgs, TestStrategyArgs,
 };
-use crate::engine::{DEFAULT_STRATEGY, DecisionView};
+use crate::crm::{CrmStatusView, DeadLetterView};
+use crate::dto::{ExportTableView, LeadExportView, RetentionView};
+use crate::engine::{DEFAULT_STRATEGY, DecisionView, SuggestionStream, SuggestionView};
+use crate::privacy::{EraseLeadArgs, ErasureView, ExportLeadArgs, PurgeView, SetRetentionArgs};
 use crate::{ApiError, ErrorCode};
 
 /// Pins the model runtime's compute threads (the shell calls it first thing at start-up).
@@ -734,6 +737,280 @@ impl crate::Api {
         self.start_models();
         self.model_status(NoArgs {})
     }
+}
+
+/// New suggestions for the conversation's current customer message.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RegeneratedView {
+    /// The policy's decision, taken again on the conversation as it stands.
+    pub decision: DecisionView,
+    pub suggestions: Vec<SuggestionView>,
+    /// Suggestions that were still waiting and are now rejected as `regenerated`.
+    pub replaced: Vec<String>,
+}
+
+/// The reason recorded on suggestions a regeneration replaces.
+pub const REGENERATED: &str = "regenerated";
+
+// The CRM, privacy and regeneration as the console reaches them: each wraps the module's API
+// with what the window needs back (the status after a change, a file instead of a value).
+impl crate::Api {
+    /// Sets up (or changes) the CRM and starts its relay on the shell's runtime, if one is
+    /// attached (see [`crate::Api::start_background`]); returns the sync status.
+    pub fn configure_crm_relay(&self, args: ConfigureCrmArgs) -> Result<CrmStatusView, ApiError> {
+        self.configure_crm(args.into())?;
+        if let Some(runtime) = self.runtime.get() {
+            self.start_crm_relay(runtime)?;
+        }
+        self.crm_status()
+    }
+
+    /// Stores a CRM credential in the OS keyring. The reply is the sync status: the credential
+    /// itself never comes back.
+    pub fn store_crm_credential(
+        &self,
+        args: SetCrmCredentialArgs,
+    ) -> Result<CrmStatusView, ApiError> {
+        self.set_crm_credential(args.secret, &args.value)?;
+        self.crm_status()
+    }
+
+    /// Queues a dead-lettered change again; returns the dead letters left.
+    pub fn retry_dead_letter(&self, args: DeadLetterArgs) -> Result<Vec<DeadLetterView>, ApiError> {
+        self.retry_crm_dead_letter(args.id)?;
+        self.crm_dead_letters()
+    }
+
+    /// Where exports are written: `exports/` in the data directory.
+    pub fn exports_dir(&self) -> std::path::PathBuf {
+        self.data_dir.path().join("exports")
+    }
+
+    /// The retention setting, and where exports go.
+    pub fn retention_view(&self, _: NoArgs) -> Result<RetentionView, ApiError> {
+        Ok(RetentionView {
+            days: self.retention()?,
+            exports_dir: self.exports_dir().display().to_string(),
+        })
+    }
+
+    /// Sets the retention period and returns it.
+    pub fn set_retention_view(&self, args: SetRetentionArgs) -> Result<RetentionView, ApiError> {
+        self.set_retention(args)?;
+        self.retention_view(NoArgs {})
+    }
+
+    /// Erases what the retention period says is due, now.
+    pub fn purge_now(&self, _: NoArgs) -> Result<PurgeView, ApiError> {
+        let purge = self.purge()?;
+        for e in &purge.erased {
+            self.remove_exports(e.lead_id);
+        }
+        Ok(purge)
+    }
+
+    /// Writes the lead's export (every table that mentions it, redacted if asked) as a JSON
+    /// file in the exports folder, readable by the user only, and says where it is. A file, not
+    /// a reply to save: a WebView has no reliable download path, and the file can be handed over
+    /// as it is.
+    pub fn export_lead_file(&self, args: ExportLeadArgs) -> Result<LeadExportView, ApiError> {
+        let redacted = args.redacted;
+        let conversation_id = args.conversation_id;
+        let export = self.export_lead(args)?;
+        let lead = self.store.lead_of_conversation(conversation_id)?;
+        let tables = export["tables"]
+            .as_object()
+            .map(|t| {
+                t.iter()
+                    .map(|(name, rows)| ExportTableView {
+                        table: name.clone(),
+                        rows: rows.as_array().map_or(0, |r| r.len() as u32),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let bytes = serde_json::to_vec_pretty(&export)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        let folder = self.exports_dir();
+        let name = format!(
+            "{EXPORT_PREFIX}{lead}-{}{}.json",
+            file_stamp((self.clock)()),
+            if redacted { "-redacted" } else { "" }
+        );
+        let path = folder.join(name);
+        write_private(&folder, &path, &bytes).map_err(|e| {
+            ApiError::new(ErrorCode::Storage, format!("cannot write {}: {e}", path.display()))
+        })?;
+        tracing::info!(lead, redacted, bytes = bytes.len(), "lead exported");
+        Ok(LeadExportView {
+            path: path.display().to_string(),
+            folder: folder.display().to_string(),
+            bytes: bytes.len() as u64,
+            redacted,
+            tables,
+        })
+    }
+
+    /// Erases the conversation's lead (after the typed confirmation: the customer's name as
+    /// shown) and the lead's export files, which would otherwise keep what was erased.
+    pub fn erase_lead_confirmed(
+        &self,
+        args: EraseLeadConfirmedArgs,
+    ) -> Result<ErasureView, ApiError> {
+        let (row, _) = self.store.conversation(args.conversation_id)?;
+        if !confirmation_matches(&args.confirm, &row.customer_name) {
+            return Err(ApiError::invalid(
+                "the confirmation does not match the customer's name: nothing was erased",
+            ));
+        }
+        let erasure = self.erase_lead(EraseLeadArgs { conversation_id: args.conversation_id })?;
+        self.remove_exports(erasure.lead_id);
+        Ok(erasure)
+    }
+
+    /// Deletes the export files of one lead (after its erasure).
+    fn remove_exports(&self, lead: i64) {
+        let prefix = format!("{EXPORT_PREFIX}{lead}-");
+        let Ok(entries) = std::fs::read_dir(self.exports_dir()) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with(&prefix)
+                && let Err(e) = std::fs::remove_file(entry.path())
+            {
+                tracing::warn!(lead, error = %e, "an export of an erased lead could not be deleted");
+            }
+        }
+    }
+
+    /// Writes new suggestions for the conversation's last customer message: the policy decides
+    /// again on the conversation as it stands (the message's stored NLU reading, the strategy
+    /// published now), the model writes (streamed like any turn's), the suggestions still
+    /// waiting are rejected as `regenerated`, and the new ones are offered.
+    pub fn regenerate_suggestions(
+        &self,
+        args: ConversationArgs,
+        on_stream: &mut dyn FnMut(SuggestionStream),
+    ) -> Result<RegeneratedView, ApiError> {
+        let conversation_id = args.conversation_id;
+        let state = self.store.state(conversation_id)?;
+        if state.mode == Mode::Off {
+            return Err(ApiError::invalid(
+                "the AI is off in this conversation: switch it to draft to get suggestions",
+            ));
+        }
+        let events = self.store.events(conversation_id)?;
+        let Some((text, annotation)) = last_customer_turn(&events) else {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                "no customer message to write suggestions for",
+            ));
+        };
+        let document = self.strategy_document()?;
+        let decision = policy::decide(&state, &annotation, &document.view());
+        let language = Language::parse(&annotation.language).unwrap_or_default();
+        self.nlu.wait(crate::NLU_WAIT)?;
+        let products = self.store.products()?;
+        let facts = self.facts_for(&text, &state, &products, language)?;
+        let bus = std::sync::Arc::clone(&self.events);
+        let mut on_stream = |stream: SuggestionStream| {
+            bus.publish(crate::events::AppEvent::Suggestion {
+                conversation_id,
+                stream: stream.clone(),
+            });
+            on_stream(stream);
+        };
+        let suggestions = self.write_suggestions(
+            conversation_id,
+            &document,
+            &state,
+            &decision,
+            &facts,
+            language,
+            &mut on_stream,
+        );
+        let at = (self.clock)();
+        let replaced: Vec<String> = state
+            .suggestions
+            .iter()
+            .filter(|s| matches!(s.status, SuggestionStatus::Offered | SuggestionStatus::Edited))
+            .map(|s| s.id.clone())
+            .collect();
+        let rejected: Vec<Event> = replaced
+            .iter()
+            .map(|id| Event::SuggestionRejected {
+                id: id.clone(),
+                reason: REGENERATED.to_owned(),
+                at,
+            })
+            .collect();
+        self.store.record_all(conversation_id, &rejected, "salesperson")?;
+        let offered: Vec<Event> =
+            suggestions.iter().map(|s| decision.offered(&s.id, &s.text, at)).collect();
+        self.store.record_all(conversation_id, &offered, "ai")?;
+        self.updated(conversation_id);
+        Ok(RegeneratedView { decision: DecisionView::from(&decision), suggestions, replaced })
+    }
+}
+
+/// Export files are named `closer-lead-<lead id>-<UTC time>.json`.
+const EXPORT_PREFIX: &str = "closer-lead-";
+
+/// Whether a typed confirmation names the customer: the same text, ignoring surrounding space
+/// and (for Latin names) case.
+fn confirmation_matches(typed: &str, name: &str) -> bool {
+    let (typed, name) = (typed.trim(), name.trim());
+    !name.is_empty() && typed.to_lowercase() == name.to_lowercase()
+}
+
+/// `YYYYMMDD-HHMMSS` (UTC) of a Unix time in milliseconds.
+fn file_stamp(at: i64) -> String {
+    let secs = at.div_euclid(1000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+/// Writes a file only its owner can read (an export holds a customer's data).
+fn write_private(
+    folder: &std::path::Path,
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(folder)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// The last customer message and its stored NLU reading.
+fn last_customer_turn(events: &[Event]) -> Option<(String, closer_dialogue::Annotation)> {
+    let last =
+        events.iter().rposition(|e| matches!(e, Event::Message { role: Role::Customer, .. }))?;
+    let Event::Message { text, at, .. } = &events[last] else { return None };
+    events[last..].iter().find_map(|e| match e {
+        Event::Annotated { annotation, at: a } if a == at => {
+            Some((text.clone(), annotation.clone()))
+        }
+        _ => None,
+    })
 }
 
 fn funnel_index(stage: Stage) -> usize {

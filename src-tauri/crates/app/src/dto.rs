@@ -78,7 +78,86 @@ pub struct LeadView {
     /// Changes waiting for the CRM relay.
     #[ts(type = "number")]
     pub pending_sync: i64,
+    /// Where the lead stands with the CRM.
+    pub sync: LeadSyncView,
     pub fields: Vec<LeadFieldView>,
+}
+
+/// One lead's CRM sync state, for the lead panel.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LeadSyncView {
+    /// Nothing was ever queued for the CRM.
+    NotQueued,
+    /// Every change reached the CRM, the last at `at`.
+    #[serde(rename_all = "camelCase")]
+    Synced {
+        #[ts(type = "number")]
+        at: i64,
+        crm_id: Option<String>,
+    },
+    /// A change waits for the relay: tried `attempts` times, next at `nextAttemptAt`.
+    #[serde(rename_all = "camelCase")]
+    Pending {
+        #[ts(type = "number")]
+        attempts: i64,
+        #[ts(type = "number")]
+        next_attempt_at: i64,
+        last_error: Option<String>,
+    },
+    /// The CRM refused the last change for good (see the dead letters in the settings).
+    #[serde(rename_all = "camelCase")]
+    Dead {
+        reason: String,
+        #[ts(type = "number")]
+        at: i64,
+    },
+}
+
+impl From<closer_store::LeadSyncStatus> for LeadSyncView {
+    fn from(s: closer_store::LeadSyncStatus) -> Self {
+        use closer_store::LeadSyncStatus as S;
+        match s {
+            S::NotQueued => Self::NotQueued,
+            S::Synced { at, crm_id } => Self::Synced { at, crm_id },
+            S::Pending { attempts, next_attempt_at, last_error } => {
+                Self::Pending { attempts, next_attempt_at, last_error }
+            }
+            S::Dead { reason, at } => Self::Dead { reason, at },
+        }
+    }
+}
+
+/// A lead's export, written by the app as a JSON file in the exports folder.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct LeadExportView {
+    /// The file's absolute path.
+    pub path: String,
+    /// The folder it is in (shown so the user can find it).
+    pub folder: String,
+    #[ts(type = "number")]
+    pub bytes: u64,
+    pub redacted: bool,
+    /// Tables the export covers, with their row counts.
+    pub tables: Vec<ExportTableView>,
+}
+
+/// One table of an export and how many of its rows are about the lead.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportTableView {
+    pub table: String,
+    pub rows: u32,
+}
+
+/// The retention setting: idle conversations are erased after `days` (null: kept for ever).
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionView {
+    pub days: Option<u32>,
+    /// Where exports are written.
+    pub exports_dir: String,
 }
 
 /// A conversation opened in the console.

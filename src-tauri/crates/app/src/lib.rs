@@ -83,6 +83,9 @@ pub struct Api {
     events: Arc<events::Bus>,
     /// The CRM relay, when running.
     crm: Arc<crm::CrmRuntime>,
+    /// The shell's async runtime, once attached ([`Api::start_background`]): the CRM relay
+    /// runs on it, and restarts on it when the settings change.
+    runtime: Arc<std::sync::OnceLock<tokio::runtime::Handle>>,
 }
 
 /// The longest a customer message waits for the NLU to finish loading.
@@ -131,6 +134,7 @@ impl Api {
             deliveries: Arc::default(),
             events: Arc::default(),
             crm: Arc::default(),
+            runtime: Arc::default(),
         };
         if options.seed_demo && api.store.is_empty()? {
             let report = demo::seed(&api.store, (api.clock)())?;
@@ -287,6 +291,17 @@ impl Api {
         self.nlu.start();
     }
 
+    /// Starts the background work that needs an async runtime: the CRM relay (when a CRM is set
+    /// up; it restarts on `runtime` whenever the settings change). The shell calls it once at
+    /// start-up; failures are logged and shown by the CRM status, never fatal.
+    pub fn start_background(&self, runtime: tokio::runtime::Handle) {
+        let runtime = self.runtime.get_or_init(|| runtime);
+        match self.start_crm_relay(runtime) {
+            Ok(started) => tracing::info!(started, "CRM relay at start-up"),
+            Err(e) => tracing::warn!(code = ?e.code, "the CRM relay cannot start: {}", e.message),
+        }
+    }
+
     /// Starts loading the suggestion model on a thread of its own. Returns at once.
     pub fn start_models(&self) {
         self.suggester.start();
@@ -439,6 +454,7 @@ impl Api {
             external_key: row.lead.external_key.clone(),
             crm_id: row.lead.crm_id.clone(),
             pending_sync: row.lead.pending_sync,
+            sync: self.store.lead_sync_status(row.lead.id)?.into(),
             fields: state
                 .lead
                 .fields
