@@ -347,6 +347,42 @@ export class Workspace {
     }
   }
 
+  /** New suggestions for the open conversation's current customer message: the waiting ones
+   * are replaced, and the new ones stream in while this waits. */
+  async regenerate(): Promise<boolean> {
+    const id = this.selectedId;
+    if (id === null || this.receiving[id]) return false;
+    this.receiving[id] = true;
+    this.streams[id] = [];
+    try {
+      const out = await this.#api.regenerateSuggestions({ conversationId: id });
+      this.decisions[id] = out.decision;
+      this.actionError = null;
+      return true;
+    } catch (error) {
+      this.actionError = toApiError(error);
+      return false;
+    } finally {
+      this.receiving[id] = false;
+      if (this.selectedId === id) await this.#open(id, false);
+      void this.refresh();
+    }
+  }
+
+  /** Forgets a conversation that no longer exists (erased): closes it and reloads the inbox. */
+  async forget(id: number): Promise<void> {
+    if (this.selectedId === id) {
+      this.#openToken++;
+      this.selectedId = null;
+      this.view = null;
+      this.details = null;
+    }
+    delete this.streams[id];
+    delete this.decisions[id];
+    delete this.drafts[id];
+    await this.refresh();
+  }
+
   /** Takes the open conversation over (or hands it back to the AI). */
   async toggleTakeOver(): Promise<void> {
     const id = this.selectedId;

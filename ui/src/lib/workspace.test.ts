@@ -230,4 +230,40 @@ describe('Workspace live path', () => {
     ws.setFilter('mode', 'auto');
     expect(ws.visible.map((c) => c.id)).toEqual([2, 3]);
   });
+
+  it('regenerates: the new decision is kept and the conversation reloads', async () => {
+    const api = fakeApi();
+    const ws = new Workspace(api);
+    await ws.select(2);
+    expect(await ws.regenerate()).toBe(true);
+    expect(api.regenerateSuggestions).toHaveBeenCalledWith({ conversationId: 2 });
+    expect(ws.decisions[2]?.action).toBe('answer');
+    expect(ws.receiving[2]).toBe(false);
+    expect(api.conversationDetails).toHaveBeenCalledTimes(2);
+    expect(ws.actionError).toBeNull();
+  });
+
+  it('shows why a regeneration failed', async () => {
+    const api = fakeApi({
+      regenerateSuggestions: vi.fn(async () => {
+        throw { code: 'invalid_argument', message: 'the AI is off in this conversation' };
+      }),
+    });
+    const ws = new Workspace(api);
+    await ws.select(1);
+    expect(await ws.regenerate()).toBe(false);
+    expect(ws.actionError?.code).toBe('invalid_argument');
+    expect(ws.receiving[1]).toBe(false);
+  });
+
+  it('forgets an erased conversation', async () => {
+    const api = fakeApi();
+    const ws = new Workspace(api);
+    await ws.select(3);
+    ws.setDraft(3, 'unsent');
+    await ws.forget(3);
+    expect(ws.selectedId).toBeNull();
+    expect(ws.view).toBeNull();
+    expect(ws.draft(3)).toBe('');
+  });
 });
