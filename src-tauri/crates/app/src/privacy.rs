@@ -5,7 +5,10 @@
 //! Key decision: redaction is [`closer_nlu::redact`] (the NLU's PII detectors plus a context-free
 //! backstop), applied at the last moment before text leaves: a log line after it is formatted, a
 //! remote request after the prompt is composed. The local model sees the real text (it never
-//! leaves the machine); the event log keeps the original, and erasure removes it.
+//! leaves the machine); the event log keeps the original unless the message-storage setting says
+//! to mask it ([`crate::Api::stored_customer_text`], called by the engine before storing), and
+//! erasure removes it. The retention purge runs at start-up and hourly
+//! ([`crate::Api::start_retention_job`], started by the shell).
 
 use std::io::Write;
 
@@ -66,6 +69,58 @@ impl Validate for SetRetentionArgs {
         }
     }
 }
+
+/// What is kept of a customer's message text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStorageMode {
+    /// The text as the customer wrote it (the default).
+    #[default]
+    Original,
+    /// Phones, e-mails, resident IDs, bank cards, WeChat IDs and names masked before storing.
+    Redacted,
+}
+
+impl From<closer_store::privacy::MessageStorage> for MessageStorageMode {
+    fn from(m: closer_store::privacy::MessageStorage) -> Self {
+        match m {
+            closer_store::privacy::MessageStorage::Original => MessageStorageMode::Original,
+            closer_store::privacy::MessageStorage::Redacted => MessageStorageMode::Redacted,
+        }
+    }
+}
+
+impl From<MessageStorageMode> for closer_store::privacy::MessageStorage {
+    fn from(m: MessageStorageMode) -> Self {
+        match m {
+            MessageStorageMode::Original => closer_store::privacy::MessageStorage::Original,
+            MessageStorageMode::Redacted => closer_store::privacy::MessageStorage::Redacted,
+        }
+    }
+}
+
+/// Arguments of `set_message_storage`.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetMessageStorageArgs {
+    pub mode: MessageStorageMode,
+}
+
+impl Validate for SetMessageStorageArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// The message-storage setting, for the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageStorageView {
+    pub mode: MessageStorageMode,
+}
+
+/// How often the retention job purges after its first run at start-up.
+pub const RETENTION_PERIOD: std::time::Duration = std::time::Duration::from_secs(3600);
 
 fn positive(id: i64) -> Result<(), ApiError> {
     if id <= 0 {
@@ -158,6 +213,72 @@ impl crate::Api {
             retention_days: self.store.retention_days()?,
             erased: purge.erased.into_iter().map(ErasureView::from).collect(),
             audit_rows_rewritten: purge.audit_rows_rewritten,
+        })
+    }
+}
+
+impl crate::Api {
+    /// What is kept of customers' message text.
+    pub fn message_storage(&self) -> Result<MessageStorageView, ApiError> {
+        Ok(MessageStorageView { mode: self.store.message_storage()?.into() })
+    }
+
+    /// Sets what is kept of customers' message text from now on.
+    pub fn set_message_storage(&self, args: SetMessageStorageArgs) -> Result<(), ApiError> {
+        args.validate()?;
+        self.store.set_message_storage(args.mode.into(), "manager", (self.clock)())?;
+        tracing::info!(mode = ?args.mode, "message storage set");
+        Ok(())
+    }
+
+    /// The text to store for a customer's message: the original, or with its PII masked in place
+    /// ([`redact::redact`]: `138****5678`) when the setting says so. If the setting cannot be
+    /// read, the text is masked: a lost setting must not keep what the user said not to keep.
+    pub fn stored_customer_text(&self, text: &str) -> String {
+        let storage = self.store.message_storage().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "message storage setting unreadable; masking the message");
+            closer_store::privacy::MessageStorage::Redacted
+        });
+        match storage {
+            closer_store::privacy::MessageStorage::Original => text.to_owned(),
+            closer_store::privacy::MessageStorage::Redacted => redact::redact(text),
+        }
+    }
+
+    /// Runs the retention purge now and then every [`RETENTION_PERIOD`] on `runtime`, each purge
+    /// on a blocking thread (it writes, `VACUUM`s and checkpoints the file). A failed purge is
+    /// logged and retried at the next period. Abort the handle to stop it.
+    pub fn start_retention_job(
+        &self,
+        runtime: &tokio::runtime::Handle,
+    ) -> tokio::task::JoinHandle<()> {
+        self.start_retention_job_every(runtime, RETENTION_PERIOD)
+    }
+
+    /// [`Api::start_retention_job`] with another period (tests).
+    pub fn start_retention_job_every(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        period: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let api = self.clone();
+        runtime.spawn(async move {
+            let mut ticks = tokio::time::interval(period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                // The first tick completes at once: the purge at start-up.
+                ticks.tick().await;
+                let api = api.clone();
+                match tokio::task::spawn_blocking(move || api.purge()).await {
+                    Ok(Ok(p)) => tracing::debug!(erased = p.erased.len(), "retention job ran"),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "retention purge failed; retrying later")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "retention purge panicked; retrying later")
+                    }
+                }
+            }
         })
     }
 }

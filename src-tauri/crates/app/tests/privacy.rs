@@ -1,8 +1,14 @@
 //! Privacy at the API with a real data directory: a canary phone number and e-mail appear 0 times
 //! in the log file, in a redacted export and in a request bound for a remote model server, and
-//! 0 times in the database file and WAL after erasure.
+//! 0 times in the database file, its WAL and the search index after erasure; the message-storage
+//! setting masks what is stored; the retention job purges at start and then periodically;
+//! message search through the API.
 
-use closer_app::privacy::{EraseLeadArgs, ExportLeadArgs, SetRetentionArgs, redact_for_remote};
+use closer_app::privacy::{
+    EraseLeadArgs, ExportLeadArgs, MessageStorageMode, SetMessageStorageArgs, SetRetentionArgs,
+    redact_for_remote,
+};
+use closer_app::search::SearchMessagesArgs;
 use closer_app::{Api, DataDir, Options};
 use closer_dialogue::{Channel, Event, FieldSource, Role};
 use closer_store::NewConversation;
@@ -95,15 +101,153 @@ fn redacted_export_has_no_canary_and_erasure_leaves_none_in_the_files() {
     assert_eq!(redacted["redacted"], true);
     assert!(text.contains("周"), "redaction keeps the shape: {text}");
 
+    assert_eq!(search(&api, PHONE).len(), 1, "the message is searchable before");
+    assert_eq!(search(&api, "身份证").len(), 1);
     let erased = api.erase_lead(EraseLeadArgs { conversation_id: id }).expect("erase");
     assert!(erased.wal_truncated && erased.rows["conversation_events"] == 2, "{erased:?}");
+    assert_eq!(erased.rows["message_fts"], 1, "{erased:?}");
+    for q in [PHONE, EMAIL, ID, "身份证", "电话"] {
+        assert!(search(&api, q).is_empty(), "{q} still found after erasure");
+    }
+    // (The raw scan below covers the index: its shadow tables live in the same file.)
     let db = std::fs::read(api.store().path()).expect("db");
     let wal = std::fs::read(api.store().path().with_extension("sqlite3-wal")).unwrap_or_default();
-    for canary in [PHONE, EMAIL, ID] {
+    for canary in [PHONE, EMAIL, ID, "身份证"] {
         assert_eq!(count(&db, canary) + count(&wal, canary), 0, "{canary} after erasure");
     }
     let e = api.export_lead(ExportLeadArgs { conversation_id: id, redacted: false });
     assert_eq!(e.expect_err("gone").code, closer_app::ErrorCode::NotFound);
+}
+
+fn search(api: &Api, query: &str) -> Vec<closer_app::search::SearchHitView> {
+    let body = serde_json::json!({ "query": query }).to_string();
+    let args: SearchMessagesArgs = closer_app::args::decode(body.as_bytes()).expect("args");
+    api.search_messages(args).expect("search")
+}
+
+#[test]
+fn search_through_the_api_finds_zh_and_en_and_refuses_bad_queries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = api(dir.path());
+    let id = seeded(&api);
+    api.store()
+        .record(
+            id,
+            &Event::Message {
+                role: Role::Salesperson,
+                text: "The Pro plan is 499 per month".into(),
+                at: 1_003,
+            },
+            "test",
+        )
+        .expect("reply");
+    let hits = search(&api, "pro PLAN");
+    assert_eq!(hits.len(), 1);
+    assert_eq!(
+        (hits[0].conversation_id, hits[0].message_index, hits[0].role),
+        (id, 1, Role::Salesperson)
+    );
+    let json = serde_json::to_value(&hits[0]).expect("json");
+    assert_eq!(json["snippet"][1], serde_json::json!({ "text": "Pro", "hit": true }), "{json}");
+    assert_eq!(json["messageIndex"], 1);
+    // One and two Chinese characters.
+    assert_eq!(search(&api, "邮").len(), 1);
+    assert_eq!(search(&api, "邮箱").len(), 1);
+    // FTS syntax is text.
+    assert!(search(&api, "\"NEAR(\" OR *").is_empty());
+    // Refused: empty, too long, bad limit, unknown fields.
+    use closer_app::ErrorCode;
+    for (body, code) in [
+        (r#"{"query":"   "}"#.to_owned(), ErrorCode::InvalidArgument),
+        (serde_json::json!({ "query": "价".repeat(201) }).to_string(), ErrorCode::TooLarge),
+        (r#"{"query":"price","limit":0}"#.to_owned(), ErrorCode::InvalidArgument),
+        (r#"{"query":"price","limit":100000}"#.to_owned(), ErrorCode::InvalidArgument),
+        (r#"{"query":"price","sql":"x"}"#.to_owned(), ErrorCode::InvalidArgument),
+        (r#"{"query":"price","channel":"fax"}"#.to_owned(), ErrorCode::InvalidArgument),
+    ] {
+        let e = closer_app::args::decode::<SearchMessagesArgs>(body.as_bytes()).expect_err(&body);
+        assert_eq!(e.code, code, "{body}: {e:?}");
+    }
+    // 200 characters are fine; filters and order parse.
+    let ok = serde_json::json!({ "query": "价".repeat(200), "limit": 5, "order": "relevance",
+        "channel": "widget", "stage": "new", "mode": "draft" });
+    let args: SearchMessagesArgs = closer_app::args::decode(ok.to_string().as_bytes()).expect("ok");
+    assert!(api.search_messages(args).expect("search").is_empty());
+    let filtered: SearchMessagesArgs =
+        closer_app::args::decode(br#"{"query":"plan","channel":"webhook"}"#).expect("args");
+    assert!(api.search_messages(filtered).expect("search").is_empty());
+}
+
+#[test]
+fn message_storage_masks_customer_text_when_set_and_persists() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!("我的电话是{PHONE}，邮箱{EMAIL}，要3台");
+    {
+        let api = api(dir.path());
+        assert_eq!(api.message_storage().expect("setting").mode, MessageStorageMode::Original);
+        assert_eq!(api.stored_customer_text(&text), text, "the default keeps the original");
+        let args: SetMessageStorageArgs =
+            closer_app::args::decode(br#"{"mode":"redacted"}"#).expect("decoded");
+        api.set_message_storage(args).expect("set");
+        let stored = api.stored_customer_text(&text);
+        for canary in [PHONE, EMAIL] {
+            assert_eq!(count(stored.as_bytes(), canary), 0, "{canary} in {stored}");
+        }
+        assert!(stored.contains("要3台") && stored.starts_with("我的电话是"), "{stored}");
+        assert!(closer_app::args::decode::<SetMessageStorageArgs>(br#"{"mode":"none"}"#).is_err());
+    }
+    // A new process reads the same setting from the file.
+    let api = api(dir.path());
+    assert_eq!(api.message_storage().expect("setting").mode, MessageStorageMode::Redacted);
+    assert_ne!(api.stored_customer_text(&text), text);
+    let audit = api.store().audit_log(5).expect("audit");
+    assert!(audit.iter().any(|a| a.action == "privacy.message_storage_set"), "{audit:?}");
+    api.set_message_storage(SetMessageStorageArgs { mode: MessageStorageMode::Original })
+        .expect("set");
+    assert_eq!(api.stored_customer_text(&text), text);
+}
+
+#[test]
+fn the_retention_job_purges_at_start_and_then_every_period() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = api(dir.path());
+    let first = seeded(&api); // last active at 1_001, long before the clock
+    api.set_retention(SetRetentionArgs { days: Some(30) }).expect("set");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let gone = |id: i64| api.store().conversation(id).is_err();
+    let wait = |id: i64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !gone(id) {
+            assert!(std::time::Instant::now() < deadline, "conversation {id} was not purged");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let job =
+        api.start_retention_job_every(runtime.handle(), std::time::Duration::from_millis(300));
+    wait(first);
+    // A conversation that became due after the first purge goes at a later run.
+    let second = seeded(&api);
+    assert!(!gone(second));
+    wait(second);
+    // Within the period: a recent conversation stays.
+    let recent = api
+        .store()
+        .create_conversation(&NewConversation {
+            channel: Channel::Widget,
+            customer_name: "新客户".into(),
+            language: "zh".into(),
+            at: clock(),
+        })
+        .expect("recent");
+    std::thread::sleep(std::time::Duration::from_millis(900));
+    assert!(!gone(recent), "a recent conversation was purged");
+    job.abort();
+    let audit = api.store().audit_log(50).expect("audit");
+    assert_eq!(audit.iter().filter(|a| a.action == "lead.erased").count(), 2);
 }
 
 #[test]

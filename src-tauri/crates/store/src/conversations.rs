@@ -112,20 +112,22 @@ impl Store {
         }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        // Ids are never reused, also after an erasure removed the newest rows (a plain rowid
+        // would hand out the erased lead's id again, and with it its CRM key).
+        let id = next_id(&tx, "conversations", "conversation_id_high")?;
         tx.execute(
-            "INSERT INTO conversations (channel, customer_name, language, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?4)",
-            params![new.channel.as_str(), new.customer_name, new.language, new.at],
+            "INSERT INTO conversations (id, channel, customer_name, language, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            params![id, new.channel.as_str(), new.customer_name, new.language, new.at],
         )?;
-        let id = tx.last_insert_rowid();
         let install: String =
             tx.query_row("SELECT value FROM meta WHERE key = 'install_id'", [], |r| r.get(0))?;
+        let lead_id = next_id(&tx, "leads", "lead_id_high")?;
         tx.execute(
-            "INSERT INTO leads (conversation_id, external_key, created_at, updated_at)
-             VALUES (?1, '', ?2, ?2)",
-            params![id, new.at],
+            "INSERT INTO leads (id, conversation_id, external_key, created_at, updated_at)
+             VALUES (?1, ?2, '', ?3, ?3)",
+            params![lead_id, id, new.at],
         )?;
-        let lead_id = tx.last_insert_rowid();
         tx.execute(
             "UPDATE leads SET external_key = ?1 WHERE id = ?2",
             params![format!("closer-{install}-{lead_id}"), lead_id],
@@ -167,46 +169,7 @@ impl Store {
     ) -> Result<Vec<Recorded>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let mut state = load_state(&tx, conversation)?;
-        let mut seq: i64 = tx.query_row(
-            "SELECT coalesce(max(seq), 0) FROM conversation_events WHERE conversation_id = ?1",
-            [conversation],
-            |r| r.get(0),
-        )?;
-        let mut out = Vec::with_capacity(events.len());
-        for event in events {
-            if let Event::FieldSet { field, value, source, .. } = event {
-                match state.lead.decide(field, value, *source) {
-                    FieldDecision::Accept => {}
-                    decision => {
-                        out.push(Recorded::Dropped { decision });
-                        continue;
-                    }
-                }
-            }
-            seq += 1;
-            let payload = serde_json::to_string(event)
-                .map_err(|e| StoreError::BadValue(format!("event does not serialise: {e}")))?;
-            tx.execute(
-                "INSERT INTO conversation_events (conversation_id, seq, kind, at, payload)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![conversation, seq, event.kind(), event.at(), payload],
-            )?;
-            state.apply(event);
-            write_projection(&tx, conversation, &state, event)?;
-            if let Event::FieldSet { field, value, source, confidence, at } = event {
-                write_lead_field(&tx, conversation, field, value, *source, *confidence, *at)?;
-            }
-            audit::append(
-                &tx,
-                event.at(),
-                actor,
-                &format!("event.{}", event.kind()),
-                &format!("conversation:{conversation}"),
-                &audit_detail(event),
-            )?;
-            out.push(Recorded::Stored { seq });
-        }
+        let out = append_events(&tx, conversation, events, actor)?;
         tx.commit()?;
         Ok(out)
     }
@@ -273,6 +236,25 @@ impl Store {
     }
 }
 
+/// The next id of `table`: above every id it holds and every id it ever handed out (the
+/// high-water mark in `meta` under `key`, which this raises).
+fn next_id(tx: &Transaction<'_>, table: &str, key: &str) -> Result<i64, StoreError> {
+    let id: i64 = tx.query_row(
+        &format!(
+            "SELECT max(coalesce((SELECT max(id) FROM {table}), 0),
+                        coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1), 0)) + 1"
+        ),
+        [key],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, id.to_string()],
+    )?;
+    Ok(id)
+}
+
 fn read_events(conn: &rusqlite::Connection, conversation: i64) -> Result<Vec<Event>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, payload FROM conversation_events WHERE conversation_id = ?1 ORDER BY seq",
@@ -285,6 +267,56 @@ fn read_events(conn: &rusqlite::Connection, conversation: i64) -> Result<Vec<Eve
             serde_json::from_str(&payload).map_err(|source| StoreError::BadEvent { id, source })
         })
         .collect()
+}
+
+/// Appends `events` to a conversation's log inside `tx`, as [`Store::record_all`] describes.
+pub(crate) fn append_events(
+    tx: &Transaction<'_>,
+    conversation: i64,
+    events: &[Event],
+    actor: &str,
+) -> Result<Vec<Recorded>, StoreError> {
+    let mut state = load_state(tx, conversation)?;
+    let mut seq: i64 = tx.query_row(
+        "SELECT coalesce(max(seq), 0) FROM conversation_events WHERE conversation_id = ?1",
+        [conversation],
+        |r| r.get(0),
+    )?;
+    let mut out = Vec::with_capacity(events.len());
+    for event in events {
+        if let Event::FieldSet { field, value, source, .. } = event {
+            match state.lead.decide(field, value, *source) {
+                FieldDecision::Accept => {}
+                decision => {
+                    out.push(Recorded::Dropped { decision });
+                    continue;
+                }
+            }
+        }
+        seq += 1;
+        let payload = serde_json::to_string(event)
+            .map_err(|e| StoreError::BadValue(format!("event does not serialise: {e}")))?;
+        tx.execute(
+            "INSERT INTO conversation_events (conversation_id, seq, kind, at, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![conversation, seq, event.kind(), event.at(), payload],
+        )?;
+        state.apply(event);
+        write_projection(tx, conversation, &state, event)?;
+        if let Event::FieldSet { field, value, source, confidence, at } = event {
+            write_lead_field(tx, conversation, field, value, *source, *confidence, *at)?;
+        }
+        audit::append(
+            tx,
+            event.at(),
+            actor,
+            &format!("event.{}", event.kind()),
+            &format!("conversation:{conversation}"),
+            &audit_detail(event),
+        )?;
+        out.push(Recorded::Stored { seq });
+    }
+    Ok(out)
 }
 
 fn load_state(tx: &Transaction<'_>, conversation: i64) -> Result<ConversationState, StoreError> {

@@ -16,6 +16,8 @@
 //!   touch, and only a rebuild removes those. The search index (`message_fts`) loses the
 //!   conversation's messages through its delete trigger with FTS5 `secure-delete` on, so no
 //!   trigram of them stays in the index b-tree either.
+//! - **Message storage is a setting in `meta`** (`message_storage`: `original`, the default, or
+//!   `redacted`): [`MessageStorage`]; the app masks a customer's text before storing it when set.
 //! - **Retention is a setting in `meta`** (`retention_days`, absent = keep forever); [`Store::purge`]
 //!   erases every lead whose conversation has been idle longer, and re-sanitizes old audit details.
 
@@ -84,6 +86,40 @@ pub struct Purge {
 }
 
 const RETENTION_KEY: &str = "retention_days";
+const MESSAGE_STORAGE_KEY: &str = "message_storage";
+
+/// What the store keeps of a customer's message text (issue 9: "stored messages keep the
+/// original only where the user setting allows"). A setting in `meta`; absent = [`Original`].
+///
+/// [`Original`]: MessageStorage::Original
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MessageStorage {
+    /// The text as the customer wrote it.
+    #[default]
+    Original,
+    /// The text with its PII (phones, e-mails, IDs, cards, WeChat IDs, names) masked before it
+    /// is stored; the masking itself is the caller's (the NLU's redaction, in `app`).
+    Redacted,
+}
+
+impl MessageStorage {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStorage::Original => "original",
+            MessageStorage::Redacted => "redacted",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "original" => Some(MessageStorage::Original),
+            "redacted" => Some(MessageStorage::Redacted),
+            _ => None,
+        }
+    }
+}
 
 fn no_lead(id: i64) -> StoreError {
     StoreError::BadValue(format!("lead {id} does not exist"))
@@ -258,6 +294,46 @@ impl Store {
             .query_row("SELECT value FROM meta WHERE key = ?1", [RETENTION_KEY], |r| r.get(0))
             .optional()?;
         Ok(v.and_then(|v| v.parse().ok()))
+    }
+
+    /// Sets what is kept of customers' message text from now on (messages already stored are
+    /// not rewritten). Audited.
+    pub fn set_message_storage(
+        &self,
+        storage: MessageStorage,
+        actor: &str,
+        at: Millis,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![MESSAGE_STORAGE_KEY, storage.as_str()],
+        )?;
+        audit::append(
+            &tx,
+            at,
+            actor,
+            "privacy.message_storage_set",
+            "message_storage",
+            &serde_json::json!({ "mode": storage.as_str() }),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// What is kept of customers' message text (default: the original).
+    pub fn message_storage(&self) -> Result<MessageStorage, StoreError> {
+        let conn = self.conn();
+        let v: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [MESSAGE_STORAGE_KEY], |r| r.get(0))
+            .optional()?;
+        match v {
+            None => Ok(MessageStorage::default()),
+            Some(v) => MessageStorage::parse(&v)
+                .ok_or_else(|| StoreError::BadValue(format!("message_storage {v:?}"))),
+        }
     }
 
     /// Erases every lead whose conversation was last active more than the retention period

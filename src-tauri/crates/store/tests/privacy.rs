@@ -289,3 +289,41 @@ fn purge_erases_idle_conversations_past_the_retention_period() {
     store.set_retention_days(None, "manager", 46 * day).expect("forever");
     assert_eq!(store.retention_days().expect("days"), None);
 }
+
+#[test]
+fn an_erased_leads_id_and_crm_key_are_never_handed_out_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_in(dir.path()).expect("open");
+    let a = seed(&store, CANARY_NAME, CANARY_PHONE, CANARY_EMAIL, 1_000);
+    let (row, _) = store.conversation(a).expect("row");
+    store.erase_lead(row.lead.id, "manager", 2_000).expect("erase");
+    // The erased rows were the newest: a plain rowid would give the next one the same ids.
+    let b = conversation(&store, "下一位", 3_000);
+    let (next, _) = store.conversation(b).expect("row");
+    assert!(b > a, "conversation id {b} reused");
+    assert!(next.lead.id > row.lead.id, "lead id {} reused", next.lead.id);
+    assert_ne!(next.lead.external_key, row.lead.external_key);
+    // Also across a reopen.
+    drop(store);
+    let store = Store::open_in(dir.path()).expect("reopen");
+    store.erase_lead(next.lead.id, "manager", 4_000).expect("erase");
+    let c = conversation(&store, "再下一位", 5_000);
+    assert!(c > b);
+    // The erasure audit rows of both leads are kept (distinct subjects).
+    let audit = store.audit_log(20).expect("audit");
+    assert_eq!(audit.iter().filter(|e| e.action == "lead.erased").count(), 2);
+}
+
+#[test]
+fn the_message_storage_setting_persists_and_defaults_to_original() {
+    use closer_store::privacy::MessageStorage;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_in(dir.path()).expect("open");
+    assert_eq!(store.message_storage().expect("read"), MessageStorage::Original);
+    store.set_message_storage(MessageStorage::Redacted, "manager", 1_000).expect("set");
+    drop(store);
+    let store = Store::open_in(dir.path()).expect("reopen");
+    assert_eq!(store.message_storage().expect("read"), MessageStorage::Redacted);
+    store.set_message_storage(MessageStorage::Original, "manager", 2_000).expect("set");
+    assert_eq!(store.message_storage().expect("read"), MessageStorage::Original);
+}

@@ -260,6 +260,7 @@ fn messages_stored_before_the_index_are_back_filled_by_the_migration() {
              DROP TRIGGER conversation_events_fts_delete;
              DROP TRIGGER conversation_events_fts_update;
              DROP TABLE message_fts;
+             DELETE FROM meta WHERE key IN ('conversation_id_high', 'lead_id_high');
              PRAGMA user_version = 3;",
         )
         .expect("downgrade");

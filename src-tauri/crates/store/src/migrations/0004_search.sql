@@ -1,5 +1,6 @@
--- Closer schema v4: full-text search over message text (the console's inbox search), and the
--- message-storage setting lives in `meta` (key `message_storage`, absent = keep originals).
+-- Closer schema v4: full-text search over message text (the console's inbox search) and ids that
+-- are never reused. (The message-storage setting lives in `meta`, key `message_storage`, absent =
+-- keep originals; it needs no schema.)
 --
 -- One FTS5 row per stored `message` event, keyed by the event's id (rowid = conversation_events.id),
 -- kept in sync by triggers on conversation_events, so every writer (record, record_all, erasure,
@@ -48,3 +49,11 @@ INSERT INTO message_fts (rowid, text, conversation_id, role, at)
 SELECT id, coalesce(json_extract(payload, '$.text'), ''), conversation_id,
        coalesce(json_extract(payload, '$.role'), ''), at
 FROM conversation_events WHERE kind = 'message';
+
+-- Conversation and lead ids are never handed out twice: an erasure that removes the newest rows
+-- would otherwise let the next conversation reuse the erased lead's id and with it its CRM key
+-- (`closer-<install>-<lead id>`). The store takes ids above these high-water marks.
+INSERT INTO meta (key, value)
+SELECT 'conversation_id_high', CAST(coalesce(max(id), 0) AS TEXT) FROM conversations;
+INSERT INTO meta (key, value)
+SELECT 'lead_id_high', CAST(coalesce(max(id), 0) AS TEXT) FROM leads;
