@@ -42,4 +42,5 @@ pub const COMMANDS: &[&str] = &[
     "set_retention",
     "purge_now",
     "regenerate_suggestions",
+    "search_messages",
 ];

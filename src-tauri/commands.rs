@@ -22,6 +22,7 @@ use closer_app::dto::{
 };
 use closer_app::engine::TurnView;
 use closer_app::privacy::{ErasureView, ExportLeadArgs, PurgeView, SetRetentionArgs};
+use closer_app::search::{SearchHitView, SearchMessagesArgs};
 use closer_app::{Api, ApiError};
 use serde::de::DeserializeOwned;
 use tauri::ipc::{CommandArg, CommandItem, InvokeBody, InvokeError};
@@ -306,4 +307,15 @@ pub fn regenerate_suggestions(
     args: Args<ConversationArgs>,
 ) -> Reply<RegeneratedView> {
     api.regenerate_suggestions(args.0, &mut |_| {})
+}
+
+// Full-text search over the messages (the inbox's search box). A short query scans with LIKE:
+// off the main thread.
+
+#[tauri::command(async)]
+pub fn search_messages(
+    api: State<'_, Api>,
+    args: Args<SearchMessagesArgs>,
+) -> Reply<Vec<SearchHitView>> {
+    api.search_messages(args.0)
 }

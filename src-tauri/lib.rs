@@ -130,6 +130,7 @@ pub fn run() -> ExitCode {
             commands::set_retention,
             commands::purge_now,
             commands::regenerate_suggestions,
+            commands::search_messages,
         ])
         .run(tauri::generate_context!("tauri.conf.json"));
     match result {

@@ -52,6 +52,8 @@ import type {
   RetentionView,
   SetCrmCredentialArgs,
   SetRetentionArgs,
+  SearchHitView,
+  SearchMessagesArgs,
 } from './bindings';
 
 export type { ApiError, ErrorCode } from './bindings';
@@ -162,6 +164,9 @@ export const api = {
    * `regenerated`); they stream in as `AppEvent`s while this waits. */
   regenerateSuggestions: (args: ConversationArgs): Promise<RegeneratedView> =>
     call('regenerate_suggestions', args),
+
+  /** Messages containing every term (Chinese or English substrings), newest first. */
+  searchMessages: (args: SearchMessagesArgs): Promise<SearchHitView[]> => call('search_messages', args),
 };
 
 /** The CRM connection. A credential goes one way, into the OS keyring: nothing returns it. */

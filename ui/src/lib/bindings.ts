@@ -232,7 +232,11 @@ autoSent: string | null,
  */
 nluMs: number, suggestMs: number, };
 
-export type AppEvent = { "kind": "conversationUpdated", conversationId: number, } | { "kind": "suggestion", conversationId: number, stream: SuggestionStream, };
+export type AppEvent = { "kind": "conversationUpdated", conversationId: number, } | { "kind": "customerMessage", conversationId: number, 
+/**
+ * The message's time (its `MessageView.at`).
+ */
+at: number, } | { "kind": "messageAnalysed", conversationId: number, at: number, decision: DecisionView, } | { "kind": "replyDelivery", conversationId: number, replyId: string, state: string, code: string | null, message: string | null, attempts: number, } | { "kind": "suggestion", conversationId: number, stream: SuggestionStream, };
 
 export type NoArgs = Record<symbol, never>;
 
@@ -488,6 +492,38 @@ redacted: boolean, };
 export type EraseLeadConfirmedArgs = { conversationId: number, confirm: string, };
 
 export type SetRetentionArgs = { days: number | null, };
+
+export type SearchOrderArg = "newest" | "relevance";
+
+export type SearchMessagesArgs = { 
+/**
+ * What the user typed: whitespace-separated terms, every one must occur (as a substring).
+ */
+query: string, 
+/**
+ * At most this many hits (1–200, default 50).
+ */
+limit?: number, order?: SearchOrderArg, 
+/**
+ * Only conversations in this channel, stage or mode.
+ */
+channel?: Channel, stage?: Stage, mode?: Mode, };
+
+export type SnippetPartView = { text: string, hit: boolean, };
+
+export type SearchHitView = { conversationId: number, 
+/**
+ * The message's stable id (its event id).
+ */
+messageId: number, 
+/**
+ * Its position in the conversation view's `messages` (0-based), to scroll to it.
+ */
+messageIndex: number, role: Role, at: number, customerName: string, channel: Channel, 
+/**
+ * The text around the first match, cut with `…`, matches marked.
+ */
+snippet: Array<SnippetPartView>, };
 
 export type Bilingual = { zh: string; en: string };
 

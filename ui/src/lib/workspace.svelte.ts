@@ -71,6 +71,8 @@ export class Workspace {
   /** A suggestion being sent or rejected. */
   deciding = $state<string | null>(null);
   filters = $state<InboxFilters>(emptyFilters());
+  /** A message to bring into view (a search hit): its conversation and index. */
+  focus = $state<{ conversationId: number; index: number } | null>(null);
 
   #api: Api;
   #refreshing: Promise<void> | null = null;
@@ -367,6 +369,12 @@ export class Workspace {
       if (this.selectedId === id) await this.#open(id, false);
       void this.refresh();
     }
+  }
+
+  /** Opens a conversation at one of its messages (a search hit). */
+  async jumpTo(conversationId: number, index: number): Promise<void> {
+    this.focus = { conversationId, index };
+    await this.select(conversationId);
   }
 
   /** Forgets a conversation that no longer exists (erased): closes it and reloads the inbox. */

@@ -72,6 +72,7 @@ function fakeApi(overrides: Partial<Api> = {}): Api {
       suggestions: [{ id: 's-new', text: 'fresh', source: 'template', replacedBecause: 'model_not_ready' }],
       replaced: ['s-old'],
     })),
+    searchMessages: vi.fn(async () => []),
     ...overrides,
   };
 }
@@ -265,5 +266,14 @@ describe('Workspace live path', () => {
     expect(ws.selectedId).toBeNull();
     expect(ws.view).toBeNull();
     expect(ws.draft(3)).toBe('');
+  });
+
+  it('jumps to a search hit: opens its conversation and remembers the message', async () => {
+    const api = fakeApi();
+    const ws = new Workspace(api);
+    await ws.jumpTo(3, 7);
+    expect(ws.selectedId).toBe(3);
+    expect(ws.focus).toEqual({ conversationId: 3, index: 7 });
+    expect(api.openConversation).toHaveBeenCalledWith({ conversationId: 3 });
   });
 });

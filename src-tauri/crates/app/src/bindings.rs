@@ -25,6 +25,7 @@ use crate::dto::{
 use crate::engine::{DecisionView, SuggestionStream, SuggestionView, TurnView};
 use crate::events::AppEvent;
 use crate::privacy::{ErasureView, ExportLeadArgs, PurgeView, SetRetentionArgs};
+use crate::search::{SearchHitView, SearchMessagesArgs, SearchOrderArg, SnippetPartView};
 use crate::{ApiError, ErrorCode};
 use closer_dialogue::{
     Channel, Entity, EntityKind, FieldProposal, FieldSource, IntentScore, Mode, Role, Sentiment,
@@ -129,6 +130,10 @@ pub fn typescript() -> String {
         ExportLeadArgs::decl(&cfg),
         EraseLeadConfirmedArgs::decl(&cfg),
         SetRetentionArgs::decl(&cfg),
+        SearchOrderArg::decl(&cfg),
+        SearchMessagesArgs::decl(&cfg),
+        SnippetPartView::decl(&cfg),
+        SearchHitView::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by `cargo test -p closer-app bindings` with\n\

@@ -243,3 +243,235 @@ mod models {
         assert_eq!(bad.code, ErrorCode::InvalidArgument);
     }
 }
+
+/// The console's privacy commands: an export written as a file only its owner can read, an
+/// erasure that needs the customer's name typed and takes the lead's export files with it, the
+/// retention setting and a purge.
+mod privacy_console {
+    use super::*;
+    use closer_app::args::EraseLeadConfirmedArgs;
+    use closer_app::privacy::{ExportLeadArgs, SetRetentionArgs};
+
+    fn first(api: &Api) -> (i64, String) {
+        let c = api.list_conversations(NoArgs {}).expect("inbox").remove(0);
+        (c.id, c.customer_name)
+    }
+
+    #[test]
+    fn an_export_is_a_private_file_covering_every_table() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let api = open(dir.path(), true);
+        let (id, name) = first(&api);
+        let plain = api
+            .export_lead_file(ExportLeadArgs { conversation_id: id, redacted: false })
+            .expect("export");
+        let path = std::path::Path::new(&plain.path);
+        assert!(path.starts_with(dir.path().join("exports")), "{}", plain.path);
+        assert_eq!(plain.folder, api.exports_dir().display().to_string());
+        let bytes = std::fs::read(path).expect("the file is there");
+        assert_eq!(bytes.len() as u64, plain.bytes);
+        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert!(String::from_utf8_lossy(&bytes).contains(&name), "the customer is in it");
+        let tables: Vec<&str> = plain.tables.iter().map(|t| t.table.as_str()).collect();
+        for table in ["leads", "lead_fields", "conversations", "crm_outbox", "audit_log"] {
+            assert!(tables.contains(&table), "{table} missing from {tables:?}");
+            assert!(json["tables"][table].is_array(), "{table} in the file");
+        }
+        let messages =
+            plain.tables.iter().find(|t| t.table == "conversation_events").map_or(0, |t| t.rows);
+        assert!(messages > 0, "the conversation's events are exported: {:?}", plain.tables);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "only the user may read an export");
+        }
+        // A second export (redacted) is a second file, not an overwrite.
+        let api_later = api.clone();
+        let redacted = api_later
+            .export_lead_file(ExportLeadArgs { conversation_id: id, redacted: true })
+            .expect("redacted export");
+        assert!(redacted.redacted && redacted.path.ends_with("-redacted.json"));
+        assert_ne!(redacted.path, plain.path);
+    }
+
+    #[test]
+    fn erasure_needs_the_name_and_removes_the_exports() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let api = open(dir.path(), true);
+        let (id, name) = first(&api);
+        let export = api
+            .export_lead_file(ExportLeadArgs { conversation_id: id, redacted: false })
+            .expect("export");
+        let wrong = api
+            .erase_lead_confirmed(EraseLeadConfirmedArgs {
+                conversation_id: id,
+                confirm: format!("{name}x"),
+            })
+            .expect_err("a wrong name erases nothing");
+        assert_eq!(wrong.code, ErrorCode::InvalidArgument);
+        assert!(api.open_conversation(ConversationArgs { conversation_id: id }).is_ok());
+        assert!(std::path::Path::new(&export.path).exists());
+
+        let erased = api
+            .erase_lead_confirmed(EraseLeadConfirmedArgs {
+                conversation_id: id,
+                confirm: format!("  {}  ", name.to_uppercase()),
+            })
+            .expect("erased");
+        assert_eq!(erased.conversation_id, Some(id));
+        assert!(erased.rows.values().sum::<usize>() > 0, "{:?}", erased.rows);
+        assert!(!std::path::Path::new(&export.path).exists(), "the export went with the lead");
+        let gone = api.open_conversation(ConversationArgs { conversation_id: id });
+        assert_eq!(gone.expect_err("erased").code, ErrorCode::NotFound);
+    }
+
+    #[test]
+    fn retention_round_trip_and_purge() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let api = open(dir.path(), true);
+        assert_eq!(api.retention_view(NoArgs {}).expect("retention").days, None);
+        let before = api.list_conversations(NoArgs {}).expect("inbox").len();
+        // Nothing is due without a retention period.
+        assert!(api.purge_now(NoArgs {}).expect("purge").erased.is_empty());
+        let set = api.set_retention_view(SetRetentionArgs { days: Some(30) }).expect("set");
+        assert_eq!(set.days, Some(30));
+        assert!(set.exports_dir.ends_with("exports"));
+        assert!(args::decode::<SetRetentionArgs>(br#"{"days":0}"#).is_err());
+        // The demo's conversations are recent (the clock): a 30-day period erases none of them.
+        let purge = api.purge_now(NoArgs {}).expect("purge");
+        assert_eq!(purge.retention_days, Some(30));
+        assert_eq!(
+            api.list_conversations(NoArgs {}).expect("inbox").len(),
+            before - purge.erased.len()
+        );
+        api.set_retention_view(SetRetentionArgs { days: None }).expect("unset");
+        assert_eq!(api.retention_view(NoArgs {}).expect("retention").days, None);
+    }
+}
+
+/// The CRM as the console reaches it: settings go through the strict decoder, the status comes
+/// back after each change, a dead letter is retried by id, and each lead shows its sync state.
+mod crm_console {
+    use super::*;
+    use closer_app::args::{ConfigureCrmArgs, DeadLetterArgs, SetLeadFieldArgs};
+    use closer_app::dto::LeadSyncView;
+
+    #[test]
+    fn configure_status_and_lead_sync_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let api = open(dir.path(), true);
+        assert!(api.crm_settings().expect("settings").is_none());
+        let body = br#"{"kind":"hubspot","baseUrl":" http://127.0.0.1:9/crm "}"#;
+        let args = args::decode::<ConfigureCrmArgs>(body).expect("decoded");
+        let status = api.configure_crm_relay(args).expect("configured");
+        assert_eq!(status.crm.as_deref(), Some("hubspot"));
+        assert!(!status.running, "no runtime attached in this test: the relay waits");
+        match api.crm_settings().expect("settings") {
+            Some(closer_app::crm::CrmSettings::Hubspot { base_url }) => {
+                assert_eq!(base_url, "http://127.0.0.1:9/crm", "trimmed")
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let id = api.list_conversations(NoArgs {}).expect("inbox")[0].id;
+        let saved = api
+            .set_lead_field(SetLeadFieldArgs {
+                conversation_id: id,
+                field: "email".into(),
+                value: "lin@example.com".into(),
+            })
+            .expect("field");
+        match &saved.conversation.lead.sync {
+            LeadSyncView::Pending { attempts, .. } => assert_eq!(*attempts, 0),
+            other => panic!("a changed lead waits for the relay: {other:?}"),
+        }
+        assert!(api.crm_status().expect("status").pending >= 1);
+        let missing = api.retry_dead_letter(DeadLetterArgs { id: 999_999 });
+        assert_eq!(missing.expect_err("no such dead letter").code, ErrorCode::NotFound);
+        assert!(api.crm_dead_letters().expect("dead letters").is_empty());
+    }
+
+    #[test]
+    fn a_relay_attached_at_start_up_restarts_with_new_settings() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let api = open(dir.path(), true);
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+        api.start_background(runtime.handle().clone());
+        assert!(!api.crm_status().expect("status").running, "no CRM set up: nothing runs");
+        let args =
+            args::decode::<ConfigureCrmArgs>(br#"{"kind":"webhook","url":"http://127.0.0.1:9/h"}"#)
+                .expect("decoded");
+        let status = api.configure_crm_relay(args).expect("configured");
+        assert!(status.running, "the relay starts on the attached runtime: {status:?}");
+        assert_eq!(status.crm.as_deref(), Some("webhook"));
+        api.stop_crm_relay();
+    }
+}
+
+/// Regenerating: the policy decides again on the stored reading of the last customer message,
+/// the waiting suggestions are rejected as `regenerated`, and the new ones are offered and
+/// streamed. (The model is one that is not installed, so the strategy's template writes.)
+mod regenerate {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use super::*;
+    use closer_app::console::REGENERATED;
+    use closer_app::engine::SuggestionStream;
+
+    static NOW: AtomicI64 = AtomicI64::new(1_790_000_000_000);
+
+    fn ticking() -> i64 {
+        NOW.fetch_add(1_000, Ordering::SeqCst)
+    }
+
+    #[test]
+    fn new_suggestions_replace_the_waiting_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let api = Api::open(Options {
+            data_dir: DataDir::at(dir.path()),
+            seed_demo: true,
+            clock: ticking,
+            models_dir: closer_app::default_models_dir(),
+        })
+        .expect("api");
+        api.choose_model(closer_app::suggest::ModelChoice::Local(Some("not-installed".into())));
+        api.wait_for_nlu(std::time::Duration::from_secs(1800)).expect("the NLU loads");
+        let id = api.list_conversations(NoArgs {}).expect("inbox")[0].id;
+        api.set_mode(SetModeArgs { conversation_id: id, mode: Mode::Draft }).expect("draft");
+        let turn =
+            api.receive_customer_message(id, "这款扫地机器人多少钱？", &mut |_| {}).expect("turn");
+        let first: Vec<String> = turn.suggestions.iter().map(|s| s.id.clone()).collect();
+        assert!(!first.is_empty());
+
+        let mut streamed = Vec::new();
+        let again = api
+            .regenerate_suggestions(ConversationArgs { conversation_id: id }, &mut |s| {
+                streamed.push(s)
+            })
+            .expect("regenerated");
+        assert_eq!(again.replaced, first, "the waiting suggestions are replaced");
+        assert!(!again.suggestions.is_empty());
+        assert!(again.suggestions.iter().all(|s| !first.contains(&s.id)), "new ids");
+        assert_eq!(again.decision.action, turn.decision.action, "same message, same policy");
+        let done = streamed.iter().filter(|s| matches!(s, SuggestionStream::Done { .. })).count();
+        assert_eq!(done, again.suggestions.len().max(1));
+
+        let details =
+            api.conversation_details(ConversationArgs { conversation_id: id }).expect("details");
+        for s in &details.suggestions {
+            if first.contains(&s.id) {
+                assert_eq!(s.status, "rejected", "{s:?}");
+            } else {
+                assert_eq!(s.status, "offered", "{s:?}");
+            }
+        }
+        let reasons = api.dashboard(NoArgs {}).expect("dashboard").reject_reasons;
+        assert!(reasons.iter().any(|r| r.key == REGENERATED), "{reasons:?}");
+
+        api.set_mode(SetModeArgs { conversation_id: id, mode: Mode::Off }).expect("off");
+        let off = api.regenerate_suggestions(ConversationArgs { conversation_id: id }, &mut |_| {});
+        assert_eq!(off.expect_err("the AI is off").code, ErrorCode::InvalidArgument);
+    }
+}
