@@ -141,3 +141,126 @@ fn no_escape_hatches_in_the_window_settings() {
     }
     assert_eq!(conf["app"]["withGlobalTauri"], false);
 }
+
+/// Set inside the private D-Bus session the test below starts (its data directory).
+const KEYRING_CHILD: &str = "CLOSER_IPC_KEYRING_CHILD";
+const CANARY: &str = "crm_tok_IPC_CANARY_9d41e2";
+
+/// A CRM token goes one way. It enters through the IPC decoder into the real Secret Service
+/// (gnome-keyring in a private D-Bus session), and then appears in no reply the window can get:
+/// every command with a reply is called as the shell calls it and its JSON searched; the
+/// arguments' Debug form and the errors about a bad credential do not echo it either.
+#[test]
+fn a_crm_token_never_comes_back_over_ipc() {
+    let exe = std::env::current_exe().expect("exe");
+    let script = format!(
+        "echo -n test | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; \
+         exec '{}' --exact ipc_keyring_child --nocapture",
+        exe.display()
+    );
+    let home = tempfile::tempdir().expect("home");
+    let out = std::process::Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", &script])
+        .env(KEYRING_CHILD, home.path())
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("xdg"))
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .expect("dbus-run-session (apt: dbus, gnome-keyring)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("IPC-CANARY-OK"),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains(CANARY), "the token was printed");
+}
+
+#[test]
+fn ipc_keyring_child() {
+    use closer_app::args::{self, ConversationArgs, NoArgs, SetCrmCredentialArgs};
+    let Some(home) = std::env::var_os(KEYRING_CHILD) else {
+        return; // the work happens in the D-Bus session started above
+    };
+    let data = Path::new(&home).join("data");
+    let api = closer_app::Api::open(closer_app::Options {
+        data_dir: closer_app::DataDir::at(&data),
+        seed_demo: true,
+        clock: closer_app::system_clock,
+        models_dir: data.join("models"),
+    })
+    .expect("api");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    api.start_background(runtime.handle().clone());
+
+    // As the window sends them: raw JSON bodies through the app's decoder.
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr");
+    let configure = format!(r#"{{"kind":"webhook","url":"http://{port}/hook"}}"#);
+    let mut replies = vec![json(
+        api.configure_crm_relay(args::decode(configure.as_bytes()).expect("configure args")),
+    )];
+    let body = format!(r#"{{"secret":"webhook_secret","value":"{CANARY}"}}"#);
+    let credential: SetCrmCredentialArgs = args::decode(body.as_bytes()).expect("credential args");
+    assert!(!format!("{credential:?}").contains(CANARY), "Debug prints the token");
+    let stored = api.store_crm_credential(credential).expect("the keyring takes the token");
+    replies.push(json(Ok(stored)));
+    for bad in [format!("{CANARY}\\u0007"), format!("{CANARY}{}", "x".repeat(5000))] {
+        let body = format!(r#"{{"secret":"webhook_secret","value":"{bad}"}}"#);
+        let err = args::decode::<SetCrmCredentialArgs>(body.as_bytes()).expect_err("refused");
+        replies.push(serde_json::to_string(&err).expect("json"));
+    }
+
+    // Every reply the window can ask for, with the relay running and using the token.
+    let id = api.list_conversations(NoArgs {}).expect("inbox")[0].id;
+    let conversation = || ConversationArgs { conversation_id: id };
+    api.set_lead_field(
+        args::decode(
+            format!(r#"{{"conversationId":{id},"field":"email","value":"a@example.com"}}"#)
+                .as_bytes(),
+        )
+        .expect("field args"),
+    )
+    .expect("field");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    replies.extend([
+        json(api.app_info(NoArgs {})),
+        json(api.list_conversations(NoArgs {})),
+        json(api.open_conversation(conversation())),
+        json(api.conversation_details(conversation())),
+        json(api.crm_settings()),
+        json(api.crm_status()),
+        json(api.crm_dead_letters()),
+        json(api.retention_view(NoArgs {})),
+        json(api.strategy_overview(NoArgs {})),
+        json(api.model_status(NoArgs {})),
+        json(api.list_products(NoArgs {})),
+        json(api.dashboard(NoArgs {})),
+        json(api.export_lead_file(
+            args::decode(format!(r#"{{"conversationId":{id}}}"#).as_bytes()).expect("export"),
+        )),
+    ]);
+    for reply in &replies {
+        assert!(!reply.contains(CANARY), "an IPC reply holds the token: {reply}");
+    }
+    let status: serde_json::Value =
+        serde_json::from_str(&json(api.crm_status())).expect("status json");
+    assert_eq!(status["crm"], "webhook", "the relay was configured: {status}");
+    // The export file itself, written for the user.
+    for entry in std::fs::read_dir(data.join("exports")).expect("exports").flatten() {
+        let text = std::fs::read_to_string(entry.path()).expect("export");
+        assert!(!text.contains(CANARY), "the export holds the token");
+    }
+    api.stop_crm_relay();
+    drop(runtime);
+    println!("IPC-CANARY-OK ({} replies)", replies.len());
+}
+
+/// A reply as the shell sends it: the value's JSON, or the error's `{code, message}`.
+fn json<T: serde::Serialize>(reply: Result<T, closer_app::ApiError>) -> String {
+    match reply {
+        Ok(v) => serde_json::to_string(&v).expect("json"),
+        Err(e) => serde_json::to_string(&e).expect("json"),
+    }
+}
