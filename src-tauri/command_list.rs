@@ -43,4 +43,6 @@ pub const COMMANDS: &[&str] = &[
     "purge_now",
     "regenerate_suggestions",
     "search_messages",
+    "message_storage",
+    "set_message_storage",
 ];

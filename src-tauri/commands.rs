@@ -21,7 +21,10 @@ use closer_app::dto::{
     RetentionView, RetrainResult,
 };
 use closer_app::engine::TurnView;
-use closer_app::privacy::{ErasureView, ExportLeadArgs, PurgeView, SetRetentionArgs};
+use closer_app::privacy::{
+    ErasureView, ExportLeadArgs, MessageStorageView, PurgeView, SetMessageStorageArgs,
+    SetRetentionArgs,
+};
 use closer_app::search::{SearchHitView, SearchMessagesArgs};
 use closer_app::{Api, ApiError};
 use serde::de::DeserializeOwned;
@@ -296,6 +299,19 @@ pub fn set_retention(api: State<'_, Api>, args: Args<SetRetentionArgs>) -> Reply
 #[tauri::command(async)]
 pub fn purge_now(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<PurgeView> {
     api.purge_now(args.0)
+}
+
+#[tauri::command]
+pub fn message_storage(api: State<'_, Api>, _args: Args<NoArgs>) -> Reply<MessageStorageView> {
+    api.message_storage()
+}
+
+#[tauri::command]
+pub fn set_message_storage(
+    api: State<'_, Api>,
+    args: Args<SetMessageStorageArgs>,
+) -> Reply<MessageStorageView> {
+    api.set_message_storage_view(args.0)
 }
 
 // New suggestions for the current customer message: the model writes (seconds), streamed to

@@ -131,6 +131,8 @@ pub fn run() -> ExitCode {
             commands::purge_now,
             commands::regenerate_suggestions,
             commands::search_messages,
+            commands::message_storage,
+            commands::set_message_storage,
         ])
         .run(tauri::generate_context!("tauri.conf.json"));
     match result {

@@ -54,6 +54,8 @@ import type {
   SetRetentionArgs,
   SearchHitView,
   SearchMessagesArgs,
+  MessageStorageView,
+  SetMessageStorageArgs,
 } from './bindings';
 
 export type { ApiError, ErrorCode } from './bindings';
@@ -196,6 +198,10 @@ export const privacy = {
   setRetention: (args: SetRetentionArgs): Promise<RetentionView> => call('set_retention', args),
   /** Erases what the retention period says is due, now. */
   purgeNow: (): Promise<PurgeView> => call('purge_now'),
+  /** Whether customers' messages are stored as written or with personal details masked. */
+  messageStorage: (): Promise<MessageStorageView> => call('message_storage'),
+  setMessageStorage: (args: SetMessageStorageArgs): Promise<MessageStorageView> =>
+    call('set_message_storage', args),
 };
 
 export type PrivacyApi = typeof privacy;

@@ -525,6 +525,12 @@ messageIndex: number, role: Role, at: number, customerName: string, channel: Cha
  */
 snippet: Array<SnippetPartView>, };
 
+export type MessageStorageMode = "original" | "redacted";
+
+export type MessageStorageView = { mode: MessageStorageMode, };
+
+export type SetMessageStorageArgs = { mode: MessageStorageMode, };
+
 export type Bilingual = { zh: string; en: string };
 
 export type LeadFieldSpecJson = { key: string; field_type: string; required: boolean; label_zh: string; label_en: string; ask_zh: string; ask_en: string; cues: string[]; crm_field: string | null };

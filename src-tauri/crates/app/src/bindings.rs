@@ -24,7 +24,10 @@ use crate::dto::{
 };
 use crate::engine::{DecisionView, SuggestionStream, SuggestionView, TurnView};
 use crate::events::AppEvent;
-use crate::privacy::{ErasureView, ExportLeadArgs, PurgeView, SetRetentionArgs};
+use crate::privacy::{
+    ErasureView, ExportLeadArgs, MessageStorageMode, MessageStorageView, PurgeView,
+    SetMessageStorageArgs, SetRetentionArgs,
+};
 use crate::search::{SearchHitView, SearchMessagesArgs, SearchOrderArg, SnippetPartView};
 use crate::{ApiError, ErrorCode};
 use closer_dialogue::{
@@ -134,6 +137,9 @@ pub fn typescript() -> String {
         SearchMessagesArgs::decl(&cfg),
         SnippetPartView::decl(&cfg),
         SearchHitView::decl(&cfg),
+        MessageStorageMode::decl(&cfg),
+        MessageStorageView::decl(&cfg),
+        SetMessageStorageArgs::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by `cargo test -p closer-app bindings` with\n\

@@ -27,7 +27,10 @@ use crate::args::{
 use crate::crm::{CrmStatusView, DeadLetterView};
 use crate::dto::{ExportTableView, LeadExportView, RetentionView};
 use crate::engine::{DEFAULT_STRATEGY, DecisionView, SuggestionStream, SuggestionView};
-use crate::privacy::{EraseLeadArgs, ErasureView, ExportLeadArgs, PurgeView, SetRetentionArgs};
+use crate::privacy::{
+    EraseLeadArgs, ErasureView, ExportLeadArgs, MessageStorageView, PurgeView,
+    SetMessageStorageArgs, SetRetentionArgs,
+};
 use crate::{ApiError, ErrorCode};
 
 /// Pins the model runtime's compute threads (the shell calls it first thing at start-up).
@@ -799,6 +802,15 @@ impl crate::Api {
     pub fn set_retention_view(&self, args: SetRetentionArgs) -> Result<RetentionView, ApiError> {
         self.set_retention(args)?;
         self.retention_view(NoArgs {})
+    }
+
+    /// Sets what is kept of customers' message text from now on, and returns the setting.
+    pub fn set_message_storage_view(
+        &self,
+        args: SetMessageStorageArgs,
+    ) -> Result<MessageStorageView, ApiError> {
+        self.set_message_storage(args)?;
+        self.message_storage()
     }
 
     /// Erases what the retention period says is due, now.

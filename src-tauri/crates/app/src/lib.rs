@@ -291,11 +291,14 @@ impl Api {
         self.nlu.start();
     }
 
-    /// Starts the background work that needs an async runtime: the CRM relay (when a CRM is set
-    /// up; it restarts on `runtime` whenever the settings change). The shell calls it once at
-    /// start-up; failures are logged and shown by the CRM status, never fatal.
+    /// Starts the background work that needs an async runtime: the retention job (a purge now,
+    /// then hourly) and the CRM relay (when a CRM is set up; it restarts on `runtime` whenever
+    /// the settings change). The shell calls it once at start-up; failures are logged and shown
+    /// by the CRM status, never fatal.
     pub fn start_background(&self, runtime: tokio::runtime::Handle) {
         let runtime = self.runtime.get_or_init(|| runtime);
+        // Detached: it runs until the runtime stops.
+        drop(self.start_retention_job(runtime));
         match self.start_crm_relay(runtime) {
             Ok(started) => tracing::info!(started, "CRM relay at start-up"),
             Err(e) => tracing::warn!(code = ?e.code, "the CRM relay cannot start: {}", e.message),

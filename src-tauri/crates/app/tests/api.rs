@@ -350,6 +350,25 @@ mod privacy_console {
     }
 }
 
+mod message_storage_console {
+    use super::*;
+    use closer_app::privacy::{MessageStorageMode, SetMessageStorageArgs};
+
+    #[test]
+    fn the_setting_round_trips_through_the_decoder() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let api = open(dir.path(), true);
+        assert_eq!(api.message_storage().expect("setting").mode, MessageStorageMode::Original);
+        let set = args::decode::<SetMessageStorageArgs>(br#"{"mode":"redacted"}"#).expect("args");
+        let view = api.set_message_storage_view(set).expect("set");
+        assert_eq!(view.mode, MessageStorageMode::Redacted);
+        assert_eq!(api.message_storage().expect("setting").mode, MessageStorageMode::Redacted);
+        for bad in [&br#"{"mode":"hidden"}"#[..], br#"{"mode":"redacted","x":1}"#] {
+            assert!(args::decode::<SetMessageStorageArgs>(bad).is_err());
+        }
+    }
+}
+
 /// The CRM as the console reaches it: settings go through the strict decoder, the status comes
 /// back after each change, a dead letter is retried by id, and each lead shows its sync state.
 mod crm_console {
