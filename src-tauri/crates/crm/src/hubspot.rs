@@ -5,7 +5,7 @@
 //! 10 s on our side (HubSpot's private-app limit is 190/10 s) and pause when the server says
 //! none remain in its window.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -171,6 +171,43 @@ impl HubSpot {
             .collect()
     }
 
+    /// The contact's mapped properties under our field names (`GET
+    /// /crm/v3/objects/contacts/{id}?properties=…`), within the same request window as upserts.
+    pub async fn pull(&self, crm_id: &str) -> Result<BTreeMap<String, String>, Outcome> {
+        let token = self
+            .token
+            .read()
+            .map_err(|e| Outcome::Failed { reason: crate::bottlecrm::secret_reason(&e) })?;
+        let properties = self.map.crm_names().collect::<Vec<_>>().join(",");
+        self.wait_turn().await;
+        let url = format!("{}/crm/v3/objects/contacts/{}", self.base_url, urlencode(crm_id));
+        let resp = self
+            .client
+            .get(&url)
+            .bearer_auth(token.expose())
+            .query(&[("properties", properties.as_str())])
+            .send()
+            .await
+            .map_err(transport)?;
+        self.note_limits(resp.headers()).await;
+        let (status, retry_after, text) = read(resp).await;
+        if status == 429 {
+            let after = retry_after.unwrap_or(Duration::from_secs(10));
+            self.window.lock().await.pause(Instant::now() + after);
+        }
+        if !(200..300).contains(&status) {
+            return Err(classify(status, &text, retry_after));
+        }
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let crm: BTreeMap<String, String> = body["properties"]
+            .as_object()
+            .map(|o| {
+                o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect()
+            })
+            .unwrap_or_default();
+        Ok(self.map.from_crm(&crm))
+    }
+
     /// `X-HubSpot-RateLimit-Remaining: 0` → wait out `X-HubSpot-RateLimit-Interval-Milliseconds`.
     async fn note_limits(&self, headers: &reqwest::header::HeaderMap) {
         let num =
@@ -180,6 +217,18 @@ impl HubSpot {
             self.window.lock().await.pause(Instant::now() + Duration::from_millis(interval));
         }
     }
+}
+
+/// An id as one URL path segment (HubSpot ids are digits; anything else is escaped).
+fn urlencode(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Reads a 200/207 body: `results[]` (each with `id` and `properties.email`) are delivered;

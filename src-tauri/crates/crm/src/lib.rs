@@ -9,6 +9,10 @@
 //! outages wait (Retry-After, full-jitter backoff, a circuit breaker), with all timing state in
 //! SQLite so a restart keeps it. Credentials are read from the OS keyring at send time.
 //!
+//! Values travel back too: [`Crm::pull`] reads a lead's mapped fields from the CRM under our
+//! field names; the caller records them as CRM-sourced (salesperson > CRM > AI) without queueing
+//! them to the outbox again.
+//!
 //! This crate does not depend on the store (leaf crates stay apart): the relay drains anything
 //! that implements [`Outbox`]; `app` implements it over `closer_store::Store`.
 
@@ -79,6 +83,17 @@ impl Crm {
         }
         .instrument(span)
         .await
+    }
+
+    /// The lead's current values in the CRM under our field names (mapped fields only), to be
+    /// recorded as CRM-sourced; `Ok(None)` for a CRM that cannot be read back (a generic
+    /// webhook only receives). `crm_id` is the CRM's id of the lead, as a delivery reported it.
+    pub async fn pull(&self, crm_id: &str) -> Result<Option<BTreeMap<String, String>>, Outcome> {
+        match self {
+            Self::BottleCrm(c) => c.pull(crm_id).await.map(Some),
+            Self::HubSpot(c) => c.pull(crm_id).await.map(Some),
+            Self::Webhook(_) => Ok(None),
+        }
     }
 
     pub fn name(&self) -> &'static str {

@@ -42,6 +42,11 @@ impl FieldMap {
             .collect()
     }
 
+    /// Every mapped CRM field name.
+    pub fn crm_names(&self) -> impl Iterator<Item = &str> {
+        self.to_crm.values().map(String::as_str)
+    }
+
     /// The CRM name of a lead field.
     pub fn crm_name(&self, lead_field: &str) -> Option<&str> {
         self.to_crm.get(lead_field).map(String::as_str)

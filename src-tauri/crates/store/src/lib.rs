@@ -29,7 +29,7 @@ pub use conversations::{ConversationRow, LeadRow, NewConversation, Recorded};
 pub use error::StoreError;
 pub use nlu::{IntentExample, NewNluHead, NluHeadKind, NluHeadRow};
 pub use outbox::{
-    DeadLetter, LeadSyncStatus, OutboxClaim, OutboxRow, OutboxSettlement, OutboxSummary,
+    CrmPull, DeadLetter, LeadSyncStatus, OutboxClaim, OutboxRow, OutboxSettlement, OutboxSummary,
 };
 pub use products::Product;
 pub use search::{SearchHit, SearchOrder, SearchQuery, SnippetPart};

@@ -369,3 +369,115 @@ impl Store {
         Ok(())
     }
 }
+
+/// What recording a lead's values read back from the CRM did (see [`Store::record_crm_values`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CrmPull {
+    pub lead_id: i64,
+    pub conversation_id: i64,
+    /// Fields whose CRM value was recorded, CRM-sourced.
+    pub applied: Vec<String>,
+    /// Fields whose different CRM value lost to a salesperson's value here (kept ours).
+    pub kept: Vec<String>,
+    /// Fields whose CRM value is ours already (an echo of what we sent: nothing recorded).
+    pub unchanged: Vec<String>,
+    /// The lead has a change the CRM has not received yet, so the CRM's values are older than
+    /// ours: nothing was recorded (pull again once it is delivered).
+    pub deferred: bool,
+}
+
+impl Store {
+    /// Records values read back from the CRM for a lead as CRM-sourced field values (design.md:
+    /// salesperson > CRM > AI), in one transaction: each accepted value is a `field_set` event
+    /// with source `crm` in the conversation's log, its `lead_fields` row and an audit row by
+    /// actor `crm`, plus one `crm.pulled` audit row with the counts. Nothing is queued back to the
+    /// outbox (the CRM has these values). Empty values are ignored (a blank CRM column does not
+    /// erase ours); a value equal to ours is an echo and records nothing; while the lead has an
+    /// undelivered change, nothing is recorded ([`CrmPull::deferred`]), so a stale CRM value
+    /// never overwrites a newer local one.
+    pub fn record_crm_values(
+        &self,
+        lead_id: i64,
+        values: &std::collections::BTreeMap<String, String>,
+        at: Millis,
+    ) -> Result<CrmPull, StoreError> {
+        use closer_dialogue::{Event, FieldDecision, FieldSource};
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let conversation: Option<i64> = tx
+            .query_row("SELECT conversation_id FROM leads WHERE id = ?1", [lead_id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::BadValue(format!("lead {lead_id} does not exist")))?;
+        let conversation = conversation
+            .ok_or_else(|| StoreError::BadValue(format!("lead {lead_id} has no conversation")))?;
+        let mut pull = CrmPull { lead_id, conversation_id: conversation, ..CrmPull::default() };
+        let pending: i64 = tx.query_row(
+            "SELECT count(*) FROM crm_outbox
+             WHERE lead_id = ?1 AND delivered_at IS NULL AND dead_at IS NULL",
+            [lead_id],
+            |r| r.get(0),
+        )?;
+        if pending > 0 {
+            pull.deferred = true;
+            return Ok(pull);
+        }
+        let state = crate::conversations::load_state(&tx, conversation)?;
+        let mut events = Vec::new();
+        for (field, value) in values {
+            let value = value.trim();
+            if value.is_empty() {
+                continue;
+            }
+            if state.lead.fields.get(field).is_some_and(|v| v.value == value) {
+                pull.unchanged.push(field.clone());
+                continue;
+            }
+            match state.lead.decide(field, value, FieldSource::Crm) {
+                FieldDecision::Accept => {
+                    pull.applied.push(field.clone());
+                    events.push(Event::FieldSet {
+                        field: field.clone(),
+                        value: value.to_owned(),
+                        source: FieldSource::Crm,
+                        confidence: 1.0,
+                        at,
+                    });
+                }
+                FieldDecision::KeepExisting { .. } => pull.kept.push(field.clone()),
+                FieldDecision::Unchanged => pull.unchanged.push(field.clone()),
+            }
+        }
+        crate::conversations::append_events(&tx, conversation, &events, "crm")?;
+        crate::audit::append(
+            &tx,
+            at,
+            "crm",
+            "crm.pulled",
+            &format!("lead:{lead_id}"),
+            &serde_json::json!({
+                "applied": pull.applied.len(),
+                "kept": pull.kept.len(),
+                "unchanged": pull.unchanged.len(),
+            }),
+        )?;
+        tx.commit()?;
+        Ok(pull)
+    }
+
+    /// Leads the CRM knows (a CRM id) with nothing waiting to be delivered: the ones whose CRM
+    /// values can be read back now. `(lead id, CRM id)`, oldest update first.
+    pub fn leads_in_sync(&self, limit: usize) -> Result<Vec<(i64, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT l.id, l.crm_id FROM leads l
+             WHERE l.crm_id IS NOT NULL AND l.conversation_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM crm_outbox o WHERE o.lead_id = l.id
+                               AND o.delivered_at IS NULL AND o.dead_at IS NULL)
+             ORDER BY l.updated_at, l.id LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+}

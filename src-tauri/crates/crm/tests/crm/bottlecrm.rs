@@ -15,7 +15,7 @@ use closer_crm::{BottleCrm, Credential, Crm, Relay, RelayConfig};
 use closer_store::{LeadSyncStatus, Store};
 use rand::Rng;
 
-use crate::support::{self, StoreOutbox, bottlecrm, new_lead, set_field};
+use crate::support::{self, StoreOutbox, bottlecrm, fields_of, new_lead, set_ai_field, set_field};
 
 fn adapter(env: &support::BottleCrmServer, base: &str, token: Credential) -> Crm {
     Crm::BottleCrm(BottleCrm::new(
@@ -79,6 +79,74 @@ async fn bottlecrm_upserts_once_dead_letters_invalid_and_takes_a_rotated_token()
     // Values read back from the CRM come under our field names (the app records them as CRM).
     let pulled = bottle.pull(&crm_id).await.expect("pull");
     assert_eq!(pulled.get("name").map(String::as_str), Some("Annie"));
+}
+
+/// A value edited in the real BottleCRM comes back as a CRM-sourced lead field (its event and
+/// audit rows), beats the AI's value, loses to the salesperson's, and is not sent back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bottlecrm_values_edited_in_the_crm_come_back_crm_sourced_and_are_not_resent() {
+    use closer_dialogue::{Event, FieldSource};
+    let env = bottlecrm();
+    let (_dir, store) = crate::store();
+    let tag = format!("p{}", closer_crm::relay::now_millis());
+    let email = format!("li.{tag}@example.com");
+    let (c, lead) = new_lead(&store, "李雷");
+    set_field(&store, c, "name", "李雷");
+    set_ai_field(&store, c, "email", &email);
+    set_ai_field(&store, c, "company", "韩梅梅贸易");
+    let crm =
+        adapter(&env, &env.get("BOTTLECRM_URL"), Credential::fixed(&env.get("BOTTLECRM_TOKEN")));
+    let mut relay =
+        Relay::new(Arc::new(StoreOutbox(store.clone())), crm.clone(), crate::config(&crm));
+    let round = relay.round().await.expect("round").expect("sent");
+    assert_eq!(round.delivered, 1, "{round:?}");
+    let LeadSyncStatus::Synced { crm_id: Some(crm_id), .. } =
+        store.lead_sync_status(lead).expect("status")
+    else {
+        panic!("not synced");
+    };
+    // A colleague edits the lead in the CRM (straight in its database, as its UI would).
+    let edited = env.sql(&format!(
+        "UPDATE lead SET company_name = '韩梅梅国际贸易有限公司', first_name = 'Lei' \
+         WHERE id = '{crm_id}' RETURNING first_name"
+    ));
+    assert_eq!(edited[0], ["Lei"]);
+    let pulled = crm.pull(&crm_id).await.expect("pull").expect("BottleCRM reads back");
+    assert_eq!(pulled.get("company").map(String::as_str), Some("韩梅梅国际贸易有限公司"));
+    assert_eq!(pulled.get("email").map(|e| e.to_lowercase()), Some(email.to_lowercase()));
+    let pull =
+        store.record_crm_values(lead, &pulled, closer_crm::relay::now_millis()).expect("record");
+    assert_eq!(
+        (pull.applied.as_slice(), pull.kept.as_slice()),
+        (&["company".to_owned()][..], &["name".to_owned()][..])
+    );
+    let fields = fields_of(&store, c);
+    assert_eq!(fields["company"], ("韩梅梅国际贸易有限公司".to_owned(), FieldSource::Crm));
+    assert_eq!(fields["name"], ("李雷".to_owned(), FieldSource::Salesperson));
+    assert!(matches!(
+        store.events(c).expect("events").last(),
+        Some(Event::FieldSet { field, source: FieldSource::Crm, .. }) if field == "company"
+    ));
+    let audit = store.audit_log(3).expect("audit");
+    assert_eq!(audit[0].action, "crm.pulled");
+    assert_eq!(audit[1].actor, "crm");
+    // Nothing is queued back; the CRM keeps its edit and holds the lead once.
+    assert!(store.pending_outbox().expect("outbox").is_empty());
+    assert!(relay.round().await.expect("round").is_none());
+    let rows = env.sql(&format!(
+        "SELECT count(*), max(company_name), max(first_name) FROM lead WHERE email ILIKE '{email}'"
+    ));
+    assert_eq!(rows, [["1", "韩梅梅国际贸易有限公司", "Lei"]]);
+    // The AI cannot overwrite it; the next salesperson edit goes out and wins there too.
+    set_ai_field(&store, c, "company", "韩梅梅贸易");
+    assert_eq!(fields_of(&store, c)["company"].1, FieldSource::Crm);
+    set_field(&store, c, "name", "Li Lei");
+    let round = relay.round().await.expect("round").expect("sent");
+    assert_eq!(round.delivered, 1);
+    let rows = env.sql(&format!(
+        "SELECT max(company_name), max(first_name) FROM lead WHERE email ILIKE '{email}'"
+    ));
+    assert_eq!(rows, [["韩梅梅国际贸易有限公司", "Li Lei"]]);
 }
 
 // --- the outage drill ---------------------------------------------------------------------

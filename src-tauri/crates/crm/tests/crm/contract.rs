@@ -51,8 +51,49 @@ pub fn hubspot_contract(
                 },
             ),
         )
+        .route(
+            "/crm/v3/objects/contacts/{id}",
+            axum::routing::get(
+                move |State(s): State<Shared>,
+                      headers: HeaderMap,
+                      axum::extract::Path(id): axum::extract::Path<String>,
+                      axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>| async move {
+                    read_contact(&s, token, &headers, &id, q.get("properties").map(String::as_str))
+                },
+            ),
+        )
         .with_state(state.clone());
     (router, state)
+}
+
+/// `GET /crm/v3/objects/contacts/{id}?properties=a,b`: the contact's asked-for properties (HubSpot
+/// answers only the properties named, plus a few defaults; 404 for an unknown id).
+fn read_contact(
+    s: &Shared,
+    token: &str,
+    headers: &HeaderMap,
+    id: &str,
+    properties: Option<&str>,
+) -> Response {
+    let st = s.lock().expect("state");
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if auth != Some(&format!("Bearer {token}")) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"category": "INVALID_AUTHENTICATION"})))
+            .into_response();
+    }
+    let Some((email, (_, props))) = st.contacts.iter().find(|(_, (cid, _))| cid == id) else {
+        return (StatusCode::NOT_FOUND, Json(json!({"category": "OBJECT_NOT_FOUND"})))
+            .into_response();
+    };
+    let mut out = serde_json::Map::new();
+    out.insert("email".into(), json!(email));
+    out.insert("hs_object_id".into(), json!(id));
+    for name in properties.unwrap_or("").split(',').filter(|n| !n.is_empty()) {
+        if let Some(v) = props.get(name) {
+            out.insert(name.into(), v.clone());
+        }
+    }
+    Json(json!({"id": id, "properties": out, "archived": false})).into_response()
 }
 
 fn upsert(s: &Shared, token: &str, headers: &HeaderMap, body: &Value) -> Response {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use closer_crm::{Credential, Crm, FieldMap, HubSpot, Relay, RelayConfig, Webhook};
 use closer_store::{LeadSyncStatus, Store};
 
-use support::{StoreOutbox, new_lead, set_field};
+use support::{StoreOutbox, fields_of, new_lead, set_ai_field, set_field};
 
 fn map() -> FieldMap {
     FieldMap::from_pairs([("name", "first_name"), ("email", "email"), ("company", "company_name")])
@@ -223,4 +223,80 @@ async fn a_canary_token_never_reaches_the_database_or_its_wal() {
         assert!(!hay.contains("pat-canary"), "token found in {}", path.display());
     }
     assert!(scanned >= 2, "the database and its WAL were scanned");
+}
+
+/// Values read back from the CRM land as CRM-sourced lead fields (salesperson > CRM > AI), with
+/// their event and audit rows, and are never queued back to the CRM.
+#[tokio::test]
+async fn hubspot_values_read_back_are_recorded_as_crm_sourced_and_not_requeued() {
+    use closer_dialogue::{Event, FieldSource};
+    let (router, server) = contract::hubspot_contract("pat-1", 190, Duration::from_secs(10));
+    let url = contract::serve(router).await;
+    let (_dir, store) = store();
+    let (c, lead) = new_lead(&store, "Ann");
+    set_field(&store, c, "name", "Ann");
+    set_ai_field(&store, c, "email", "ann@example.com");
+    set_ai_field(&store, c, "company", "Acme");
+    let crm =
+        Crm::HubSpot(HubSpot::new(&url, Credential::fixed("pat-1"), map(), Duration::from_secs(5)));
+    let mut relay = Relay::new(Arc::new(StoreOutbox(store.clone())), crm.clone(), config(&crm));
+    let round = relay.round().await.expect("round").expect("sent");
+    assert_eq!(round.delivered, 1);
+    let LeadSyncStatus::Synced { crm_id: Some(crm_id), .. } =
+        store.lead_sync_status(lead).expect("status")
+    else {
+        panic!("not synced");
+    };
+    // Someone edits the contact in the CRM: a new company, and a new first name.
+    {
+        let mut st = server.lock().expect("state");
+        let props = &mut st.contacts.get_mut("ann@example.com").expect("contact").1;
+        props["company_name"] = "Acme Robotics 深圳".into();
+        props["first_name"] = "Anna".into();
+    }
+    let pulled = crm.pull(&crm_id).await.expect("pull").expect("hubspot reads back");
+    assert_eq!(pulled.get("company").map(String::as_str), Some("Acme Robotics 深圳"));
+    let events_before = store.events(c).expect("events").len();
+    let pull = store.record_crm_values(lead, &pulled, 5_000).expect("record");
+    assert!(!pull.deferred);
+    assert_eq!(pull.applied, ["company"], "the CRM's value beats the AI's");
+    assert_eq!(pull.kept, ["name"], "the salesperson's value beats the CRM's");
+    assert_eq!(pull.unchanged, ["email"], "our own value coming back is an echo");
+    let fields = fields_of(&store, c);
+    assert_eq!(fields["company"], ("Acme Robotics 深圳".to_owned(), FieldSource::Crm));
+    assert_eq!(fields["name"], ("Ann".to_owned(), FieldSource::Salesperson));
+    assert_eq!(fields["email"], ("ann@example.com".to_owned(), FieldSource::Ai));
+    // One event, CRM-sourced; audited by the CRM; nothing queued back.
+    let events = store.events(c).expect("events");
+    assert_eq!(events.len(), events_before + 1);
+    assert!(matches!(
+        events.last(),
+        Some(Event::FieldSet { field, source: FieldSource::Crm, .. }) if field == "company"
+    ));
+    let audit = store.audit_log(5).expect("audit");
+    assert_eq!(audit[0].action, "crm.pulled");
+    assert_eq!((audit[1].action.as_str(), audit[1].actor.as_str()), ("event.field_set", "crm"));
+    assert!(store.pending_outbox().expect("outbox").is_empty(), "a CRM value is not re-enqueued");
+    assert!(relay.round().await.expect("round").is_none(), "nothing to send");
+    // Pulling again changes nothing; the AI cannot overwrite the CRM's value.
+    let again = store.record_crm_values(lead, &pulled, 6_000).expect("again");
+    assert!(again.applied.is_empty() && again.unchanged.contains(&"company".to_owned()));
+    set_ai_field(&store, c, "company", "Acme");
+    assert_eq!(fields_of(&store, c)["company"].1, FieldSource::Crm);
+    // A local change not yet delivered: the CRM's values are older, so a pull waits.
+    set_field(&store, c, "company", "Acme Robotics Shenzhen Ltd");
+    {
+        let mut st = server.lock().expect("state");
+        st.contacts.get_mut("ann@example.com").expect("contact").1["company_name"] = "stale".into();
+    }
+    let pulled = crm.pull(&crm_id).await.expect("pull").expect("values");
+    let deferred = store.record_crm_values(lead, &pulled, 7_000).expect("deferred");
+    assert!(deferred.deferred && deferred.applied.is_empty());
+    assert_eq!(fields_of(&store, c)["company"].0, "Acme Robotics Shenzhen Ltd");
+    // An unknown contact is a 404, not an empty record.
+    assert!(matches!(crm.pull("999999").await, Err(closer_crm::Outcome::Rejected { .. })));
+    // A webhook cannot be read back.
+    let hook =
+        Crm::Webhook(Webhook::new(&url, Credential::fixed("s"), map(), Duration::from_secs(1)));
+    assert_eq!(hook.pull("1").await.expect("webhook"), None);
 }

@@ -152,3 +152,27 @@ pub fn bottlecrm() -> BottleCrmServer {
     let env = parse(&String::from_utf8_lossy(&out.stdout));
     BottleCrmServer { env, state: Some((script, dir)) }
 }
+
+/// The AI sets a lead field (the lowest-precedence source): queued for the CRM like any change.
+pub fn set_ai_field(store: &Store, conversation: i64, field: &str, value: &str) {
+    let event = Event::FieldSet {
+        field: field.into(),
+        value: value.into(),
+        source: FieldSource::Ai,
+        confidence: 0.8,
+        at: closer_crm::relay::now_millis(),
+    };
+    store.record(conversation, &event, "ai").expect("record");
+}
+
+/// Each field's value and source as the store holds them now.
+pub fn fields_of(store: &Store, conversation: i64) -> BTreeMap<String, (String, FieldSource)> {
+    store
+        .state(conversation)
+        .expect("state")
+        .lead
+        .fields
+        .into_iter()
+        .map(|(k, v)| (k, (v.value, v.source)))
+        .collect()
+}
