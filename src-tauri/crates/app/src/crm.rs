@@ -1,14 +1,16 @@
 //! CRM sync as the app runs it: the settings (which CRM, where), the credentials (in the OS
 //! keyring only, never in SQLite, logs or IPC replies), the outbox relay on the shell's tokio
 //! runtime (nudged whenever a lead changes), and the status the console shows ("CRM offline — N
-//! pending", dead letters with their reason, retry by hand).
+//! pending", dead letters with their reason, retry by hand). Values come back too: a lead read
+//! back from the CRM ([`crate::Api::pull_crm_lead`], and a sweep beside the relay every
+//! [`CRM_PULL_PERIOD`]) has what changed there recorded as CRM-sourced fields, never re-queued.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use closer_crm::relay::{Outbox, OutboxError, Relay, RelayConfig, RelayHandle, Settlement};
 use closer_crm::{
-    BottleCrm, Change, Credential, Crm, FieldMap, HubSpot, Keyring, SecretError, Webhook,
+    BottleCrm, Change, Credential, Crm, FieldMap, HubSpot, Keyring, Outcome, SecretError, Webhook,
 };
 use closer_dialogue::Millis;
 use closer_store::{OutboxSettlement, Store};
@@ -95,6 +97,69 @@ pub struct DeadLetterView {
     pub attempts: i64,
 }
 
+/// How often the relay's companion sweep reads leads back from the CRM.
+pub const CRM_PULL_PERIOD: Duration = Duration::from_secs(300);
+/// Leads one sweep reads at most.
+pub const CRM_PULL_BATCH: usize = 50;
+/// The sweep's cursor (the last lead id read) in the store's relay state.
+const PULL_CURSOR_KEY: &str = "crm.pull_cursor";
+
+/// What reading one lead back from the CRM came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum CrmPullStatus {
+    /// Read; `applied` lists what changed here.
+    Pulled,
+    /// The lead has a change the CRM has not received yet: nothing was recorded.
+    Deferred,
+    /// The lead has not reached the CRM yet (no CRM id).
+    NotInCrm,
+    /// This CRM cannot be read back (a generic webhook).
+    Unsupported,
+    /// The CRM failed or refused; `error` says why.
+    Failed,
+}
+
+/// The result of reading one lead back from the CRM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct CrmPullView {
+    #[ts(type = "number")]
+    pub conversation_id: i64,
+    pub status: CrmPullStatus,
+    /// Fields now holding the CRM's value (CRM-sourced).
+    pub applied: Vec<String>,
+    /// Fields where the CRM differs but a salesperson's value here wins.
+    pub kept: Vec<String>,
+    /// Fields the CRM holds with our value.
+    pub unchanged: Vec<String>,
+    pub error: Option<String>,
+}
+
+impl CrmPullView {
+    fn new(conversation_id: i64) -> Self {
+        Self {
+            conversation_id,
+            status: CrmPullStatus::Pulled,
+            applied: Vec::new(),
+            kept: Vec::new(),
+            unchanged: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+/// One pass of the read-back sweep.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CrmPullSweep {
+    /// Leads read.
+    pub pulled: usize,
+    /// Field values recorded from the CRM.
+    pub applied: usize,
+    /// Why the pass stopped early, if it did.
+    pub error: Option<String>,
+}
+
 impl From<SecretError> for ApiError {
     fn from(e: SecretError) -> Self {
         let code = match e {
@@ -158,10 +223,11 @@ impl Outbox for StoreOutbox {
     }
 }
 
-/// The running relay, if any.
+/// The running relay (and its read-back sweep), if any.
 #[derive(Debug, Default)]
 pub struct CrmRuntime {
     relay: Mutex<Option<(String, RelayHandle)>>,
+    pull: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl CrmRuntime {
@@ -178,6 +244,15 @@ impl CrmRuntime {
             old.stop();
         }
         *relay = next;
+        if let Some(pull) = self.pull.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            pull.abort();
+        }
+    }
+
+    fn set_pull(&self, task: tokio::task::AbortHandle) {
+        if let Some(old) = self.pull.lock().unwrap_or_else(|p| p.into_inner()).replace(task) {
+            old.abort();
+        }
     }
 
     fn running(&self) -> Option<String> {
@@ -232,17 +307,16 @@ impl crate::Api {
         Ok(())
     }
 
-    /// Starts (or restarts) the relay on `runtime` with the stored settings; `Ok(false)` when no
-    /// CRM is set up. Lead field mapping comes from the published strategy's lead fields.
-    pub fn start_crm_relay(&self, runtime: &tokio::runtime::Handle) -> Result<bool, ApiError> {
+    /// The configured CRM adapter (credentials read from the keyring when used), if a CRM is set
+    /// up. Lead field mapping comes from the published strategy's lead fields.
+    pub fn configured_crm(&self) -> Result<Option<Crm>, ApiError> {
         let Some(settings) = self.crm_settings()? else {
-            self.crm.replace(None);
-            return Ok(false);
+            return Ok(None);
         };
         let map = FieldMap::from_specs(&self.strategy_document()?.lead_fields);
         let ring = keyring();
         let cred = |s: CrmSecret| Credential::keyring(&ring, s.entry());
-        let crm = match settings {
+        Ok(Some(match settings {
             CrmSettings::Bottlecrm { base_url, intake_id } => Crm::BottleCrm(BottleCrm::new(
                 &base_url,
                 &intake_id,
@@ -263,15 +337,146 @@ impl crate::Api {
                 map,
                 REQUEST_TIMEOUT,
             )),
+        }))
+    }
+
+    /// Starts (or restarts) the relay on `runtime` with the stored settings; `Ok(false)` when no
+    /// CRM is set up. Lead field mapping comes from the published strategy's lead fields. With
+    /// it runs the read-back sweep ([`Api::pull_crm_leads_with`], every [`CRM_PULL_PERIOD`]).
+    pub fn start_crm_relay(&self, runtime: &tokio::runtime::Handle) -> Result<bool, ApiError> {
+        let Some(crm) = self.configured_crm()? else {
+            self.crm.replace(None);
+            return Ok(false);
         };
         let name = crm.name().to_owned();
         let config = RelayConfig::for_crm(&crm);
-        let relay = Relay::new(Arc::new(StoreOutbox(Arc::clone(&self.store))), crm, config);
+        let relay = Relay::new(Arc::new(StoreOutbox(Arc::clone(&self.store))), crm.clone(), config);
         let _entered = runtime.enter();
         let (handle, _task) = relay.spawn();
         tracing::info!(crm = %name, "CRM relay started");
         self.crm.replace(Some((name, handle)));
+        let api = self.clone();
+        let sweep = runtime.spawn(async move {
+            let mut ticks = tokio::time::interval(CRM_PULL_PERIOD);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await; // the first tick is now: the relay delivers first
+            loop {
+                ticks.tick().await;
+                match api.pull_crm_leads_with(&crm, CRM_PULL_BATCH).await {
+                    Ok(sweep) if sweep.applied > 0 => {
+                        tracing::info!(
+                            leads = sweep.pulled,
+                            fields = sweep.applied,
+                            "CRM values read back"
+                        )
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "reading values back from the CRM failed"),
+                }
+            }
+        });
+        self.crm.set_pull(sweep.abort_handle());
         Ok(true)
+    }
+
+    /// Reads the conversation's lead back from the configured CRM and records what changed there
+    /// as CRM-sourced values ([`Api::pull_crm_lead_with`]).
+    pub async fn pull_crm_lead(&self, conversation_id: i64) -> Result<CrmPullView, ApiError> {
+        let Some(crm) = self.configured_crm()? else {
+            return Err(ApiError::new(ErrorCode::CrmNotConfigured, "no CRM is set up"));
+        };
+        self.pull_crm_lead_with(&crm, conversation_id).await
+    }
+
+    /// Reads the conversation's lead back from `crm` and records its values as CRM-sourced lead
+    /// fields (salesperson > CRM > AI: a CRM value replaces an AI value, never a salesperson's),
+    /// each a `field_set` event with source `crm` and audit rows by actor `crm`; nothing is queued
+    /// back to the outbox ([`closer_store::Store::record_crm_values`]). A CRM that fails or cannot
+    /// be read back is a status in the view, not an error.
+    pub async fn pull_crm_lead_with(
+        &self,
+        crm: &Crm,
+        conversation_id: i64,
+    ) -> Result<CrmPullView, ApiError> {
+        let (row, _) = self.store.conversation(conversation_id)?;
+        let mut view = CrmPullView::new(conversation_id);
+        let Some(crm_id) = row.lead.crm_id else {
+            view.status = CrmPullStatus::NotInCrm;
+            return Ok(view);
+        };
+        self.pull_lead(crm, row.lead.id, &crm_id, view).await
+    }
+
+    /// One pass of the read-back sweep: up to `limit` leads the CRM knows and that have nothing
+    /// waiting to be delivered, continuing after the last lead the previous pass read (a cursor
+    /// kept in the store), so every lead is read in turn.
+    pub async fn pull_crm_leads_with(
+        &self,
+        crm: &Crm,
+        limit: usize,
+    ) -> Result<CrmPullSweep, ApiError> {
+        let after: i64 =
+            self.store.relay_state(PULL_CURSOR_KEY)?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        let mut leads = self.store.leads_in_sync(after, limit)?;
+        if leads.is_empty() && after > 0 {
+            leads = self.store.leads_in_sync(0, limit)?;
+        }
+        let mut sweep = CrmPullSweep::default();
+        for (lead, crm_id) in &leads {
+            let view = self.pull_lead(crm, *lead, crm_id, CrmPullView::new(0)).await?;
+            match view.status {
+                CrmPullStatus::Failed => {
+                    // The CRM is down or refusing: stop here, resume from this lead next time.
+                    sweep.error = view.error;
+                    break;
+                }
+                CrmPullStatus::Unsupported => break,
+                _ => {}
+            }
+            sweep.pulled += 1;
+            sweep.applied += view.applied.len();
+            self.store.set_relay_state(PULL_CURSOR_KEY, &lead.to_string())?;
+        }
+        Ok(sweep)
+    }
+
+    async fn pull_lead(
+        &self,
+        crm: &Crm,
+        lead: i64,
+        crm_id: &str,
+        mut view: CrmPullView,
+    ) -> Result<CrmPullView, ApiError> {
+        let values = match crm.pull(crm_id).await {
+            Ok(Some(values)) => values,
+            Ok(None) => {
+                view.status = CrmPullStatus::Unsupported;
+                return Ok(view);
+            }
+            Err(outcome) => {
+                view.status = CrmPullStatus::Failed;
+                view.error = Some(match outcome {
+                    Outcome::Rejected { reason }
+                    | Outcome::Throttled { reason, .. }
+                    | Outcome::Failed { reason } => reason,
+                    Outcome::Delivered { .. } => String::new(),
+                });
+                return Ok(view);
+            }
+        };
+        let pull = self.store.record_crm_values(lead, &values, (self.clock)())?;
+        view.conversation_id = pull.conversation_id;
+        view.status = if pull.deferred { CrmPullStatus::Deferred } else { CrmPullStatus::Pulled };
+        view.applied = pull.applied;
+        view.kept = pull.kept;
+        view.unchanged = pull.unchanged;
+        if !view.applied.is_empty() {
+            tracing::info!(lead, fields = ?view.applied, "CRM values recorded as CRM-sourced");
+            self.events.publish(crate::events::AppEvent::ConversationUpdated {
+                conversation_id: view.conversation_id,
+            });
+        }
+        Ok(view)
     }
 
     /// Stops the relay (queued changes stay queued).

@@ -1,7 +1,8 @@
 //! CRM sync as the app wires it (the adapters and the relay are tested against a real BottleCRM
 //! in the crm crate): a lead change is queued for the CRM in the same write, the status counts
 //! it, a CRM that is down leaves it pending with the error shown, and credentials go to the OS
-//! keyring or fail with a clear error — never anywhere else.
+//! keyring or fail with a clear error — never anywhere else; values edited in a real BottleCRM
+//! come back as CRM-sourced lead fields and are not queued back.
 
 use std::time::Duration;
 
@@ -186,4 +187,195 @@ fn keyring_child() {
     api.stop_crm_relay();
     drop(runtime);
     println!("CANARY-CHILD-OK");
+}
+
+// --- values read back from a real BottleCRM ---------------------------------------------------
+
+/// A running BottleCRM: `BOTTLECRM_ENV` (the file `.ci/bottlecrm` writes for the whole run), else
+/// one brought up here with the crm crate's `bottlecrm/up` (cached venv and schema) and torn
+/// down by its `down` (by PID) when dropped. Fails loudly: this test never passes by skipping.
+struct BottleCrmServer {
+    env: std::collections::BTreeMap<String, String>,
+    ours: Option<(std::path::PathBuf, tempfile::TempDir)>,
+}
+
+impl BottleCrmServer {
+    fn start() -> Self {
+        let parse = |text: &str| {
+            text.lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .collect()
+        };
+        if let Ok(path) = std::env::var("BOTTLECRM_ENV") {
+            let text = std::fs::read_to_string(&path).expect("BOTTLECRM_ENV readable");
+            return Self { env: parse(&text), ours: None };
+        }
+        let up = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crm/bottlecrm/up");
+        let dir = tempfile::Builder::new().prefix("bottlecrm-").tempdir().expect("tempdir");
+        let out = std::process::Command::new(&up).arg(dir.path()).output().expect("bottlecrm/up");
+        let server =
+            Self { env: parse(&String::from_utf8_lossy(&out.stdout)), ours: Some((up, dir)) };
+        assert!(
+            out.status.success(),
+            "BottleCRM could not be brought up (or set BOTTLECRM_ENV): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server
+    }
+
+    fn get(&self, key: &str) -> String {
+        self.env.get(key).cloned().unwrap_or_else(|| panic!("BottleCRM env lacks {key}"))
+    }
+
+    /// Rows of a statement run as the database superuser (a colleague's edit in the CRM).
+    fn sql(&self, query: &str) -> Vec<Vec<String>> {
+        let out = std::process::Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &self.get("BOTTLECRM_PG_PORT"), "-U", "postgres"])
+            .args(["-d", "crm", "-At", "-F", "\t", "-c", query])
+            .output()
+            .expect("psql");
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').map(str::to_owned).collect())
+            .collect()
+    }
+}
+
+impl Drop for BottleCrmServer {
+    fn drop(&mut self) {
+        if let Some((up, dir)) = &self.ours {
+            let _ = std::process::Command::new(up.with_file_name("down")).arg(dir.path()).status();
+        }
+    }
+}
+
+fn field<'a>(
+    view: &'a closer_app::dto::ConversationView,
+    name: &str,
+) -> &'a closer_app::dto::LeadFieldView {
+    view.lead.fields.iter().find(|f| f.field == name).unwrap_or_else(|| panic!("no field {name}"))
+}
+
+#[test]
+fn values_edited_in_bottlecrm_come_back_crm_sourced_through_the_api() {
+    use closer_app::args::ConversationArgs;
+    use closer_crm::{BottleCrm, Credential, Crm, FieldMap, Relay, RelayConfig};
+    use closer_dialogue::{Channel, Event, FieldSource};
+    let server = BottleCrmServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::open(Options {
+        data_dir: DataDir::at(dir.path()),
+        seed_demo: false,
+        clock,
+        models_dir: dir.path().join("models"),
+    })
+    .expect("api");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    // Not configured: a typed error.
+    let e = runtime.block_on(api.pull_crm_lead(1)).expect_err("no CRM");
+    assert_eq!(e.code, ErrorCode::CrmNotConfigured);
+
+    let tag = format!("app{}", clock());
+    let email = format!("wang.{tag}@example.com");
+    let conversation = api
+        .store()
+        .create_conversation(&closer_store::NewConversation {
+            channel: Channel::Widget,
+            customer_name: "王先生".into(),
+            language: "zh".into(),
+            at: clock(),
+        })
+        .expect("conversation");
+    let set = |field: &str, value: &str, source: FieldSource| {
+        let event = Event::FieldSet {
+            field: field.into(),
+            value: value.into(),
+            source,
+            confidence: if source == FieldSource::Ai { 0.8 } else { 1.0 },
+            at: clock(),
+        };
+        api.store().record(conversation, &event, "test").expect("field");
+    };
+    set("name", "王先生", FieldSource::Salesperson);
+    set("email", &email, FieldSource::Ai);
+    set("company", "王氏机械", FieldSource::Ai);
+    let crm = Crm::BottleCrm(BottleCrm::new(
+        &server.get("BOTTLECRM_URL"),
+        &server.get("BOTTLECRM_INTAKE_ID"),
+        Credential::fixed(&server.get("BOTTLECRM_INTAKE_KEY")),
+        Credential::fixed(&server.get("BOTTLECRM_TOKEN")),
+        FieldMap::from_pairs([
+            ("name", "first_name"),
+            ("email", "email"),
+            ("company", "company_name"),
+        ]),
+        Duration::from_secs(5),
+    ));
+    // Before delivery the lead is not in the CRM.
+    let view = runtime.block_on(api.pull_crm_lead_with(&crm, conversation)).expect("pull");
+    assert_eq!(view.status, closer_app::crm::CrmPullStatus::NotInCrm);
+    // Deliver through the relay over the same database file.
+    let store = std::sync::Arc::new(closer_store::Store::open(api.store().path()).expect("store"));
+    let mut relay = Relay::new(
+        std::sync::Arc::new(closer_app::crm::StoreOutbox(store)),
+        crm.clone(),
+        RelayConfig::for_crm(&crm),
+    );
+    let round = runtime.block_on(relay.round()).expect("round").expect("sent");
+    assert_eq!(round.delivered, 1, "{round:?}");
+    let open =
+        || api.open_conversation(ConversationArgs { conversation_id: conversation }).expect("open");
+    let crm_id = open().lead.crm_id.expect("crm id");
+
+    // A colleague edits the lead in BottleCRM.
+    server.sql(&format!(
+        "UPDATE lead SET company_name = '王氏精密机械', first_name = 'Wang' WHERE id = '{crm_id}'"
+    ));
+    let events = api.subscribe();
+    let view = runtime.block_on(api.pull_crm_lead_with(&crm, conversation)).expect("pull");
+    assert_eq!(view.status, closer_app::crm::CrmPullStatus::Pulled, "{view:?}");
+    assert_eq!(
+        (view.applied.as_slice(), view.kept.as_slice()),
+        (&["company".to_owned()][..], &["name".to_owned()][..])
+    );
+    let lead = open();
+    assert_eq!(
+        (field(&lead, "company").value.as_str(), field(&lead, "company").source),
+        ("王氏精密机械", FieldSource::Crm)
+    );
+    assert_eq!(
+        (field(&lead, "name").value.as_str(), field(&lead, "name").source),
+        ("王先生", FieldSource::Salesperson)
+    );
+    assert_eq!(field(&lead, "email").source, FieldSource::Ai, "an echo keeps its source");
+    assert_eq!(lead.lead.pending_sync, 0, "nothing queued back");
+    assert_eq!(api.crm_status().expect("status").pending, 0);
+    assert!(runtime.block_on(relay.round()).expect("round").is_none(), "nothing to send");
+    let heard = events.recv_timeout(Duration::from_secs(5)).expect("an event");
+    assert!(format!("{heard:?}").contains(&conversation.to_string()), "{heard:?}");
+    let audit = api.store().audit_log(3).expect("audit");
+    assert_eq!((audit[0].action.as_str(), audit[0].actor.as_str()), ("crm.pulled", "crm"));
+    assert_eq!((audit[1].action.as_str(), audit[1].actor.as_str()), ("event.field_set", "crm"));
+
+    // The sweep: another edit in the CRM is read back by the next pass.
+    server.sql(&format!("UPDATE lead SET company_name = '王氏精密机械集团' WHERE id = '{crm_id}'"));
+    let sweep = runtime.block_on(api.pull_crm_leads_with(&crm, 10)).expect("sweep");
+    assert_eq!((sweep.pulled, sweep.applied, sweep.error.as_deref()), (1, 1, None));
+    assert_eq!(field(&open(), "company").value, "王氏精密机械集团");
+    // The CRM down: a status, not an error, and nothing changes.
+    let down = Crm::BottleCrm(BottleCrm::new(
+        "http://127.0.0.1:9",
+        "x",
+        Credential::fixed("x"),
+        Credential::fixed("x"),
+        FieldMap::from_pairs([("company", "company_name")]),
+        Duration::from_secs(2),
+    ));
+    let view = runtime.block_on(api.pull_crm_lead_with(&down, conversation)).expect("pull");
+    assert_eq!(view.status, closer_app::crm::CrmPullStatus::Failed);
+    assert!(view.error.is_some());
+    assert_eq!(field(&open(), "company").value, "王氏精密机械集团");
 }

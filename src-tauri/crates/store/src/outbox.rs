@@ -464,19 +464,26 @@ impl Store {
         Ok(pull)
     }
 
-    /// Leads the CRM knows (a CRM id) with nothing waiting to be delivered: the ones whose CRM
-    /// values can be read back now. `(lead id, CRM id)`, oldest update first.
-    pub fn leads_in_sync(&self, limit: usize) -> Result<Vec<(i64, String)>, StoreError> {
+    /// Leads the CRM knows (a CRM id) with nothing waiting to be delivered, with ids above
+    /// `after`, in id order: the ones whose CRM values can be read back now. `(lead id, CRM id)`.
+    /// A caller sweeping them all passes the last id it got, and 0 again once none are left.
+    pub fn leads_in_sync(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT l.id, l.crm_id FROM leads l
-             WHERE l.crm_id IS NOT NULL AND l.conversation_id IS NOT NULL
+             WHERE l.id > ?1 AND l.crm_id IS NOT NULL AND l.conversation_id IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM crm_outbox o WHERE o.lead_id = l.id
                                AND o.delivered_at IS NULL AND o.dead_at IS NULL)
-             ORDER BY l.updated_at, l.id LIMIT ?1",
+             ORDER BY l.id LIMIT ?2",
         )?;
         let rows = stmt
-            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .query_map(params![after, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
