@@ -464,7 +464,7 @@ fn companies_and_people() {
         ("I'm interested in your CRM", &[]),
         (
             "This is Sarah from Acme Inc.",
-            &[(EntityKind::Person, "Sarah"), (EntityKind::Company, "Acme Inc")],
+            &[(EntityKind::Person, "Sarah"), (EntityKind::Company, "Acme Inc.")],
         ),
         ("I work at Globex", &[(EntityKind::Company, "Globex")]),
         ("I'm from Shanghai", &[]),

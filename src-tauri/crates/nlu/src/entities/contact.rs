@@ -310,11 +310,19 @@ fn emails(f: &Folded<'_>, out: &mut Vec<Candidate>) {
 /// Filler between a WeChat cue and the ID: `微信号是`, `WeChat ID: `, `vx：`, `wechat is`.
 const WECHAT_FILLERS: &[&str] = &[
     "号码", "号", "账号", "帐号", "id", "是", "为", "也是", "就是", "直接", "搜索", "搜", "加",
-    "一下", "吧", ":", "-", "=", ",", "is", "on", "me", "at", "号:", "的", "@", "(", "\"", "“",
-    "'",
+    "一下", "吧", ":", "-", "=", ",", "is", "on", "me", "at", "as", "号:", "的", "@", "(", "\"",
+    "“", "'",
 ];
 /// Fillers that make an all-letter ID believable (`微信是wanglei`, `WeChat: lily`).
-const EXPLICIT: &[&str] = &["号码", "号", "账号", "帐号", "id", "是", "为", ":", "=", "is"];
+const EXPLICIT: &[&str] = &["号码", "号", "账号", "帐号", "id", "是", "为", ":", "=", "is", "as"];
+/// An ID with dots: `Lily.Zhang.LDN`.
+static DOTTED_ID: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^[A-Za-z][A-Za-z0-9_-]{1,19}(?:\.[A-Za-z0-9_-]{1,19}){1,3}"));
+/// Last parts of web addresses, which a dotted ID is not.
+const TLDS: &[&str] = &[
+    "com", "cn", "net", "org", "io", "co", "uk", "de", "jp", "hk", "tw", "sg", "us", "info", "biz",
+    "app", "dev", "ai", "me", "tv", "cc", "edu", "gov", "html", "htm", "php",
+];
 /// Words that follow "add me on WeChat" and are not IDs.
 const NOT_IDS: &[&str] = &[
     "please", "thanks", "thank", "because", "tomorrow", "today", "account", "number", "anytime",
@@ -371,6 +379,26 @@ fn wechat(f: &Folded<'_>, out: &mut Vec<Candidate>) {
                     0.9,
                 ));
             }
+            continue;
+        }
+        // `wechat id: Lily.Zhang.LDN`: dotted, after an explicit filler, and not a web address.
+        if explicit
+            && let Some(id) = DOTTED_ID.find(rest)
+            && f.after(at + id.end()).is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '@'))
+            && !id
+                .as_str()
+                .rsplit('.')
+                .next()
+                .is_some_and(|tld| TLDS.contains(&tld.to_ascii_lowercase().as_str()))
+        {
+            let end = at + id.end();
+            out.push(Candidate::new(
+                Found::Entity(EntityKind::Wechat),
+                at,
+                end,
+                id.as_str().into(),
+                0.8,
+            ));
             continue;
         }
         let Some(id) = WECHAT_ID.find(rest) else { continue };

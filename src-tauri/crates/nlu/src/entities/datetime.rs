@@ -43,6 +43,7 @@ static ZH_TIME: LazyLock<Regex> = LazyLock::new(|| {
       (?:(?P<period>凌晨|早上|早晨|上午|中午|下午|傍晚|晚上|夜里|夜间)\s*)?
       (?:(?P<h>NUM)\s*(?:点|时)(?:钟)?(?:\s*(?P<half>半)|\s*(?P<quarter>一刻|三刻)|\s*(?P<min>[0-9]{1,2}|[一二三四五六七八九十]{1,3})\s*分?)?
         | (?P<hh>[0-9]{1,2}):(?P<mm>[0-9]{2}))
+    | (?P<noon>中午)
     ".replace("NUM", NUM))
 });
 
@@ -68,11 +69,11 @@ static EN_DATE: LazyLock<Regex> = LazyLock::new(|| {
 
 static EN_TIME: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?ix)(?-u:\b)(?:
-      (?:(?:at|@|around|by)\s+)?(?:
+      (?:(?:at|@|around|about|after|say|by)\s+)?(?:
           (?P<h>[0-9]{1,2})(?::(?P<m>[0-9]{2}))?\s*(?P<ap>a\.m\.|p\.m\.|am|pm)
         | (?P<h2>[0-9]{1,2})\s*o'?clock
         | (?P<noon>noon|midday|midnight))
-    | (?:at|@)\s+(?P<h3>[0-9]{1,2})(?::(?P<m3>[0-9]{2}))?
+    | (?:at|@|around|about|say|after)\s+(?P<h3>[0-9]{1,2})(?::(?P<m3>[0-9]{2}))?
     )(?-u:\b)")
 });
 
@@ -155,7 +156,12 @@ pub(crate) fn detect(f: &Folded<'_>, context: &Context, out: &mut Vec<Candidate>
             }
         }
         if let Some(last) = merged.last_mut()
-            && joinable(&t[last.end..p.start])
+            && (joinable(&t[last.end..p.start])
+                || (last.date.is_some()
+                    && last.time.is_none()
+                    && p.date.is_none()
+                    && p.time.is_some()
+                    && same_clause(&t[last.end..p.start])))
         {
             match (last.date.is_some() && last.time.is_none(), p.date.is_none() && p.time.is_some())
             {
@@ -170,6 +176,7 @@ pub(crate) fn detect(f: &Folded<'_>, context: &Context, out: &mut Vec<Candidate>
                     && p.time.is_none() =>
                 {
                     last.date = p.date;
+                    last.time = last.time.map(|(h, m)| (adjust_hour(h, p.pm), m));
                     last.end = p.end;
                     continue;
                 }
@@ -213,6 +220,32 @@ pub(crate) fn detect(f: &Folded<'_>, context: &Context, out: &mut Vec<Candidate>
 
 fn iso_date(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
+}
+
+/// Whether a time after a date, `gap` apart, still belongs to it: the same sentence, a few words
+/// on, nothing refused in between (`明天上午在工地，下午三点以后`, `this Friday after lunch, say
+/// 1:30`, `next Tuesday, first thing, 8am`; not `明天不行，下午三点`).
+fn same_clause(gap: &str) -> bool {
+    const REFUSALS: &[&str] = &[
+        "不行",
+        "不可以",
+        "不方便",
+        "没空",
+        "没时间",
+        "不在",
+        "can't",
+        "cannot",
+        "not ",
+        "no ",
+        "busy",
+        "or ",
+    ];
+    let lower = gap.to_lowercase();
+    gap.chars().count() <= 20
+        && !gap
+            .chars()
+            .any(|c| matches!(c, '.' | '!' | '?' | ';' | '。' | '！' | '？' | '；' | '\n'))
+        && !REFUSALS.iter().any(|r| lower.contains(r))
 }
 
 fn joinable(gap: &str) -> bool {
@@ -528,6 +561,10 @@ fn zh_time(f: &Folded<'_>, c: &Captures<'_>) -> Option<Piece> {
             && (h.chars().next().and_then(zh_digit).is_some()
                 || f.before(start).is_some_and(|b| "宜快多少好大小高低早晚慢贵便差".contains(b)));
         (num(h)?, minute)
+    } else if c.name("noon").is_some() {
+        // 明天中午: noon, as "tomorrow at noon"; alone it is only a part of day.
+        weak = true;
+        (12, 0)
     } else {
         (num(text(c, "hh")?)?, num(text(c, "mm")?)?)
     };
@@ -538,7 +575,9 @@ fn zh_time(f: &Folded<'_>, c: &Captures<'_>) -> Option<Piece> {
         Some("下午" | "傍晚" | "晚上" | "夜里" | "夜间") if hour < 12 => hour + 12,
         Some("中午") if hour < 6 => hour + 12,
         // 3点 with nothing else said is business hours: 15:00.
-        None if c.name("h").is_some() && (1..=6).contains(&hour) => hour + 12,
+        None if (c.name("h").is_some() || c.name("hh").is_some()) && (1..=6).contains(&hour) => {
+            hour + 12
+        }
         _ => hour,
     };
     if hour == 24 {
@@ -618,6 +657,43 @@ fn en_date_words(f: &Folded<'_>, c: &Captures<'_>, today: Date) -> Option<Piece>
         let month = month_number(text(c, "mn2")?)?;
         let day = i8::try_from(num(text(c, "d2")?)?).ok()?;
         return piece(start, end, on_date(year("y2"), month, day), 0.9);
+    }
+    if c.name("ord").is_some() && c.name("part").is_none() {
+        // the 2nd payment, the 3rd floor: an ordinal; "the 2nd", "by the 15th at 3" are dates.
+        let rest = f.text[end..].trim_start().to_ascii_lowercase();
+        let next: String = rest.chars().take_while(char::is_ascii_alphabetic).collect();
+        if !next.is_empty()
+            && !matches!(
+                next.as_str(),
+                "at" | "or"
+                    | "and"
+                    | "in"
+                    | "of"
+                    | "then"
+                    | "is"
+                    | "works"
+                    | "would"
+                    | "would've"
+                    | "please"
+                    | "if"
+                    | "for"
+                    | "to"
+                    | "from"
+                    | "around"
+                    | "by"
+                    | "before"
+                    | "after"
+                    | "when"
+                    | "so"
+                    | "but"
+                    | "instead"
+                    | "latest"
+                    | "ok"
+                    | "okay"
+            )
+        {
+            return None;
+        }
     }
     if let Some(rel) = text(c, "rel") {
         let rel = rel.to_ascii_lowercase();
@@ -747,8 +823,17 @@ fn en_time(f: &Folded<'_>, c: &Captures<'_>) -> Option<Piece> {
         let hour = num(h)?;
         (if (1..=6).contains(&hour) { hour + 12 } else { hour }, 0)
     } else if let Some(h) = text(c, "h3") {
-        // "at 3": business hours, and only next to a date ("tomorrow at 3").
+        // "at 3": business hours, and only next to a date ("tomorrow at 3"). "around 10 users"
+        // is a count, not a time.
         weak = true;
+        let cue = m.as_str().trim_start().to_ascii_lowercase();
+        let rest = f.text[end..].trim_start();
+        if !(cue.starts_with("at") || cue.starts_with('@'))
+            && rest.starts_with(|ch: char| ch.is_alphabetic())
+            && !rest.starts_with(char::is_uppercase)
+        {
+            return None;
+        }
         let hour = num(h)?;
         let minute = text(c, "m3").map_or(Some(0), num)?;
         if hour == 0 || hour > 12 {

@@ -29,7 +29,7 @@ static PREFIX_AHEAD: LazyLock<Regex> =
 /// Currency written after the number.
 static SUFFIX: LazyLock<Regex> = LazyLock::new(|| {
     re(&format!(
-        r"^(?:多|余|来)?\s*(?i:(?P<code>块钱|块|元|圆|人民币|美元|美金|刀|欧元|英镑|港币|港元|日元|加元|澳元|新加坡元|韩元|台币|dollars?|bucks|yuan|euros?|pounds|quid|{CODES}))"
+        r"^(?:多|余|来)?\s*(?i:(?P<code>块钱|块|元|圆|人民币|美元|美金|刀|欧元|欧|英镑|港币|港元|日元|円|加元|澳元|新加坡元|韩元|台币|dollars?|bucks|yuan|euros?|pounds|quid|yen|{CODES}))"
     ))
 });
 /// A currency named later in the clause: `30k a year in pounds`.
@@ -40,7 +40,7 @@ static CONNECTOR: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(?i:(?P<c>到|至|
 /// Words that make a bare number a price (`预算5000`, `尾款26800`).
 static MONEY_CUE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i:预算|价格|价位|报价|费用|成本|多少钱|花费|投入|资金|单价|总价|月费|年费|首付|付款|出价|尾款|定金|订金|余款|货款|全款|押金|预付|营收|收入|营业额|工资|薪资|每月|每年|每个月|月租|年租|包年|包月|花了|付了|退款|退|赔|补差价|差价|优惠|便宜|贵了|budget|price|cost|spend|spent|pay|paid|afford|quote|quoted|charge|charged|fee|fees|deposit|refund|worth|bill|billed|invoice[sd]?|offer|offered|discount|cheaper|rate)[^,.!?;。]{0,8}$",
+        r"(?i:(?:^|[^免])费|收了我?|收我|一个月|预算|价格|价位|报价|费用|成本|多少钱|花费|投入|资金|单价|总价|月费|年费|首付|付款|出价|尾款|定金|订金|余款|货款|全款|押金|预付|营收|收入|营业额|工资|薪资|每月|每年|每个月|月租|年租|包年|包月|花了|付了|退款|退|赔|补差价|差价|优惠|便宜|贵了|budget|price|cost|spend|spent|pay|paid|afford|quote|quoted|charge|charged|fee|fees|deposit|refund|worth|bill|billed|invoice[sd]?|offer|offered|discount|cheaper|rate)[^,.!?;。]{0,8}$",
     )
 });
 /// A message about prices, where 一千五 and 三千到五千 are amounts of money.
@@ -54,6 +54,19 @@ const MEASURES: &[&str] = &[
     "分", "票", "页", "篇", "首", "集", "期", "课", "节", "亩", "只", "头", "支", "瓶", "包", "袋",
     "粉", "户", "行", "次", "单", "平", "岁", "倍", "人次", "访问", "流量", "点击",
 ];
+
+/// A display resolution after `4K`.
+static RESOLUTION_AFTER: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^\s*(?i:projector|tv|television|screen|monitor|display|video|resolution|camera|uhd|hdr|电视|投影|屏|显示|分辨率|摄像|视频)",
+    )
+});
+/// A change of a price: `went from`, `涨到`.
+static CHANGE_FROM: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i:\b(?:went|gone|going|go|rose|risen|rise|jumped|jump|increased|increase|raised|raise|climbed|dropped|fell|fallen|changed|moved|hiked|cut|up|down)\s+from|从)$",
+    )
+});
 
 /// A bound right after a bare number: `2000以内`, `800封顶`.
 static BOUND_AFTER: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(?:以内|以下|封顶|出头|块?之内)"));
@@ -77,7 +90,7 @@ static UNIT_ZH: LazyLock<Regex> = LazyLock::new(|| {
 /// Count nouns after a number in English.
 static UNIT_EN: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"^\s*(?:(?i:concurrent|active|named|additional|extra|new|full-time|more|sales)\s+)?(?P<unit>[A-Za-z]+)",
+        r"^(?P<hyphen>-)?\s*(?:(?i:concurrent|active|named|additional|extra|new|full-time|more|sales)\s+)?(?P<unit>[A-Za-z]+)",
     )
 });
 /// What a quantity is not: a spec (8核16G的配置, 64GB RAM), a duration before a relative word.
@@ -278,10 +291,10 @@ struct Currency {
 fn iso(code: &str) -> &'static str {
     match code.to_ascii_lowercase().as_str() {
         "us$" | "$" | "usd" | "美元" | "美金" | "刀" | "dollar" | "dollars" | "bucks" => "USD",
-        "€" | "eur" | "欧元" | "euro" | "euros" => "EUR",
+        "€" | "eur" | "欧元" | "欧" | "euro" | "euros" => "EUR",
         "£" | "gbp" | "英镑" | "pounds" | "quid" => "GBP",
         "hk$" | "hkd" | "港币" | "港元" => "HKD",
-        "jpy" | "日元" => "JPY",
+        "jpy" | "日元" | "円" | "yen" => "JPY",
         "c$" | "cad" | "加元" => "CAD",
         "a$" | "aud" | "澳元" => "AUD",
         "s$" | "sgd" | "新加坡元" => "SGD",
@@ -433,6 +446,17 @@ fn classify(f: &Folded<'_>, a: Amount) -> Option<Candidate> {
     {
         return None;
     }
+    // 4K projector, 8K TV: a resolution.
+    let number_text = &t[a.start..a.end];
+    if number_text.ends_with('K') && RESOLUTION_AFTER.is_match(&t[a.end..]) {
+        return None;
+    }
+    // A run of twelve or more digits is an account, card or order number, never an amount.
+    if number_text.chars().filter(char::is_ascii_digit).count() >= 12
+        && !number_text.contains([',', '.'])
+    {
+        return None;
+    }
     let first_suffix = suffix_at(f, a.end);
     let mut range: Option<(Decimal, Amount, Option<Currency>)> = None;
     let conn_at = first_suffix.as_ref().map_or(a.end, |s| s.end);
@@ -443,7 +467,10 @@ fn classify(f: &Folded<'_>, a: Amount) -> Option<Candidate> {
         let hi_at = conn_at + c.get(0).map_or(0, |m| m.len());
         let hi_start = PREFIX_AHEAD.find(&t[hi_at..]).map_or(hi_at, |m| hi_at + m.end());
         let hi_prefix = (hi_start > hi_at).then(|| prefix_at(f, hi_start)).flatten();
+        // went from £2,000 to £2,600: two amounts, a change rather than a range.
+        let change = CHANGE_FROM.is_match(&before) && hi_prefix.is_some();
         if (word != "and" || before.ends_with("between"))
+            && !change
             && let Some(first) = t[hi_start..].chars().next()
             && let Some(hi) = number_at(f, hi_start, first)
             && a.zh_numeral == hi.zh_numeral
@@ -547,6 +574,16 @@ fn unit_at(f: &Folded<'_>, a: &Amount) -> Option<(String, usize)> {
         if one && a.zh_numeral {
             return None;
         }
+        // 3单元 and 12栋3单元, 三号楼五层: an address, not a count.
+        if (u == "单" && after.starts_with('元'))
+            || ["栋", "幢", "号楼", "楼", "单元"].iter().any(|w| f.text[..a.start].ends_with(w))
+        {
+            return None;
+        }
+        // 16核32G: the spec of one machine.
+        if u == "核" && after.trim_start().starts_with(|c: char| c.is_ascii_digit()) {
+            return None;
+        }
         if SPEC_AFTER.is_match(after) {
             return None;
         }
@@ -601,6 +638,10 @@ fn unit_at(f: &Folded<'_>, a: &Amount) -> Option<(String, usize)> {
         && !NOT_COUNTS.contains(&lower.as_str())
         && u.chars().all(|c| c.is_ascii_lowercase());
     if !(listed || plural) || NOT_COUNTS.contains(&lower.as_str()) {
+        return None;
+    }
+    // a 12-person agency: a hyphenated count only with a counted noun (not a 2-year warranty).
+    if c.name("hyphen").is_some() && !listed {
         return None;
     }
     // 200 agent seats: the counted noun is the last one.

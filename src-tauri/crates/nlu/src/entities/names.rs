@@ -314,7 +314,7 @@ const NOT_NAMES: &[&str] = &[
     "city",
     "county",
 ];
-const COMPANY_SUFFIX_EN: &str = r"Inc|Incorporated|Ltd|Limited|LLC|L\.L\.C|Corp|Corporation|GmbH|Co|Company|Group|Holdings|Technologies|Technology|Tech|Solutions|Systems|Labs|Software|PLC|Pty|AG|SA|SAS|BV|AB|Industries|Enterprises|Partners|Consulting|Logistics|Studio|Studios|LLP|LP|NV|Oy|KK|Associates|Builders|Dental|Legal|Clinic|Traders|Foods|Health|Healthcare|Media|Realty|Bakery|Cafe|Motors|Capital|Ventures|Networks|Digital|Analytics|Robotics|Energy|Pharma|Pharmaceuticals|Hotels|Hotel|Construction|Manufacturing|Electronics|Apparel|Interiors|Design|Designs|Works|Supply|Supplies|Insurance|Bank|Hospital|University|College|Academy|Agency|Fitness|Farms|Restaurant|Restaurants|Trading|Imports|Exports|Marketing|Services|Medical|Pharmacy|Properties|Partners|Outfitters|Brewing|Coffee|Architects|Engineering|Automotive|Textiles|Furniture|Printing|Packaging|Freight|Shipping|Transport|Telecom|Wireless|Security|Solar|Chemicals|Plastics|Steel|Metals|Foundation|Institute|Clinics|Labs|Lab";
+const COMPANY_SUFFIX_EN: &str = r"Sons|Brothers|Bros|Plumbing|HVAC|Electric|Electrical|Roofing|Landscaping|Heating|Cooling|Inc|Incorporated|Ltd|Limited|LLC|L\.L\.C|Corp|Corporation|GmbH|Co|Company|Group|Holdings|Technologies|Technology|Tech|Solutions|Systems|Labs|Software|PLC|Pty|AG|SA|SAS|BV|AB|Industries|Enterprises|Partners|Consulting|Logistics|Studio|Studios|LLP|LP|NV|Oy|KK|Associates|Builders|Dental|Legal|Clinic|Traders|Foods|Health|Healthcare|Media|Realty|Bakery|Cafe|Motors|Capital|Ventures|Networks|Digital|Analytics|Robotics|Energy|Pharma|Pharmaceuticals|Hotels|Hotel|Construction|Manufacturing|Electronics|Apparel|Interiors|Design|Designs|Works|Supply|Supplies|Insurance|Bank|Hospital|University|College|Academy|Agency|Fitness|Farms|Restaurant|Restaurants|Trading|Imports|Exports|Marketing|Services|Medical|Pharmacy|Properties|Partners|Outfitters|Brewing|Coffee|Architects|Engineering|Automotive|Textiles|Furniture|Printing|Packaging|Freight|Shipping|Transport|Telecom|Wireless|Security|Solar|Chemicals|Plastics|Steel|Metals|Foundation|Institute|Clinics|Labs|Lab";
 
 static ZH_COMPANY_SUFFIX: LazyLock<Regex> = LazyLock::new(|| {
     re(
@@ -334,7 +334,7 @@ static ZH_WE_ARE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static EN_COMPANY_SUFFIXED: LazyLock<Regex> = LazyLock::new(|| {
     re(&format!(
-        r"(?-u:\b)(?P<n>[A-Z][A-Za-z0-9&'.-]*(?:\s+(?:&\s+)?[A-Z][A-Za-z0-9&'.-]*){{0,4}}\s*,?\s+(?:{COMPANY_SUFFIX_EN})(?-u:\b)\.?)"
+        r"(?-u:\b)(?P<n>[A-Z][A-Za-z0-9&'.-]*(?:\s+(?:&\s+)?[A-Z][A-Za-z0-9&'.-]*){{0,4}}\s*,?\s+(?:&\s+)?(?:{COMPANY_SUFFIX_EN})(?-u:\b)(?:\.|\s+(?:{COMPANY_SUFFIX_EN})(?-u:\b))?)"
     ))
 });
 static EN_COMPANY_CUE: LazyLock<Regex> = LazyLock::new(|| {
@@ -344,7 +344,7 @@ static EN_COMPANY_CUE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static EN_THIS_IS_FROM: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?:(?i:\bthis\s+is|\bi'?m|\bi\s+am|\bmy\s+name\s+is|\bname's|\bit'?s)\s+|^(?:(?i:hi|hello|hey|dear)\b[\s,]*)?)(?P<p>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\s+(?:(?i:here)\s+)?(?i:from|at|with|of)\s+(?P<n>[A-Z][A-Za-z0-9&'-]*(?:\s+(?:&\s+)?[A-Z][A-Za-z0-9&'-]*){0,3})",
+        r"(?:(?i:\bthis\s+is|\bi'?m|\bi\s+am|\bmy\s+name\s+is|\bname's|\bit'?s|\bcan|\bcould|\bwill|\bwould|\bshould|\bhave|\blet|\bask|\btell)\s+|^(?:(?i:hi|hello|hey|dear)\b[\s,]*)?)(?P<p>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\s+(?:(?i:here)\s+)?(?i:from|at|with|of)\s+(?P<n>[A-Z][A-Za-z0-9&'-]*(?:\s+(?:&\s+)?[A-Z][A-Za-z0-9&'-]*){0,3})",
     )
 });
 /// `a subsidiary of Siemens`, `part of Acme`.
@@ -369,19 +369,19 @@ static ZH_NAME_OWNS: LazyLock<Regex> =
 /// Roles after which a name follows: `采购经理刘洋`, `同事孙晓燕`.
 static ZH_ROLE_CUE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?:同事|经理|总监|主管|助理|负责人|老板|采购|对接人|搜|户名|收件人|收货人|签收人|联系|找|转告|转给|交给|他叫|她叫|名叫|叫做)(?:我们的|我们|一下|下)?[:\s]*(?:是|叫)?[:\s]*",
+        r"(?:同事|经理|总监|主管|助理|负责人|老板|采购|合伙人|创始人|股东|董事长|校长|院长|店长|厂长|对接人|搜|户名|收件人|收货人|签收人|联系|找|转告|转给|交给|他叫|她叫|名叫|叫做)(?:我们的|我们|一下|下)?[:\s]*(?:是|叫)?[:\s]*",
     )
 });
 /// English cues before a name: `Contact is Mark Evans`, `attn Nina Brooks`, `ship … to Jenna Wu`.
 static EN_NAME_CUE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i:\bcontact(?:\s+person)?(?:\s+is)?\s*:?|\battn\s*:?|\battention\s*:?|\bask\s+for|\bspeak\s+(?:to|with)|\breach|(?:regards|thanks|cheers|sincerely|best)\s*[,!.]|\b(?:colleague|coworker|co-worker|boss|manager|ceo|cfo|cto|coo|director|assistant|partner|name)\s*[,:]?|\bcc:?|\b(?:talk|speak|reach\s+out)\s+to|\b(?:ship|send|deliver|mail|address)\b[^,.;!?]{0,30}?\bto)\s+(?P<n>(?:(?:Mr|Ms|Mrs|Miss|Dr|Prof)\.?\s+)?[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?)?)",
+        r"(?i:\bcontact(?:\s+person)?(?:\s+is)?\s*:?|\battn\s*:?|\battention\s*:?|\bask\s+for|\bspeak\s+(?:to|with)|\breach|(?:regards|thanks|cheers|sincerely|best)\s*[,!.]|\b(?:colleague|coworker|co-worker|boss|manager|ceo|cfo|cto|coo|director|assistant|partner|name)\s*[,:]?|\bcc:?|\b(?:talk|speak|reach\s+out)\s+to|\b(?:ship|send|deliver|mail|address)\b[^,.;!?]{0,30}?\bto)\s+(?P<n>(?:(?:Mr|Ms|Mrs|Miss|Dr|Prof)\.?\s+)?[A-Z](?:[a-z]+|'[A-Z][a-z]+)(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z](?:[a-z]+|'[A-Z][a-z]+)(?:[-'][A-Z]?[a-z]+)?)?)",
     )
 });
 /// `Dr. Patel`, `Ms. Rivera`, `Mr. Zhang`.
 static EN_TITLED: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?-u:\b)(?P<n>(?:Mr|Ms|Mrs|Miss|Dr|Prof)\.?\s+[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?)?)",
+        r"(?-u:\b)(?P<n>(?:Mr|Ms|Mrs|Miss|Dr|Prof)\.?\s+[A-Z](?:[a-z]+|'[A-Z][a-z]+)(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z](?:[a-z]+|'[A-Z][a-z]+)(?:[-'][A-Z]?[a-z]+)?)?)",
     )
 });
 /// A message that opens with a name: `Sarah Lee will sign`, `Ben Ortiz, +1 …`, `Ken here`.
@@ -392,12 +392,12 @@ static EN_OPENING_NAME: LazyLock<Regex> = LazyLock::new(|| {
 });
 static EN_PERSON: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i:\bmy\s+name\s+is|\bmy\s+name's|\bname's|\bthis\s+is|\bi'?m|\bi\s+am|\bcall\s+me|\bit's|\bthe\s+name\s+is)\s+(?P<n>[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?)?)",
+        r"(?i:\bmy\s+name\s+is|\bmy\s+name's|\bname's|\bthis\s+is|\bi'?m|\bi\s+am|\bcall\s+me|\bit's|\bthe\s+name\s+is)\s+(?P<n>[A-Z](?:[a-z]+|'[A-Z][a-z]+)(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z](?:[a-z]+|'[A-Z][a-z]+)(?:[-'][A-Z]?[a-z]+)?)?)",
     )
 });
 static ZH_PERSON_CUE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?P<cue>我叫|(?:^|[,;:\s])叫|我的名字叫|我的名字是|名字叫|本人叫|我姓名是|姓名是|姓名:|姓名|我是|本人是|本人|鄙人|联系人是|联系人:|联系人|户名是|户名:|户名|收件人:|收件人|收货人:|收货人)\s*",
+        r"(?P<cue>我叫|叫我|(?:^|[,;:\s])叫|我的名字叫|我的名字是|名字叫|名字写|名字:|名字|本人叫|我姓名是|姓名是|姓名:|姓名|我是|本人是|本人|鄙人|联系人是|联系人:|联系人|户名是|户名:|户名|收件人:|收件人|收货人:|收货人)\s*",
     )
 });
 static ZH_SURNAME_ONLY: LazyLock<Regex> = LazyLock::new(|| {
@@ -552,7 +552,13 @@ fn zh_companies(f: &Folded<'_>, out: &mut Vec<Candidate>) {
             || GENERIC_COMPANY
                 .iter()
                 .any(|g| core.ends_with(g) && core.chars().count() <= g.chars().count() + 1);
-        if generic || m.as_str() == "厂" && core.chars().count() < 3 {
+        // 备注一下公司; 欧洲子公司, 英国分公司: a branch described by its place, not named.
+        let branch = (core.ends_with('子') || core.ends_with('分')) && core.chars().count() <= 4;
+        if generic
+            || branch
+            || core.contains("一下")
+            || m.as_str() == "厂" && core.chars().count() < 3
+        {
             continue;
         }
         // A trade word as suffix (恒通机械, 宏达物流) names a company only when it stands as a
@@ -644,6 +650,14 @@ const ROLES: &[&str] = &[
     "创始人",
     "法务",
     "客服",
+    "合伙人",
+    "校长",
+    "院长",
+    "店长",
+    "厂长",
+    "股东",
+    "董事长",
+    "老师",
 ];
 
 /// A description of a kind of organisation (外贸, 律所, 金融行业, 小公司), not a name.
@@ -719,9 +733,10 @@ fn generic_org(core: &str) -> bool {
         "二手",
     ];
     let n = core.chars().count();
-    CATEGORIES.iter().any(|k| core.ends_with(k))
+    CATEGORIES.iter().any(|k| core.ends_with(k) && (*k != "业" || n <= 3))
         || TRADES.iter().any(|k| core.starts_with(k) && n <= k.chars().count() + 1)
-        || ADJECTIVES.iter().any(|k| core.ends_with(k))
+        // 粤海进出口(贸易有限公司): 进出口 after a name is the trade it names, not 出口 alone.
+        || (ADJECTIVES.iter().any(|k| core.ends_with(k)) && !(core.ends_with("进出口") && n >= 5))
 }
 
 /// "我们是XX的": XX is a company unless it is a trade, a place or a role.
@@ -909,6 +924,9 @@ fn plausible_company(name: &str) -> bool {
         && !name.chars().any(|c| c.is_ascii_digit())
         && !name.ends_with('人')
         && !name.contains('做')
+        && !name.contains("一下")
+        // 广州天河区, 浙江省, 南山科技园: an address, not a name.
+        && !["区", "市", "省", "县", "镇", "村", "路", "街", "园", "州"].iter().any(|w| name.ends_with(w))
 }
 
 /// Capitalised sentence words that may open a run before a company name.
@@ -931,7 +949,10 @@ fn en_companies(f: &Folded<'_>, out: &mut Vec<Candidate>) {
             name = rest.trim_start();
         }
         let start = n.end() - name.len();
-        let name = name.trim_end_matches(['.', ',']).trim_end();
+        // Acme Inc. keeps the period of its abbreviation.
+        let abbreviated =
+            ["Inc.", "Corp.", "Ltd.", "Co.", "Bros."].iter().any(|a| name.ends_with(a));
+        let name = if abbreviated { name } else { name.trim_end_matches(['.', ',']).trim_end() };
         let end = start + name.len();
         if name.split_whitespace().count() < 2 {
             continue;
@@ -1153,6 +1174,18 @@ fn zh_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
         let rest = &t[at..];
         let cue = c.name("cue").map(|c| c.as_str());
         let strong_cue = cue.is_some_and(|c| !matches!(c, "我是" | "本人是" | "本人" | "鄙人"));
+        // 联系人：市场部刘婷婷 — a department before the name.
+        let (at, rest) = match rest.char_indices().take(5).find(|&(_, c)| c == '部') {
+            Some((i, _))
+                if strong_cue
+                    && rest[..i].chars().all(is_han)
+                    && full_name_at(&rest[i + '部'.len_utf8()..], true).is_some() =>
+            {
+                let skip = i + '部'.len_utf8();
+                (at + skip, &rest[skip..])
+            }
+            _ => (at, rest),
+        };
         if let Some(len) = full_name_at(rest, strong_cue) {
             // 我是王磊 — but 我是王总的助理 is someone else's name.
             let after = &rest[len..];
@@ -1236,6 +1269,7 @@ fn zh_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
             continue;
         }
         let cue_before = before.ends_with("一下")
+            || ROLE_BEFORE.iter().any(|r| before.ends_with(r))
             || prev.is_none_or(|b| {
                 !is_han(b) || "是叫找给和跟请问我您的位好与及向对让被把替帮联系哪人名部".contains(b)
             });
@@ -1252,7 +1286,13 @@ fn zh_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
         {
             continue;
         }
-        if t_str == "工" && next.is_some_and(|n| is_han(n) && !"的说在吧呢啊吗，".contains(n))
+        // 张工带上合同, 孙工明天来: what the engineer does next; not 施工进度.
+        if t_str == "工"
+            && next.is_some_and(|n| {
+                is_han(n)
+                    && !"的说在吧呢啊吗，带来去过会到帮给跟和也就都已把让要想打那这电明今"
+                        .contains(n)
+            })
         {
             continue;
         }
@@ -1286,6 +1326,25 @@ fn zh_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
     }
 }
 
+/// Words after which a titled surname is a person: 老板郭总, 我们经理王总.
+const ROLE_BEFORE: &[&str] = &[
+    "老板",
+    "领导",
+    "经理",
+    "同事",
+    "上司",
+    "主管",
+    "总监",
+    "老师",
+    "客户",
+    "朋友",
+    "合伙人",
+    "股东",
+    "负责人",
+    "师傅",
+    "对接人",
+];
+
 /// A surname with a title starts `s` (王总, 李女士).
 fn titled_at(s: &str) -> bool {
     ZH_TITLED.captures(s).and_then(|c| c.get(0)).is_some_and(|m| m.start() == 0)
@@ -1317,8 +1376,24 @@ static EN_CLAUSE_NAME: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?:^|[,;:!?.]\s*|\s-\s)(?P<n>[A-Z][a-z]+\s[A-Z][a-z]+)\s*(?:$|[,;!?.]|\s-\s)")
 });
 
+/// Someone named by what they are asked to do or where they are from: `Can Hamish call me`,
+/// `Book Omar for Tuesday`, `Can Ken from Ridgeline`, `Liam from Harbor Freight again`.
+static EN_ACTOR: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?:(?i:\b(?:can|could|will|would|should|may|might|have|let|ask|tell))\s+(?P<n>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\s+(?i:call|ring|phone|email|e-mail|text|contact|reach|meet|visit|come|drop|swing|stop|send|give|check|help|join|sign|from)\b|(?i:\b(?:book|schedule|assign))\s+(?P<b>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\s+(?i:for|on|to|at)\b|^(?P<o>[A-Z][a-z]+)\s+(?i:from)\s+[A-Z])",
+    )
+});
+
 fn en_people(f: &Folded<'_>, out: &mut Vec<Candidate>) {
     let t = &f.text;
+    for c in EN_ACTOR.captures_iter(t) {
+        let Some(n) = c.name("n").or_else(|| c.name("b")).or_else(|| c.name("o")) else {
+            continue;
+        };
+        if plausible_en_name(n.as_str()) {
+            push(out, EntityKind::Person, n.start(), n.end(), n.as_str(), 0.7);
+        }
+    }
     for c in EN_CLAUSE_NAME.captures_iter(t) {
         let Some(n) = c.name("n") else { continue };
         // Not the start of a longer capitalised run (Acme Widgets, Ltd).
