@@ -41,6 +41,22 @@ pub struct DialoguesArgs {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     json: bool,
+    /// Also write the NLU's reading of every customer message to FILE (JSON), to replay later
+    /// with `--readings`.
+    #[arg(long, value_name = "FILE", conflicts_with = "readings")]
+    save_readings: Option<PathBuf>,
+    /// Replay the NLU readings recorded in FILE by `--save-readings` instead of running the NLU:
+    /// measures the tracker, stages and policy alone, against a fixed reading.
+    #[arg(long, value_name = "FILE")]
+    readings: Option<PathBuf>,
+}
+
+/// The NLU's reading of one customer message written at `at`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Reading {
+    at: Millis,
+    text: String,
+    annotation: Annotation,
 }
 
 /// Why the dialogues could not be evaluated.
@@ -54,6 +70,10 @@ pub enum DialogueError {
     Invalid { path: PathBuf, turn: usize, field: String, message: String },
     #[error("{0}: no dialogue files (*.json other than strategy.json)")]
     Empty(PathBuf),
+    #[error(
+        "{path}: no recorded reading of {text:?} at {at} (record them again with --save-readings)"
+    )]
+    NoReading { path: PathBuf, text: String, at: Millis },
     #[error("{}", .0.message)]
     App(ApiError),
 }
@@ -311,7 +331,7 @@ fn eval_clock() -> Millis {
 }
 
 /// Reads one message written at a time: its annotation and the milliseconds it took.
-pub type Analyzer<'a> = dyn FnMut(&str, Millis) -> Result<(Annotation, f64), ApiError> + 'a;
+pub type Analyzer<'a> = dyn FnMut(&str, Millis) -> Result<(Annotation, f64), DialogueError> + 'a;
 
 /// Replays every dialogue; `analyze` reads one message written at a time.
 pub fn run(
@@ -319,7 +339,7 @@ pub fn run(
     catalog: &Catalog,
     strategy: &StrategyView,
     analyze: &mut Analyzer<'_>,
-) -> Result<Report, ApiError> {
+) -> Result<Report, DialogueError> {
     let mut report = Report { n_dialogues: dialogues.len(), ..Report::default() };
     let mut nlu_ms = 0.0;
     for d in dialogues {
@@ -565,9 +585,22 @@ pub fn main(models_dir: &Path, args: DialoguesArgs) -> ExitCode {
 fn evaluate(models_dir: &Path, args: &DialoguesArgs) -> Result<Report, DialogueError> {
     let setup = setup(models_dir, &args.dir)?;
     let dialogues = load_dir(&args.dir, &setup.catalog, &setup.strategy.fields)?;
+    if let Some(path) = &args.readings {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| DialogueError::Io { path: path.clone(), source })?;
+        let recorded: Vec<Reading> = parse(path, &text)?;
+        let recorded: BTreeMap<(Millis, &str), &Annotation> =
+            recorded.iter().map(|r| ((r.at, r.text.as_str()), &r.annotation)).collect();
+        let mut analyze = |text: &str, at: Millis| match recorded.get(&(at, text)) {
+            Some(annotation) => Ok(((*annotation).clone(), 0.0)),
+            None => Err(DialogueError::NoReading { path: path.clone(), text: text.into(), at }),
+        };
+        return run(&dialogues, &setup.catalog, &setup.strategy, &mut analyze);
+    }
     setup.api.wait_for_nlu(Duration::from_secs(900))?;
     let api = &setup.api;
-    let mut analyze = |text: &str, _at: Millis| -> Result<(Annotation, f64), ApiError> {
+    let mut readings: Vec<Reading> = Vec::new();
+    let mut analyze = |text: &str, at: Millis| -> Result<(Annotation, f64), DialogueError> {
         let a = api.analyze_message(AnalyzeMessageArgs { text: text.to_owned() })?;
         let annotation = Annotation {
             intents: a.intents,
@@ -577,9 +610,16 @@ fn evaluate(models_dir: &Path, args: &DialoguesArgs) -> Result<Report, DialogueE
             fields: a.fields,
             language: a.language,
         };
+        readings.push(Reading { at, text: text.to_owned(), annotation: annotation.clone() });
         Ok((annotation, a.elapsed_ms))
     };
-    Ok(run(&dialogues, &setup.catalog, &setup.strategy, &mut analyze)?)
+    let report = run(&dialogues, &setup.catalog, &setup.strategy, &mut analyze)?;
+    if let Some(path) = &args.save_readings {
+        let json = serde_json::to_string_pretty(&readings).expect("readings serialize");
+        std::fs::write(path, json + "\n")
+            .map_err(|source| DialogueError::Io { path: path.clone(), source })?;
+    }
+    Ok(report)
 }
 
 fn print_json(r: &Report) {

@@ -329,6 +329,55 @@ pub fn mentioned_products(catalog: &Catalog, text: &str) -> Vec<String> {
     ids
 }
 
+/// Whether a message asks something: a question mark, 吗 or 呢, a question word (多少, 怎么,
+/// an English clause that starts with one: "how much is it", "is installation free"), or a
+/// request to be told ("介绍一下", "tell me about the S2 server").
+pub fn asks(text: &str) -> bool {
+    let text = Normalized::new(text);
+    if text.chars.iter().any(|c| matches!(c, '?' | '吗' | '呢'))
+        || text.has_any(&["多少", "怎么", "哪些", "哪个", "哪款", "是否"])
+        || text.has_any(REQUEST_CUES)
+    {
+        return true;
+    }
+    text.chars
+        .split(|c| is_boundary(*c))
+        .filter_map(|clause| {
+            let word: String = clause
+                .iter()
+                .skip_while(|c| !c.is_ascii_alphabetic())
+                .take_while(|c| c.is_ascii_alphabetic())
+                .collect();
+            (!word.is_empty()).then_some(word)
+        })
+        .any(|word| QUESTION_WORDS.contains(&word.as_str()))
+}
+
+/// Words that ask to be told about something.
+const REQUEST_CUES: &[&str] = &[
+    "介绍",
+    "说说",
+    "讲讲",
+    "推荐",
+    "想了解",
+    "想问",
+    "请问",
+    "tell me",
+    "show me",
+    "explain",
+    "recommend",
+    "details",
+    "more about",
+    "i'd like to know",
+    "i want to know",
+];
+
+/// English words that open a question.
+const QUESTION_WORDS: &[&str] = &[
+    "how", "what", "which", "when", "where", "who", "why", "can", "could", "do", "does", "is",
+    "are", "will", "would", "should", "may",
+];
+
 fn join_name(product: &str, plan: &str) -> String {
     if plan.is_empty() || product.contains(plan) {
         product.to_owned()

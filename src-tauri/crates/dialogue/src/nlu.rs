@@ -155,6 +155,12 @@ impl Annotation {
         self.intents.iter().any(|i| i.label == label)
     }
 
+    /// Whether `label` is among the intents and the NLU is fairly sure of it
+    /// ([`crate::policy::LIKELY`]): what a rule may act on.
+    pub fn likely(&self, label: &str) -> bool {
+        self.intents.iter().any(|i| i.label == label && i.confidence >= crate::policy::LIKELY)
+    }
+
     /// The confidence of the most confident intent, even below threshold; 0 when there is none.
     pub fn top_confidence(&self) -> f32 {
         self.top_intent.as_ref().or(self.intents.first()).map_or(0.0, |i| i.confidence)
@@ -204,6 +210,9 @@ pub mod intents {
         PROVIDE_REQUIREMENT,
         PROVIDE_CONTACT,
     ];
+
+    /// Social intents: they go with any other purpose and say nothing against buying.
+    pub const SOCIAL: &[&str] = &[GREETING, CHIT_CHAT];
 
     /// Whether a label is an objection (`objection_*`); its name is the playbook key.
     pub fn is_objection(label: &str) -> bool {

@@ -228,13 +228,16 @@ pub fn handoff_condition(
     let threshold = strategy.confidence_threshold;
     if annotation.sentiment.label == Sentiment::Angry && annotation.sentiment.confidence >= LIKELY {
         Some(DecisionReason::CustomerAngry)
-    } else if annotation.has_intent(intents::REQUEST_HUMAN) {
+    } else if annotation.likely(intents::REQUEST_HUMAN) {
         Some(DecisionReason::RequestedHuman)
     } else if state.misunderstood_streak(threshold) >= strategy.misunderstanding_limit.max(1) {
         Some(DecisionReason::RepeatedMisunderstanding)
     } else if (annotation.intents.is_empty() || annotation.top_confidence() < threshold)
         // The rules understood the message (a product, a follow-up, a field value): no guess.
         && !state.last_turn().is_some_and(|t| t.resolved)
+        // The customer surely hesitates and the hesitation rule has a promotion for them: what
+        // to do does not depend on the intent the head could not place.
+        && !(sure_hesitation(annotation, strategy) && eligible_promotion(state, strategy).is_some())
     {
         Some(DecisionReason::LowConfidence)
     } else {
@@ -242,12 +245,30 @@ pub fn handoff_condition(
     }
 }
 
+/// The sentiment head is as sure the customer hesitates as the strategy asks of a reading.
+fn sure_hesitation(annotation: &Annotation, strategy: &StrategyView) -> bool {
+    annotation.sentiment.label == Sentiment::Hesitant
+        && annotation.sentiment.confidence >= strategy.confidence_threshold
+}
+
+/// The customer asked something in this message: a question intent, or the wording.
+fn asked_a_question(state: &ConversationState, annotation: &Annotation) -> bool {
+    intents::QUESTIONS.iter().any(|q| annotation.likely(q))
+        || state
+            .messages
+            .last()
+            .is_some_and(|m| m.role == crate::Role::Customer && crate::focus::asks(&m.text))
+}
+
 fn choose(state: &ConversationState, annotation: &Annotation, strategy: &StrategyView) -> Decision {
-    if annotation
+    let buying = annotation
         .intents
         .iter()
-        .any(|i| i.label == intents::PURCHASE_INTENT && i.confidence >= LIKELY)
-    {
+        .any(|i| i.label == intents::PURCHASE_INTENT && i.confidence >= LIKELY);
+    // A buyer who asks something ("续费怎么付款？") before getting anything of value is answered
+    // first: the ask waits for the value, as for anyone else.
+    let answer_first = !state.value_given && asked_a_question(state, annotation);
+    if buying && !(answer_first && missing_fields(state, strategy).next().is_some()) {
         if missing_fields(state, strategy).next().is_none() {
             return Decision::new(Action::Close, DecisionReason::PurchaseReady);
         }
@@ -282,8 +303,7 @@ fn choose(state: &ConversationState, annotation: &Annotation, strategy: &Strateg
         return d;
     }
 
-    if annotation.sentiment.label == Sentiment::Hesitant
-        && annotation.sentiment.confidence >= strategy.confidence_threshold
+    if sure_hesitation(annotation, strategy)
         && let Some(p) = eligible_promotion(state, strategy)
     {
         let mut d = Decision::new(Action::OfferPromotion, DecisionReason::HesitantCustomer);
@@ -291,15 +311,15 @@ fn choose(state: &ConversationState, annotation: &Annotation, strategy: &Strateg
         return d;
     }
 
-    let question = intents::QUESTIONS.iter().any(|q| annotation.has_intent(q))
-        || !state.open_questions.is_empty();
-    if question {
+    // The tracker holds the questions the customer asked (the NLU's, the focus resolution's) and
+    // drops what was misread (a budget statement read as a price question).
+    if !state.open_questions.is_empty() {
         let mut d = Decision::new(Action::Answer, DecisionReason::QuestionAsked);
         d.field_to_ask = next_field(state, strategy, Urgency::Normal).map(|f| f.key.clone());
         return d;
     }
 
-    if annotation.has_intent(intents::NOT_INTERESTED) || annotation.has_intent(intents::GOODBYE) {
+    if annotation.likely(intents::NOT_INTERESTED) || annotation.likely(intents::GOODBYE) {
         return Decision::new(Action::Engage, DecisionReason::CustomerLeaving);
     }
 
@@ -309,7 +329,7 @@ fn choose(state: &ConversationState, annotation: &Annotation, strategy: &Strateg
         return d;
     }
 
-    if annotation.has_intent(intents::GREETING) {
+    if annotation.likely(intents::GREETING) {
         Decision::new(Action::Engage, DecisionReason::Greeting)
     } else {
         Decision::new(Action::Engage, DecisionReason::KeepEngaging)

@@ -420,9 +420,7 @@ impl<'a> ScriptRun<'a> {
 
     fn declines(&self, heard: Heard<'_>) -> bool {
         match heard {
-            Heard::Annotation(a) => {
-                a.has_intent(intents::NOT_INTERESTED) || a.has_intent(intents::GOODBYE)
-            }
+            Heard::Annotation(a) => a.likely(intents::NOT_INTERESTED) || a.likely(intents::GOODBYE),
             Heard::Text(text) => contains_cue(text, &self.script.decline_cues),
         }
     }
@@ -430,7 +428,12 @@ impl<'a> ScriptRun<'a> {
     fn objection(&self, heard: Heard<'_>) -> Option<String> {
         match heard {
             Heard::Annotation(a) => {
-                a.intents.iter().find(|i| intents::is_objection(&i.label)).map(|i| i.label.clone())
+                let likely = |i: &&crate::IntentScore| i.confidence >= crate::policy::LIKELY;
+                a.intents
+                    .iter()
+                    .filter(likely)
+                    .find(|i| intents::is_objection(&i.label))
+                    .map(|i| i.label.clone())
             }
             Heard::Text(text) => {
                 self.entries().find(|e| contains_cue(text, &e.cues)).map(|e| e.objection.clone())

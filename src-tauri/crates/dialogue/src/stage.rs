@@ -129,11 +129,15 @@ pub fn advance(state: &ConversationState) -> Vec<StageChange> {
 }
 
 /// The NLU is fairly sure the turn is about something other than buying (after-sales, a
-/// complaint): a product question the rules understood in it is not buying interest.
+/// complaint): a product question the rules understood in it is not buying interest. A greeting
+/// or small talk is about nothing in particular ("Hi, what does the Team plan include?").
 fn otherwise(t: &crate::Turn) -> bool {
-    t.intents
-        .iter()
-        .any(|i| i.confidence >= LIKELY && !intents::INTEREST.contains(&i.label.as_str()))
+    t.intents.iter().any(|i| {
+        let label = i.label.as_str();
+        i.confidence >= LIKELY
+            && !intents::INTEREST.contains(&label)
+            && !intents::SOCIAL.contains(&label)
+    })
 }
 
 /// What the rules look at, read once from the state.
@@ -192,7 +196,7 @@ impl Facts {
         let customer_replied = first_reply
             .is_some_and(|i| state.messages[i..].iter().any(|m| m.role == crate::Role::Customer));
         Facts {
-            refused_before: earlier.iter().any(|t| t.has(intents::NOT_INTERESTED)),
+            refused_before: earlier.iter().any(|t| t.likely(intents::NOT_INTERESTED)),
             customer_replied,
             need_and_budget: state.knows(NEED_FIELD) && state.knows(BUDGET_FIELD),
             presented: state.presented.as_ref().map(|p| p.priced),

@@ -150,6 +150,12 @@ impl Turn {
         self.intents.iter().any(|i| i.label == label)
     }
 
+    /// Whether `label` is among the turn's intents and the NLU was fairly sure of it
+    /// ([`crate::policy::LIKELY`]).
+    pub fn likely(&self, label: &str) -> bool {
+        self.intents.iter().any(|i| i.label == label && i.confidence >= crate::policy::LIKELY)
+    }
+
     /// The NLU could not place the message, or was less sure than `threshold`, and the rules
     /// did not understand it either ([`Turn::resolved`]).
     pub fn misunderstood(&self, threshold: f32) -> bool {
@@ -280,6 +286,9 @@ impl ConversationState {
             Event::FieldSet { field, value, source, confidence, at } => {
                 if *source == FieldSource::Ai {
                     self.note_resolved(*at);
+                    if field == crate::stage::BUDGET_FIELD {
+                        self.note_budget_stated(*at);
+                    }
                 }
                 self.lead.apply(
                     field,
@@ -314,12 +323,11 @@ impl ConversationState {
                 if *change == FocusChange::Corrected {
                     self.focus_corrections += 1;
                 }
-                self.note_resolved(*at);
                 let interested =
                     self.turns.last().is_some_and(|t| t.at == *at && t.shows_interest());
                 // "What does the Team plan include?": a product named in a question.
                 let asked = self.messages.last().is_some_and(|m| {
-                    m.role == Role::Customer && m.at == *at && m.text.contains(['?', '？', '吗'])
+                    m.role == Role::Customer && m.at == *at && crate::focus::asks(&m.text)
                 });
                 let presenting = match change {
                     // What was said about the wrong product needs saying about the right one.
@@ -329,7 +337,15 @@ impl ConversationState {
                     FocusChange::Mentioned => interested || asked,
                     FocusChange::FollowUp => false,
                 };
-                if let Some(attribute) = &focus.asked {
+                // An attribute named in a question, in a correction (the question carries over)
+                // or alongside a question the NLU read in the message is asked about; named in a
+                // statement ("安装师傅很专业") it is not.
+                let question = !self.open_questions.is_empty();
+                let attribute = focus
+                    .asked
+                    .as_deref()
+                    .filter(|_| asked || question || *change == FocusChange::Corrected);
+                if let Some(attribute) = attribute {
                     self.note_attribute_question(attribute, *at);
                 } else if presenting && self.open_questions.is_empty() {
                     self.open_questions.push(OpenQuestion {
@@ -337,6 +353,10 @@ impl ConversationState {
                         attribute: None,
                         at: *at,
                     });
+                }
+                // A product named is understood; a follow-up only when it asks about the product.
+                if *change != FocusChange::FollowUp || attribute.is_some() {
+                    self.note_resolved(*at);
                 }
                 self.focus = Some(focus.clone());
             }
@@ -414,6 +434,20 @@ impl ConversationState {
         }
     }
 
+    /// The customer stated their budget in the message written at `at`: if the message is not
+    /// worded as a question, the price question the NLU read in it ("我们预算一个月300左右" as a
+    /// price inquiry) is the budget statement misread, and no question is open.
+    fn note_budget_stated(&mut self, at: Millis) {
+        let statement = self.messages.last().is_some_and(|m| {
+            m.role == Role::Customer && m.at == at && !crate::focus::asks(&m.text)
+        });
+        if statement {
+            self.open_questions.retain(|q| {
+                !(q.at == at && q.intent == intents::PRICE_INQUIRY && q.attribute.is_none())
+            });
+        }
+    }
+
     fn note_turn(&mut self, annotation: &Annotation, at: Millis) {
         let turn = Turn::of(annotation, at);
         if turn.intents.is_empty() {
@@ -421,7 +455,8 @@ impl ConversationState {
         } else {
             self.misunderstandings = 0;
         }
-        for intent in &turn.intents {
+        // A question the NLU is fairly sure of is open until a reply follows it.
+        for intent in turn.intents.iter().filter(|i| i.confidence >= crate::policy::LIKELY) {
             let question = intents::QUESTIONS.contains(&intent.label.as_str());
             if question && !self.open_questions.iter().any(|q| q.intent == intent.label) {
                 self.open_questions.push(OpenQuestion {
@@ -691,29 +726,74 @@ mod tests {
         assert_eq!(state.questions_answered, 1, "nothing more was asked");
     }
 
+    /// The customer's message at `at`, read as small talk, then a follow-up on the fridge's
+    /// warranty.
+    fn warranty_follow_up(text: &str, at: Millis) -> Vec<Event> {
+        vec![
+            Event::Message { role: Role::Customer, text: text.into(), at },
+            annotated(&["chit_chat"], at),
+            Event::FocusSet {
+                focus: Focus {
+                    product: "FRIDGE".into(),
+                    plan: None,
+                    name: "冰箱".into(),
+                    attributes: Default::default(),
+                    asked: Some("warranty".into()),
+                },
+                change: FocusChange::FollowUp,
+                at,
+            },
+        ]
+    }
+
     #[test]
     fn an_attribute_question_the_nlu_missed_is_still_an_open_question() {
-        let mut state = ConversationState::default();
-        state.apply(&annotated(&["chit_chat"], 1));
-        state.apply(&Event::FocusSet {
-            focus: Focus {
-                product: "FRIDGE".into(),
-                plan: None,
-                name: "冰箱".into(),
-                attributes: Default::default(),
-                asked: Some("warranty".into()),
-            },
-            change: FocusChange::FollowUp,
-            at: 2,
-        });
-        assert_eq!(
-            state.open_questions,
-            [OpenQuestion {
-                intent: "feature_question".into(),
-                attribute: Some("warranty".into()),
-                at: 2
-            }]
+        let state = ConversationState::replay(&warranty_follow_up("保修几年", 2));
+        assert_eq!(state.open_questions, [], "no question without asking");
+        for asked in ["保修几年？", "保修多少年", "Is the warranty included", "介绍一下保修"]
+        {
+            let state = ConversationState::replay(&warranty_follow_up(asked, 2));
+            assert_eq!(
+                state.open_questions,
+                [OpenQuestion {
+                    intent: "feature_question".into(),
+                    attribute: Some("warranty".into()),
+                    at: 2
+                }],
+                "{asked}"
+            );
+            assert!(state.last_turn().is_some_and(|t| t.resolved), "{asked}");
+        }
+    }
+
+    #[test]
+    fn an_attribute_named_in_a_statement_is_no_question() {
+        let state = ConversationState::replay(&warranty_follow_up("保修这块我们很看重", 2));
+        assert!(state.open_questions.is_empty());
+        assert!(
+            !state.last_turn().is_some_and(|t| t.resolved),
+            "a statement about the product in focus is not understood as a question"
         );
+    }
+
+    #[test]
+    fn a_budget_statement_is_no_price_question() {
+        let stated = |text: &str| {
+            let events = [
+                Event::Message { role: Role::Customer, text: text.into(), at: 5 },
+                annotated(&["provide_requirement", "price_inquiry"], 5),
+                Event::FieldSet {
+                    field: "budget".into(),
+                    value: "300 CNY".into(),
+                    source: FieldSource::Ai,
+                    confidence: 0.9,
+                    at: 5,
+                },
+            ];
+            ConversationState::replay(&events).open_questions
+        };
+        assert_eq!(stated("我们预算一个月300左右"), [], "the price reading was the budget");
+        assert_eq!(stated("预算300，一个月多少钱？")[0].intent, "price_inquiry");
     }
 
     #[test]

@@ -100,8 +100,11 @@ pub fn customer_message(
     log.record(Event::Message { role: Role::Customer, text: input.text.clone(), at });
     log.record(Event::Annotated { annotation: annotation.clone(), at });
 
+    let resolution = focus::resolve(catalog, log.state.focus.as_ref(), &input.text);
     for proposal in &annotation.fields {
-        if proposal.value.trim().is_empty() {
+        if proposal.value.trim().is_empty()
+            || quotes_a_price(&resolution, annotation, &input.text, strategy, &proposal.field)
+        {
             continue;
         }
         let decision = log.state.lead.decide(&proposal.field, &proposal.value, FieldSource::Ai);
@@ -125,8 +128,7 @@ pub fn customer_message(
         });
     }
 
-    let resolution = focus::resolve(catalog, log.state.focus.as_ref(), &input.text);
-    if !states_a_budget(&resolution, annotation, &input.text)
+    if !states_a_budget(&resolution, annotation, &input.text, strategy)
         && let Some(event) = resolution.event(log.state.focus.as_ref(), at)
     {
         log.record(event);
@@ -142,14 +144,68 @@ pub fn customer_message(
 
 /// "预算每个月500以内", "our budget is 2000 USD a month": a price word in a message that states an
 /// amount and asks nothing is the customer's budget, not a question about the product in focus.
-fn states_a_budget(resolution: &focus::Resolution, annotation: &Annotation, text: &str) -> bool {
+/// Asking is the wording ([`focus::asks`]) or a price inquiry the NLU is sure of (at the
+/// strategy's confidence threshold; below it the reading is a guess the wording overrules).
+fn states_a_budget(
+    resolution: &focus::Resolution,
+    annotation: &Annotation,
+    text: &str,
+    strategy: &StrategyView,
+) -> bool {
     let follow_up = resolution.change == Some(focus::FocusChange::FollowUp);
     let priced = resolution.attribute.as_deref().is_some_and(focus::is_price_attribute);
     let amount = annotation.entities.iter().any(|e| e.kind == crate::EntityKind::Money);
-    let asks = annotation.has_intent(crate::nlu::intents::PRICE_INQUIRY)
-        || text.contains(['?', '？', '吗'])
-        || text.contains("多少");
+    let asks = focus::asks(text)
+        || annotation.intents.iter().any(|i| {
+            i.label == crate::nlu::intents::PRICE_INQUIRY
+                && i.confidence >= strategy.confidence_threshold
+        });
     follow_up && priced && amount && !asks
+}
+
+/// Words that name an amount as the customer's budget, whatever the schema's cues say.
+const BUDGET_WORDS: &[&str] = &[
+    "预算",
+    "控制在",
+    "不超过",
+    "以内",
+    "之内",
+    "能接受",
+    "budget",
+    "within",
+    "up to",
+    "no more than",
+    "afford",
+    "spend",
+];
+
+/// "团队版续费还是12800一年吗？": an amount in a question about a product's price is the price the
+/// customer quotes, not a money field of theirs (the budget), unless a cue word of the field (or,
+/// for the budget, [`BUDGET_WORDS`]) names it ("预算5万，企业版多少钱").
+fn quotes_a_price(
+    resolution: &focus::Resolution,
+    annotation: &Annotation,
+    text: &str,
+    strategy: &StrategyView,
+    field: &str,
+) -> bool {
+    let Some(spec) = strategy.fields.iter().find(|f| f.key == field) else {
+        return false;
+    };
+    if spec.field_type != crate::FieldType::Money {
+        return false;
+    }
+    let price_question = resolution.attribute.as_deref().is_some_and(focus::is_price_attribute)
+        || annotation.likely(crate::nlu::intents::PRICE_INQUIRY);
+    let lower = text.to_lowercase();
+    let budget_words = if field == stage::BUDGET_FIELD { BUDGET_WORDS } else { &[] };
+    let cued = spec
+        .cues
+        .iter()
+        .map(String::as_str)
+        .chain(budget_words.iter().copied())
+        .any(|c| !c.trim().is_empty() && lower.contains(&c.to_lowercase()));
+    price_question && focus::asks(text) && !cued
 }
 
 /// The need, when the schema asks for one, nobody has stated it, and the message names products:
