@@ -104,6 +104,15 @@ fn index_bytes(store: &Store) -> Vec<u8> {
     out
 }
 
+/// The index's segment data: total bytes and blocks.
+fn index_size(store: &Store) -> (i64, i64) {
+    let conn = rusqlite::Connection::open(store.path()).expect("raw");
+    conn.query_row("SELECT sum(length(block)), count(*) FROM message_fts_data", [], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .expect("size")
+}
+
 /// The index's terms (trigrams), read through an fts5vocab table.
 fn index_terms(store: &Store) -> std::collections::BTreeSet<String> {
     let conn = rusqlite::Connection::open(store.path()).expect("raw");
@@ -231,7 +240,22 @@ fn erasure_leaves_no_canary_in_the_file_or_the_wal() {
     assert!(index_terms(&store).contains("卡纳瑞"));
 
     let lead = store.lead_of_conversation(a).expect("lead");
+    let size_before = index_size(&store);
     let erasure = store.erase_lead(lead, "manager", 40_000).expect("erase");
+    // FTS5 secure-delete removed the entries from the index's segments (they shrink). Without
+    // it a delete only appends a tombstone segment (more bytes, one more block: measured), and
+    // the erased trigrams stay in the older segment, prefix-compressed, where a byte scan
+    // cannot see them.
+    let size_after = index_size(&store);
+    assert!(
+        size_after.0 < size_before.0 && size_after.1 <= size_before.1,
+        "index {size_before:?} -> {size_after:?}: deleted entries were not removed"
+    );
+    let conn = rusqlite::Connection::open(store.path()).expect("raw");
+    let secure: i64 = conn
+        .query_row("SELECT v FROM message_fts_config WHERE k = 'secure-delete'", [], |r| r.get(0))
+        .expect("secure-delete is configured");
+    assert_eq!(secure, 1);
     assert!(erasure.wal_truncated);
     assert_eq!(erasure.rows["message_fts"], 4);
     // Nothing of it is left in the index: no hit, no byte in its shadow tables, and its terms
