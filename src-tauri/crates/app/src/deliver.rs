@@ -1,8 +1,10 @@
 //! How a reply reaches the customer: each channel (the chat widget, the webhook's platform, the
 //! simulator) registers a sink, and every message sent to a customer — a salesperson's reply, an
 //! approved suggestion, an auto-mode send — goes to the sink of its conversation's channel after
-//! it is stored. A channel with no sink (nothing listening) keeps the message in the thread; the
-//! channel shows it when the customer reconnects.
+//! it is stored. Only those paths call a sink, so nothing reaches a customer that the
+//! conversation's mode or a person did not allow. A channel with no sink (nothing listening)
+//! keeps the message in the thread; the widget shows it when the customer reconnects. The
+//! webhook's sink posts to the platform's callback URL (`closer_channels::callback`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -17,6 +19,18 @@ pub struct Outgoing {
     /// `salesperson` or `ai` (auto mode).
     pub by: Role,
     pub at: i64,
+}
+
+impl Outgoing {
+    /// The reply's stable id (a platform's idempotency key): the same for the same stored
+    /// reply, whoever asks and however often — conversation, time, author and a digest of the
+    /// text.
+    pub fn reply_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{}\n{}", self.by.as_str(), self.text).as_bytes());
+        let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        format!("r-{}-{}-{hex}", self.conversation_id, self.at)
+    }
 }
 
 /// Receives the replies of one channel. Must not block: hand the message to the channel's own
@@ -51,5 +65,22 @@ impl Deliveries {
             }
             None => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_id_is_stable_and_tells_replies_apart() {
+        let reply =
+            Outgoing { conversation_id: 7, text: "您好".into(), by: Role::Salesperson, at: 42 };
+        assert_eq!(reply.reply_id(), reply.clone().reply_id());
+        assert!(reply.reply_id().starts_with("r-7-42-"));
+        let edited = Outgoing { text: "您好！".into(), ..reply.clone() };
+        let by_ai = Outgoing { by: Role::Ai, ..reply.clone() };
+        assert_ne!(edited.reply_id(), reply.reply_id());
+        assert_ne!(by_ai.reply_id(), reply.reply_id());
     }
 }

@@ -2,10 +2,17 @@
 //! → composer → the model's N suggestions, each checked before anyone sees it, with the strategy's
 //! template reply when the model fails the check, fails outright or is not loaded.
 //!
+//! Three steps, so a salesperson sees a message the moment it arrives whatever the NLU's queue:
+//! [`Api::store_customer_message`] (ingest: stored, announced as `customerMessage`),
+//! [`Api::understand_customer_messages`] (NLU in one encoder batch, the turn recorded,
+//! `messageAnalysed`), [`Api::answer_customer_message`] (suggestions); the channels run the last
+//! two on their ingest workers, [`Api::receive_customer_message`] runs all three.
+//!
 //! Key decisions:
 //! - The message is stored before anything can fail: if the NLU is not ready, the message is
-//!   kept and the caller gets `nlu_not_ready`. A whole turn (message, annotation, fields, focus,
-//!   hand-off, stage) is stored in one transaction.
+//!   kept and the caller gets `nlu_not_ready`. The rest of a turn (annotation, fields, focus,
+//!   hand-off, stage) is stored in one transaction, computed on the state the message arrived in
+//!   (later customer messages, already stored, wait for their own turn).
 //! - Nothing reaches a customer unless the conversation's mode allows it: in draft mode the
 //!   suggestions wait for a person; in auto mode the first suggestion that passed the check is
 //!   sent only when the policy's `may_auto_send` says so (never on a hand-off condition).
@@ -18,12 +25,13 @@ use std::time::Instant;
 use closer_dialogue::composer::{self, CheckContext, ComposeInput, Fact, PromptRole};
 use closer_dialogue::document::{Language, StrategyDocument};
 use closer_dialogue::turn::{self, TurnInput};
-use closer_dialogue::{ConversationState, Decision, Event, Mode, Role};
+use closer_dialogue::{ConversationState, Decision, Event, Millis, Mode, Role};
 use closer_llm::{ChatMessage, GenerateRequest, SamplingParams, StreamEvent};
 use serde::Serialize;
 use ts_rs::TS;
 
 use crate::dto::ConversationView;
+use crate::events::AppEvent;
 use crate::facts::FactIndex;
 use crate::{ApiError, ErrorCode};
 
@@ -102,10 +110,47 @@ pub struct TurnView {
     pub suggest_ms: f64,
 }
 
+/// A customer message as stored at ingest, before anything read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub conversation_id: i64,
+    /// What the customer wrote (trimmed): what the NLU reads.
+    pub text: String,
+    /// What the event log holds (`Api::stored_customer_text`).
+    pub stored_text: String,
+    /// When it was stored (Unix milliseconds); every event of its turn carries it.
+    pub at: Millis,
+}
+
+/// A customer message understood: its turn is recorded.
+#[derive(Debug, Clone)]
+pub struct Understood {
+    pub message: StoredMessage,
+    pub decision: Decision,
+    /// The conversation as the turn left it (the suggestions are written for it).
+    pub state: ConversationState,
+    pub language: Language,
+    /// The NLU's time for this message (its share of the batch), in milliseconds.
+    pub nlu_ms: f64,
+}
+
 /// The engine's caches: the product fact index (built on first use with the NLU's encoder).
 #[derive(Debug, Default)]
 pub struct EngineCache {
     facts: Mutex<Option<Arc<FactIndex>>>,
+    /// Each conversation's last customer message time: a message's time is unique in its
+    /// conversation (its turn and the console find it by that time).
+    last_message_at: Mutex<std::collections::HashMap<i64, Millis>>,
+}
+
+impl EngineCache {
+    /// The time for a new customer message of `conversation_id`: now, or just after the last.
+    fn message_time(&self, conversation_id: i64, now: Millis) -> Millis {
+        let mut last = self.last_message_at.lock().unwrap_or_else(|p| p.into_inner());
+        let at = last.get(&conversation_id).map_or(now, |&before| now.max(before + 1));
+        last.insert(conversation_id, at);
+        at
+    }
 }
 
 impl EngineCache {
@@ -124,67 +169,170 @@ impl crate::Api {
         })
     }
 
-    /// A customer message arrives: it is stored, understood, tracked, decided on, and (unless the
-    /// AI is off) answered with suggestions streamed to `on_stream` as the model writes them.
-    pub fn receive_customer_message(
+    /// Ingest: a customer message is stored and the console told (`customerMessage`), before
+    /// anything reads it. With `dedup` (`(source, message id)`), the id is claimed in the same
+    /// transaction: `None` when it was taken before (a redelivery: nothing stored, nothing
+    /// announced). Fast: no NLU, no model — [`Api::understand_customer_messages`] follows.
+    pub fn store_customer_message(
         &self,
         conversation_id: i64,
         text: &str,
-        on_stream: &mut dyn FnMut(SuggestionStream),
-    ) -> Result<TurnView, ApiError> {
+        dedup: Option<(&str, &str)>,
+    ) -> Result<Option<StoredMessage>, ApiError> {
         let text = text.trim();
         if text.is_empty() {
             return Err(ApiError::invalid("an empty message"));
         }
-        let at = (self.clock)();
-        let state = self.store.state(conversation_id)?;
-        let started = Instant::now();
-        let analysis = match self.nlu.wait(crate::NLU_WAIT).and_then(|_| self.nlu.analyze(text, at))
-        {
-            Ok(analysis) => analysis,
-            Err(e) => {
-                // Keep the message whatever happens to its analysis.
-                let event = Event::Message { role: Role::Customer, text: text.to_owned(), at };
+        let at = self.engine.message_time(conversation_id, (self.clock)());
+        // THE one place the live path decides the stored text (every channel, the console and
+        // call sessions store through here); the NLU still reads what the customer wrote.
+        let stored_text = self.stored_customer_text(text);
+        let event = Event::Message { role: Role::Customer, text: stored_text.clone(), at };
+        match dedup {
+            Some((source, id)) => {
+                if !self.store.record_inbound(source, id, conversation_id, &event, "customer")? {
+                    return Ok(None);
+                }
+            }
+            None => {
                 self.store.record(conversation_id, &event, "customer")?;
-                self.updated(conversation_id);
-                return Err(e);
+            }
+        }
+        self.events.publish(AppEvent::CustomerMessage { conversation_id, at });
+        Ok(Some(StoredMessage { conversation_id, text: text.to_owned(), stored_text, at }))
+    }
+
+    /// Understanding: the NLU reads stored customer messages (one encoder batch for all of
+    /// them), and each one's turn — annotation, accepted lead fields, focus, hand-off, stage — is
+    /// recorded in one transaction, in the given order (keep a conversation's messages in the
+    /// order they were stored), and announced (`messageAnalysed`). One result per message; a
+    /// failure (the NLU not ready: `nlu_not_ready`) leaves the stored message as it is.
+    pub fn understand_customer_messages(
+        &self,
+        messages: &[StoredMessage],
+    ) -> Vec<Result<Understood, ApiError>> {
+        let fail = |e: &ApiError| messages.iter().map(|_| Err(e.clone())).collect();
+        let started = Instant::now();
+        let inputs: Vec<(&str, Millis)> =
+            messages.iter().map(|m| (m.text.as_str(), m.at)).collect();
+        let analyses =
+            match self.nlu.wait(crate::NLU_WAIT).and_then(|_| self.nlu.analyze_batch(&inputs)) {
+                Ok(analyses) => analyses,
+                Err(e) => return fail(&e),
+            };
+        let nlu_ms = started.elapsed().as_secs_f64() * 1000.0 / messages.len().max(1) as f64;
+        let context = self.strategy_document().and_then(|document| {
+            let products = self.store.products()?;
+            Ok((document, products))
+        });
+        let (document, products) = match context {
+            Ok(context) => context,
+            Err(e) => return fail(&e),
+        };
+        let catalog = crate::catalog::dialogue_catalog(&products);
+        let view = document.view();
+        messages
+            .iter()
+            .zip(analyses)
+            .map(|(message, analysis)| {
+                let id = message.conversation_id;
+                let (decision, state, language) =
+                    self.record_turn(message, analysis.annotation, &catalog, &view)?;
+                self.events.publish(AppEvent::MessageAnalysed {
+                    conversation_id: id,
+                    at: message.at,
+                    decision: DecisionView::from(&decision),
+                });
+                // Lead fields may have changed: their outbox rows wait for the relay.
+                self.crm.nudge();
+                Ok(Understood { message: message.clone(), decision, state, language, nlu_ms })
+            })
+            .collect()
+    }
+
+    /// Records the turn of a stored message: computed on the state the message arrived in (the
+    /// stored state without it and without the customer messages stored after it, which wait
+    /// for their own turn), the message event itself left out (it is stored already).
+    fn record_turn(
+        &self,
+        message: &StoredMessage,
+        annotation: closer_dialogue::Annotation,
+        catalog: &closer_dialogue::focus::Catalog,
+        view: &closer_dialogue::StrategyView,
+    ) -> Result<(Decision, ConversationState, Language), ApiError> {
+        let id = message.conversation_id;
+        let mut state = self.store.state(id)?;
+        // A customer message's time is unique in its conversation.
+        let Some(position) = state.messages.iter().position(|m| {
+            m.role == Role::Customer && m.at == message.at && m.text == message.stored_text
+        }) else {
+            return Err(ApiError::new(
+                ErrorCode::Internal,
+                format!(
+                    "the customer message at {} is not stored in conversation {id}",
+                    message.at
+                ),
+            ));
+        };
+        // A customer message changes nothing but the thread, so taking it out gives exactly the
+        // state before it.
+        let mut index = 0;
+        state.messages.retain(|m| {
+            index += 1;
+            index <= position || m.role != Role::Customer
+        });
+        let language = Language::parse(&annotation.language).unwrap_or_default();
+        let input = TurnInput {
+            id: format!("m-{id}-{}", message.at),
+            text: message.text.clone(),
+            at: message.at,
+            annotation,
+        };
+        let outcome = turn::customer_message(&state, &input, catalog, view);
+        let events = match outcome.events.split_first() {
+            Some((Event::Message { .. }, rest)) => rest,
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::Internal,
+                    "a customer turn must begin with its message",
+                ));
             }
         };
-        let nlu_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let document = self.strategy_document()?;
-        let products = self.store.products()?;
-        let catalog = crate::catalog::dialogue_catalog(&products);
-        let input = TurnInput {
-            id: format!("m-{conversation_id}-{at}"),
-            text: text.to_owned(),
-            at,
-            annotation: analysis.annotation,
-        };
-        let outcome = turn::customer_message(&state, &input, &catalog, &document.view());
-        self.store.record_all(conversation_id, &outcome.events, "customer")?;
-        self.updated(conversation_id);
-        let decision = outcome.decision;
+        self.store.record_all(id, events, "customer")?;
+        Ok((outcome.decision, outcome.state, language))
+    }
+
+    /// Answering: unless the AI is off, the suggestions for an understood message — catalog
+    /// facts, the prompt, the model's N suggestions streamed to `on_stream` and the console,
+    /// each checked (the template in place of any that fails) — are stored as offered; in auto
+    /// mode the first model suggestion is sent when the policy allows.
+    pub fn answer_customer_message(
+        &self,
+        understood: &Understood,
+        on_stream: &mut dyn FnMut(SuggestionStream),
+    ) -> Result<TurnView, ApiError> {
+        let conversation_id = understood.message.conversation_id;
+        let at = understood.message.at;
+        let (decision, state) = (&understood.decision, &understood.state);
         // The console hears the stream too (a message from a channel has no other listener).
         let events = Arc::clone(&self.events);
         let mut on_stream = |stream: SuggestionStream| {
-            events.publish(crate::events::AppEvent::Suggestion {
-                conversation_id,
-                stream: stream.clone(),
-            });
+            events.publish(AppEvent::Suggestion { conversation_id, stream: stream.clone() });
             on_stream(stream);
         };
-
         let started = Instant::now();
         let mut suggestions = Vec::new();
         let mut auto_sent = None;
-        if outcome.state.mode != Mode::Off {
-            let language = Language::parse(&input.annotation.language).unwrap_or_default();
-            let facts = self.facts_for(text, &outcome.state, &products, language)?;
+        if state.mode != Mode::Off {
+            let document = self.strategy_document()?;
+            let products = self.store.products()?;
+            let language = understood.language;
+            let facts = self.facts_for(&understood.message.text, state, &products, language)?;
             suggestions = self.write_suggestions(
                 conversation_id,
                 &document,
-                &outcome.state,
-                &decision,
+                state,
+                decision,
                 &facts,
                 language,
                 &mut on_stream,
@@ -194,7 +342,7 @@ impl crate::Api {
                 .map(|s: &SuggestionView| decision.offered(&s.id, &s.text, at))
                 .collect();
             self.store.record_all(conversation_id, &offered, "ai")?;
-            if outcome.state.mode == Mode::Auto
+            if state.mode == Mode::Auto
                 && decision.may_auto_send
                 && let Some(first) = suggestions.iter().find(|s| s.source == "model")
             {
@@ -208,12 +356,34 @@ impl crate::Api {
         }
         Ok(TurnView {
             conversation: self.conversation_view(conversation_id)?,
-            decision: DecisionView::from(&decision),
+            decision: DecisionView::from(decision),
             suggestions,
             auto_sent,
-            nlu_ms,
+            nlu_ms: understood.nlu_ms,
             suggest_ms: started.elapsed().as_secs_f64() * 1000.0,
         })
+    }
+
+    /// A customer message arrives (the console, a call session, tests): stored and announced
+    /// ([`Api::store_customer_message`]), understood ([`Api::understand_customer_messages`]) and,
+    /// unless the AI is off, answered with suggestions streamed to `on_stream`
+    /// ([`Api::answer_customer_message`]). The channels run the same three steps, the last two
+    /// on their ingest workers. When the NLU is not ready the message stays stored and the
+    /// caller gets `nlu_not_ready`.
+    pub fn receive_customer_message(
+        &self,
+        conversation_id: i64,
+        text: &str,
+        on_stream: &mut dyn FnMut(SuggestionStream),
+    ) -> Result<TurnView, ApiError> {
+        let Some(message) = self.store_customer_message(conversation_id, text, None)? else {
+            return Err(ApiError::new(ErrorCode::Internal, "an unclaimed message was not stored"));
+        };
+        let understood = self
+            .understand_customer_messages(std::slice::from_ref(&message))
+            .pop()
+            .unwrap_or_else(|| Err(ApiError::new(ErrorCode::Internal, "no turn was recorded")))?;
+        self.answer_customer_message(&understood, on_stream)
     }
 
     /// The salesperson sends suggestion `id`, as written or edited to `text`.

@@ -1,6 +1,13 @@
-//! What the console hears about without asking: a conversation changed (a customer wrote, the
-//! engine recorded a turn, a reply was sent), and suggestions streaming in as the model writes
-//! them. The shell forwards them to the window; tests and the CLI subscribe directly.
+//! What the console hears about without asking: a customer message stored (at once, before
+//! anything reads it), the message understood (annotation, lead fields, stage and the policy's
+//! decision stored), suggestions streaming in as the model writes them, and any other change to a
+//! conversation (a reply sent, a mode switched). The shell forwards them to the window; tests and
+//! the CLI subscribe directly.
+//!
+//! For one customer message the console hears, in this order: `customerMessage`, then
+//! `messageAnalysed`, then the `suggestion` pieces, then `conversationUpdated` (the suggestions
+//! stored, or an auto-mode reply sent). Every kind but `suggestion` means "re-read this
+//! conversation", so a console that only knows `conversationUpdated` still shows everything.
 
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -8,7 +15,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::engine::SuggestionStream;
+use crate::engine::{DecisionView, SuggestionStream};
 
 /// One thing the console should know about.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
@@ -19,6 +26,38 @@ pub enum AppEvent {
     ConversationUpdated {
         #[ts(type = "number")]
         conversation_id: i64,
+    },
+    /// A customer message was stored (before the NLU reads it): show it now.
+    #[serde(rename_all = "camelCase")]
+    CustomerMessage {
+        #[ts(type = "number")]
+        conversation_id: i64,
+        /// The message's time (its `MessageView.at`).
+        #[ts(type = "number")]
+        at: i64,
+    },
+    /// The customer message at `at` was understood: its annotation, the lead fields, focus,
+    /// hand-off and stage it moved, and the policy's decision are stored.
+    #[serde(rename_all = "camelCase")]
+    MessageAnalysed {
+        #[ts(type = "number")]
+        conversation_id: i64,
+        #[ts(type = "number")]
+        at: i64,
+        decision: DecisionView,
+    },
+    /// What became of a reply posted to a webhook platform's callback (`delivered`, or
+    /// `failed` for good with an error code: `not_configured`, `refused`, `gave_up`). The reply
+    /// itself is in the conversation either way.
+    #[serde(rename_all = "camelCase")]
+    ReplyDelivery {
+        #[ts(type = "number")]
+        conversation_id: i64,
+        reply_id: String,
+        state: String,
+        code: Option<String>,
+        message: Option<String>,
+        attempts: u32,
     },
     /// A piece or the final form of a suggestion for this conversation.
     #[serde(rename_all = "camelCase")]

@@ -5,20 +5,29 @@
 //! channel's [`CustomerSink`].
 //!
 //! Key decisions:
-//! - The channels only queue: a customer message is claimed (its message id, once) and handed to
-//!   an ingest worker; the HTTP and WebSocket tasks never wait on the NLU or the model.
-//! - Messages of one conversation are handled in order by one worker (conversations are sharded
-//!   over the workers by id), so a turn always sees the turn before it.
+//! - Ingest stores, then queues: a customer message is claimed (its message id, once) and stored
+//!   in one transaction, the console hears `customerMessage` at once, and the message goes to an
+//!   ingest worker for the NLU; the HTTP and WebSocket tasks never wait on the NLU or the model,
+//!   and a salesperson sees a message the moment it arrives, however long the queue.
+//! - Messages of one conversation are stored and queued in one order (one lock per worker's
+//!   queue) and understood in that order by one worker (conversations are sharded over the
+//!   workers by id), so a turn always sees the turn before it.
+//! - A worker takes what waits in its queue (up to [`BATCH`] messages) as one batch: one encoder
+//!   call embeds them all, every turn is recorded (`messageAnalysed`), then suggestions are
+//!   written for each conversation's latest message of the batch only — an earlier one was
+//!   superseded by the customer's next message before anyone could answer it.
 //! - A channel's contact (a visitor's token, a webhook sender) maps to one conversation, kept in
 //!   the store, so a visitor who comes back sees the same thread.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use closer_channels::callback::{Callback, CallbackError, RetryPolicy};
+use closer_channels::callback::{DeliveryReport, Recipient, Replier, WebhookReply};
 use closer_channels::simulator::Simulator;
 pub use closer_channels::simulator::{PERSONAS, Pace, Persona, Progress, SimulatorConfig};
 use closer_channels::webhook::WebhookConfig;
@@ -30,6 +39,7 @@ use closer_dialogue::{Channel, Event, Mode, Role};
 use closer_store::NewConversation;
 
 use crate::deliver::{CustomerSink, Outgoing};
+use crate::engine::StoredMessage;
 use crate::{Api, ApiError, ErrorCode};
 
 /// The port the demo's chat page is served on (another free one if it is taken).
@@ -48,6 +58,12 @@ pub struct ChannelSettings {
     pub webhook_secret: Option<Vec<u8>>,
     /// How old (or how far ahead) a webhook request's timestamp may be, in seconds.
     pub webhook_max_skew_secs: i64,
+    /// Per webhook platform, the URL replies to its customers are posted to (signed with the
+    /// webhook secret; see the channels README). A platform without one keeps its replies in
+    /// the conversation only.
+    pub webhook_callbacks: Vec<Callback>,
+    /// How hard a reply is retried.
+    pub webhook_retry: RetryPolicy,
     pub limits: Limits,
     /// The AI mode of the conversations the channels open (the store's default, draft, if none).
     pub mode: Option<Mode>,
@@ -63,6 +79,8 @@ impl Default for ChannelSettings {
             allowed_origins: Vec::new(),
             webhook_secret: None,
             webhook_max_skew_secs: 300,
+            webhook_callbacks: Vec::new(),
+            webhook_retry: RetryPolicy::default(),
             limits: Limits::default(),
             mode: None,
             workers: 2,
@@ -73,33 +91,80 @@ impl Default for ChannelSettings {
 /// Ingest counters.
 #[derive(Debug, Default)]
 pub struct IngestStats {
-    /// Messages queued for the engine.
+    /// Messages stored and queued for the engine.
     pub queued: AtomicU64,
-    /// Messages the engine handled (stored and answered or drafted for).
+    /// Messages the engine understood (and, the latest of a conversation, answered or drafted
+    /// for).
     pub handled: AtomicU64,
-    /// Messages whose handling failed (the message is kept when the NLU was the cause).
+    /// Messages stored but not understood (the NLU failed or was not ready).
     pub failed: AtomicU64,
     /// Redeliveries ignored.
     pub duplicates: AtomicU64,
+    /// Batches the workers understood (messages per batch: handled ÷ batches).
+    pub batches: AtomicU64,
     /// Time in the engine (all handled messages), and of it in the NLU, in microseconds.
     pub engine_micros: AtomicU64,
     pub nlu_micros: AtomicU64,
 }
 
-/// A message waiting for the engine.
-struct Job {
-    inbound: Inbound,
-}
+/// Messages a worker understands together, at most (one encoder batch).
+pub const BATCH: usize = 16;
 
 /// The engine side of the channels: `closer_channels::Inbox` over the API.
 struct Ingest {
     api: Api,
-    queues: Vec<Sender<Job>>,
+    /// Each worker's queue; its lock also keeps storing and queueing in one order.
+    queues: Vec<Mutex<Sender<StoredMessage>>>,
     mode: Option<Mode>,
     /// Serialises find-or-create of contacts.
     contacts: Mutex<()>,
     typing: Mutex<HashSet<i64>>,
+    /// What became of each reply posted to a webhook platform, by reply id.
+    replies: Mutex<HashMap<String, ReplyState>>,
     stats: Arc<IngestStats>,
+}
+
+/// Where a reply to a webhook platform stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyState {
+    /// Queued or being retried.
+    Pending,
+    /// The platform answered 2xx, after this many attempts.
+    Delivered { attempts: u32 },
+    /// Failed for good (the reply is still in the conversation).
+    Failed(CallbackError),
+}
+
+impl Ingest {
+    /// Records and announces what became of a reply.
+    fn reply_state(&self, conversation_id: i64, reply_id: &str, state: ReplyState) {
+        let (name, code, message, attempts) = match &state {
+            ReplyState::Pending => ("pending", None, None, 0),
+            ReplyState::Delivered { attempts } => ("delivered", None, None, *attempts),
+            ReplyState::Failed(e) => {
+                let attempts = match e {
+                    CallbackError::GaveUp { attempts, .. } => *attempts,
+                    CallbackError::Refused { .. } => 1,
+                    CallbackError::NotConfigured { .. } => 0,
+                };
+                ("failed", Some(e.code().to_owned()), Some(e.to_string()), attempts)
+            }
+        };
+        self.replies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(reply_id.to_owned(), state.clone());
+        if state != ReplyState::Pending {
+            self.api.events.publish(crate::events::AppEvent::ReplyDelivery {
+                conversation_id,
+                reply_id: reply_id.to_owned(),
+                state: name.to_owned(),
+                code,
+                message,
+                attempts,
+            });
+        }
+    }
 }
 
 impl std::fmt::Debug for Ingest {
@@ -166,32 +231,40 @@ impl Inbox for Ingest {
         if inbound.text.len() > crate::args::MAX_TEXT_BYTES {
             return Err(IngestError::new("too_large", "the message is too long"));
         }
-        if let Some((source, id)) = &inbound.dedup {
-            let at = (self.api.clock)();
-            let first = self
-                .api
-                .store
-                .claim_inbound(source, id, inbound.conversation_id, at)
-                .map_err(|e| ingest_error(e.into()))?;
-            if !first {
-                self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                return Ok(Accepted::Duplicate);
-            }
-        }
         let shard = inbound.conversation_id.unsigned_abs() as usize % self.queues.len().max(1);
-        let dedup = inbound.dedup.clone();
-        match self.queues.get(shard).map(|q| q.send(Job { inbound })) {
-            Some(Ok(())) => {
-                self.stats.queued.fetch_add(1, Ordering::Relaxed);
-                Ok(Accepted::Queued)
-            }
-            _ => {
-                if let Some((source, id)) = dedup {
-                    let _ = self.api.store.release_inbound(&source, &id);
-                }
-                Err(IngestError::new("busy", "the engine is not taking messages"))
-            }
+        let Some(queue) = self.queues.get(shard) else {
+            return Err(IngestError::new("busy", "the engine is not taking messages"));
+        };
+        // Stored and queued under one lock: the worker sees a conversation's messages in the
+        // order they were stored, however many requests race.
+        let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+        let dedup = inbound.dedup.as_ref().map(|(source, id)| (source.as_str(), id.as_str()));
+        let stored = self
+            .api
+            .store_customer_message(inbound.conversation_id, &inbound.text, dedup)
+            .map_err(ingest_error)?;
+        let Some(message) = stored else {
+            self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            return Ok(Accepted::Duplicate);
+        };
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        if queue.send(message).is_err() {
+            // Stored and shown; only its analysis is lost (the worker is gone).
+            self.stats.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                conversation_id = inbound.conversation_id,
+                "the ingest worker is gone: the message is stored but will not be analysed"
+            );
         }
+        Ok(Accepted::Queued)
+    }
+
+    fn reply_delivered(&self, report: &DeliveryReport) {
+        let state = match &report.outcome {
+            Ok(attempts) => ReplyState::Delivered { attempts: *attempts },
+            Err(e) => ReplyState::Failed(e.clone()),
+        };
+        self.reply_state(report.reply.conversation_id, &report.reply.reply_id, state);
     }
 
     fn typing(&self, conversation_id: i64, on: bool) {
@@ -206,33 +279,50 @@ impl Inbox for Ingest {
     }
 }
 
-/// One ingest worker: its conversations' messages, in order, through the live path.
-fn work(api: Api, hub: Arc<Hub>, jobs: Receiver<Job>, stats: Arc<IngestStats>) {
-    for job in jobs {
-        let Job { inbound } = job;
-        let id = inbound.conversation_id;
-        hub.send(id, ToCustomer::Typing { on: true });
-        let started = std::time::Instant::now();
-        let result = api.receive_customer_message(id, &inbound.text, &mut |_| {});
-        stats.engine_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        hub.send(id, ToCustomer::Typing { on: false });
-        match result {
-            Ok(turn) => {
-                stats.nlu_micros.fetch_add((turn.nlu_ms * 1000.0) as u64, Ordering::Relaxed);
-                stats.handled.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
-                stats.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(conversation_id = id, code = ?e.code, "customer message: {}", e.message);
-                // The message is kept when only its analysis failed; otherwise a redelivery
-                // may try again.
-                if e.code != ErrorCode::NluNotReady
-                    && let Some((source, message_id)) = &inbound.dedup
-                {
-                    let _ = api.store.release_inbound(source, message_id);
-                }
+/// One ingest worker: its conversations' stored messages, in order, in batches of what waits:
+/// understood together, then the latest of each conversation answered.
+fn work(api: Api, hub: Arc<Hub>, jobs: Receiver<StoredMessage>, stats: Arc<IngestStats>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match jobs.try_recv() {
+                Ok(message) => batch.push(message),
+                Err(_) => break,
             }
         }
+        let mut conversations: Vec<i64> = batch.iter().map(|m| m.conversation_id).collect();
+        conversations.sort_unstable();
+        conversations.dedup();
+        for &id in &conversations {
+            hub.send(id, ToCustomer::Typing { on: true });
+        }
+        let started = std::time::Instant::now();
+        let understood = api.understand_customer_messages(&batch);
+        let mut done = 0u64;
+        for (n, result) in understood.iter().enumerate() {
+            let id = batch[n].conversation_id;
+            let latest = !batch[n + 1..].iter().any(|m| m.conversation_id == id);
+            match result {
+                Ok(turn) => {
+                    stats.nlu_micros.fetch_add((turn.nlu_ms * 1000.0) as u64, Ordering::Relaxed);
+                    if latest && let Err(e) = api.answer_customer_message(turn, &mut |_| {}) {
+                        tracing::warn!(conversation_id = id, code = ?e.code, "suggestions: {}", e.message);
+                    }
+                    done += 1;
+                }
+                Err(e) => {
+                    // The message stays stored (and shown) without its analysis.
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(conversation_id = id, code = ?e.code, "customer message: {}", e.message);
+                }
+            }
+            if latest {
+                hub.send(id, ToCustomer::Typing { on: false });
+            }
+        }
+        stats.engine_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.handled.fetch_add(done, Ordering::Relaxed);
     }
 }
 
@@ -251,6 +341,52 @@ impl CustomerSink for HubSink {
             open,
             "reply handed to the channel"
         );
+    }
+}
+
+/// Replies to webhook customers go to their platform's callback URL.
+struct WebhookSink {
+    ingest: Arc<Ingest>,
+    replier: Replier,
+}
+
+impl std::fmt::Debug for WebhookSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSink").field("replier", &self.replier).finish_non_exhaustive()
+    }
+}
+
+impl CustomerSink for WebhookSink {
+    fn deliver(&self, outgoing: &Outgoing) {
+        let id = outgoing.conversation_id;
+        let reply_id = outgoing.reply_id();
+        // The contact key is `platform:sender id` (the platform has no colon).
+        let contact = match self.ingest.api.store.contact_of(id) {
+            Ok(Some((Channel::Webhook, key))) => key,
+            Ok(_) => {
+                tracing::warn!(conversation_id = id, "a webhook conversation without its sender");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(conversation_id = id, "the webhook sender could not be read: {e}");
+                return;
+            }
+        };
+        let (platform, sender) = contact.split_once(':').unwrap_or(("default", contact.as_str()));
+        let reply = WebhookReply {
+            reply_id: reply_id.clone(),
+            conversation_id: id,
+            platform: platform.to_owned(),
+            recipient: Recipient { id: sender.to_owned() },
+            text: outgoing.text.clone(),
+            by: outgoing.by.as_str().to_owned(),
+            at: outgoing.at,
+        };
+        self.ingest.reply_state(id, &reply_id, ReplyState::Pending);
+        if let Err(e) = self.replier.send(reply) {
+            tracing::info!(conversation_id = id, "reply kept in the conversation: {e}");
+            self.ingest.reply_state(id, &reply_id, ReplyState::Failed(e));
+        }
     }
 }
 
@@ -276,6 +412,11 @@ impl LiveChannels {
     /// Ingest counters.
     pub fn stats(&self) -> &IngestStats {
         &self.ingest.stats
+    }
+
+    /// Where a reply posted to a webhook platform stands (`Outgoing::reply_id`), if one was.
+    pub fn reply_state(&self, reply_id: &str) -> Option<ReplyState> {
+        self.ingest.replies.lock().unwrap_or_else(|p| p.into_inner()).get(reply_id).cloned()
     }
 
     /// Whether the customer of a conversation is typing now.
@@ -349,7 +490,7 @@ fn api_error(e: IngestError) -> ApiError {
 impl Drop for LiveChannels {
     fn drop(&mut self) {
         self.simulator = None;
-        for channel in [Channel::Widget, Channel::Simulator] {
+        for channel in [Channel::Widget, Channel::Simulator, Channel::Webhook] {
             self.api.deliveries().unregister(channel);
         }
     }
@@ -364,13 +505,13 @@ impl Api {
         let stats = Arc::new(IngestStats::default());
         let mut queues = Vec::new();
         for n in 0..settings.workers.max(1) {
-            let (tx, rx) = channel::<Job>();
+            let (tx, rx) = channel::<StoredMessage>();
             let (api, hub, stats) = (self.clone(), Arc::clone(&hub), Arc::clone(&stats));
             std::thread::Builder::new()
                 .name(format!("closer-ingest-{n}"))
                 .spawn(move || work(api, hub, rx, stats))
                 .map_err(|e| ApiError::new(ErrorCode::Internal, format!("ingest worker: {e}")))?;
-            queues.push(tx);
+            queues.push(Mutex::new(tx));
         }
         let ingest = Arc::new(Ingest {
             api: self.clone(),
@@ -378,6 +519,7 @@ impl Api {
             mode: settings.mode,
             contacts: Mutex::new(()),
             typing: Mutex::default(),
+            replies: Mutex::default(),
             stats,
         });
         let mut config = if settings.lan {
@@ -392,7 +534,17 @@ impl Api {
                 return Err(ApiError::invalid("the webhook secret must be at least 16 bytes"));
             }
             Some(secret) => {
-                Some(WebhookConfig { secret, max_skew_secs: settings.webhook_max_skew_secs })
+                closer_channels::callback::check(&settings.webhook_callbacks)
+                    .map_err(|e| ApiError::invalid(e.to_string()))?;
+                Some(WebhookConfig {
+                    secret,
+                    max_skew_secs: settings.webhook_max_skew_secs,
+                    callbacks: settings.webhook_callbacks,
+                    retry: settings.webhook_retry,
+                })
+            }
+            None if !settings.webhook_callbacks.is_empty() => {
+                return Err(ApiError::invalid("webhook callbacks need the webhook secret"));
             }
             None => None,
         };
@@ -403,6 +555,11 @@ impl Api {
         let sink: Arc<dyn CustomerSink> = Arc::new(HubSink(Arc::clone(&hub)));
         self.deliveries().register(Channel::Widget, Arc::clone(&sink));
         self.deliveries().register(Channel::Simulator, sink);
+        if let Some(replier) = server.replier() {
+            let ingest = Arc::clone(&ingest);
+            let sink = WebhookSink { ingest, replier: replier.clone() };
+            self.deliveries().register(Channel::Webhook, Arc::new(sink));
+        }
         Ok(LiveChannels { api: self.clone(), server, ingest, simulator: None })
     }
 

@@ -10,7 +10,7 @@ const SECRET: &[u8] = b"a-test-secret-of-32-bytes-length";
 const NOW: i64 = 1_790_000_000;
 
 fn config() -> WebhookConfig {
-    WebhookConfig { secret: SECRET.to_vec(), max_skew_secs: 300 }
+    WebhookConfig::new(SECRET.to_vec(), 300)
 }
 
 proptest! {

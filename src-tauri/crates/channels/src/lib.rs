@@ -8,12 +8,15 @@
 //!   carries replies back through the [`Hub`]. Untrusted input is checked here first — size,
 //!   encoding, shape, rate, origin, signature, replay — and a bad frame gets an error frame, never
 //!   a dropped connection for its neighbours.
-//! - [`Inbox::accept`] only queues: the HTTP and WebSocket tasks never wait on the model. Every
-//!   store call runs on tokio's blocking pool.
+//! - [`Inbox::accept`] only stores and queues: the HTTP and WebSocket tasks never wait on the NLU
+//!   or the model. Every store call runs on tokio's blocking pool.
+//! - Replies to webhook customers go back to their platform's callback URL, signed like the
+//!   inbound webhook and retried ([`callback`]).
 //! - Message ids make ingest idempotent: the webhook sender's id and the widget client's id are
 //!   claimed once ([`Accepted::Duplicate`] the second time), so a resend after a reconnect or a
 //!   platform's redelivery is not a second message.
 
+pub mod callback;
 pub mod client;
 mod hub;
 mod limits;
@@ -73,7 +76,7 @@ pub struct Inbound {
 /// What [`Inbox::accept`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepted {
-    /// Queued for the engine.
+    /// Taken in (the engine stored it and queued it to be understood).
     Queued,
     /// Its message id was taken before: ignored.
     Duplicate,
@@ -101,11 +104,16 @@ pub trait Inbox: Send + Sync + 'static {
     fn conversation_for(&self, contact: &Contact) -> Result<i64, IngestError>;
     /// The thread so far, oldest first.
     fn history(&self, conversation_id: i64) -> Result<Vec<Line>, IngestError>;
-    /// Takes a customer message in (queues it for the engine and returns).
+    /// Takes a customer message in: stores it (the engine implementation) and queues it for the
+    /// engine, then returns — it never waits for the message to be understood or answered.
     fn accept(&self, message: Inbound) -> Result<Accepted, IngestError>;
     /// The customer started or stopped typing.
     fn typing(&self, conversation_id: i64, on: bool) {
         let _ = (conversation_id, on);
+    }
+    /// What became of a reply posted to a webhook platform ([`callback`]).
+    fn reply_delivered(&self, report: &callback::DeliveryReport) {
+        let _ = report;
     }
 }
 

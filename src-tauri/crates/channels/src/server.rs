@@ -10,6 +10,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio::sync::oneshot;
 
+use crate::callback::Replier;
 use crate::limits::{Limits, RateLimiter};
 use crate::webhook::WebhookConfig;
 use crate::{Hub, Inbox, widget};
@@ -23,7 +24,7 @@ pub struct ServerConfig {
     /// embeds the chat), e.g. `https://shop.example.com`.
     pub allowed_origins: Vec<String>,
     pub limits: Limits,
-    /// The inbound webhook at `POST /webhook`, when configured.
+    /// The inbound webhook at `POST /webhook` and its reply callbacks, when configured.
     pub webhook: Option<WebhookConfig>,
 }
 
@@ -65,6 +66,7 @@ pub(crate) struct Shared {
 pub struct Server {
     addr: SocketAddr,
     hub: Arc<Hub>,
+    replier: Option<Replier>,
     shutdown: Option<oneshot::Sender<()>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -81,6 +83,19 @@ impl Server {
             .thread_name("closer-channels")
             .enable_all()
             .build()?;
+        let replier = match &config.webhook {
+            Some(webhook) if !webhook.callbacks.is_empty() => Some(
+                Replier::start(
+                    runtime.handle(),
+                    &webhook.callbacks,
+                    Arc::new(webhook.secret.clone()),
+                    webhook.retry,
+                    Arc::clone(&inbox),
+                )
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+            ),
+            _ => None,
+        };
         let listener = std::net::TcpListener::bind(config.addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -118,7 +133,7 @@ impl Server {
             }
         });
         tracing::info!(%addr, "customer channels listening");
-        Ok(Self { addr, hub, shutdown: Some(tx), runtime: Some(runtime) })
+        Ok(Self { addr, hub, replier, shutdown: Some(tx), runtime: Some(runtime) })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -137,6 +152,11 @@ impl Server {
 
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    /// Posts replies to webhook platforms, when callbacks are configured.
+    pub fn replier(&self) -> Option<&Replier> {
+        self.replier.as_ref()
     }
 }
 

@@ -16,13 +16,24 @@ pub const TIMESTAMP_HEADER: &str = "x-closer-timestamp";
 /// The header with `sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`.
 pub const SIGNATURE_HEADER: &str = "x-closer-signature";
 
-/// How the webhook checks requests.
+/// How the webhook checks requests, and where replies to its customers go.
 #[derive(Clone)]
 pub struct WebhookConfig {
-    /// The shared secret (at least 16 bytes).
+    /// The shared secret (at least 16 bytes); it signs the replies too.
     pub secret: Vec<u8>,
     /// How far a request's timestamp may be from now, in seconds.
     pub max_skew_secs: i64,
+    /// Per platform, the URL replies are posted to ([`crate::callback`]); a platform without
+    /// one keeps its replies in the conversation only.
+    pub callbacks: Vec<crate::callback::Callback>,
+    pub retry: crate::callback::RetryPolicy,
+}
+
+impl WebhookConfig {
+    /// Inbound only: no reply callbacks.
+    pub fn new(secret: Vec<u8>, max_skew_secs: i64) -> Self {
+        Self { secret, max_skew_secs, callbacks: Vec::new(), retry: Default::default() }
+    }
 }
 
 impl std::fmt::Debug for WebhookConfig {
@@ -30,6 +41,8 @@ impl std::fmt::Debug for WebhookConfig {
         f.debug_struct("WebhookConfig")
             .field("secret", &"<redacted>")
             .field("max_skew_secs", &self.max_skew_secs)
+            .field("callbacks", &self.callbacks)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -258,7 +271,7 @@ mod tests {
     const NOW: i64 = 1_790_000_000;
 
     fn config() -> WebhookConfig {
-        WebhookConfig { secret: b"0123456789abcdef-secret".to_vec(), max_skew_secs: 300 }
+        WebhookConfig::new(b"0123456789abcdef-secret".to_vec(), 300)
     }
 
     fn body() -> Vec<u8> {

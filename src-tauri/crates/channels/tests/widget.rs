@@ -88,7 +88,7 @@ fn start(limits: Limits) -> (Server, Arc<Recorder>) {
     let recorder = Arc::new(Recorder::default());
     let mut config = ServerConfig::loopback(0);
     config.limits = limits;
-    config.webhook = Some(WebhookConfig { secret: SECRET.to_vec(), max_skew_secs: 300 });
+    config.webhook = Some(WebhookConfig::new(SECRET.to_vec(), 300));
     let server =
         Server::start(config, Arc::clone(&recorder) as Arc<dyn Inbox>, Arc::new(Hub::default()))
             .expect("server starts");

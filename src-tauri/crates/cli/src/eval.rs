@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use closer_nlu::NluError;
 use closer_nlu::data::{self, IntentLine, SentimentLine};
-use closer_nlu::encoder::Encoder;
+use closer_nlu::encoder::{Encoder, Pooling};
 use closer_nlu::eval::{LabelScore, MultiLabelScores};
 use closer_nlu::head::{Head, TrainOptions};
 use closer_nlu::train::{self, Featurizer, Latency};
@@ -55,6 +55,14 @@ struct HeadArgs {
     /// AdaGrad learning rate.
     #[arg(long)]
     learning_rate: Option<f32>,
+    /// How the encoder's token states are pooled: `sentence` (the sentence embedding) or parts
+    /// like `mean12+mean9` (default: the app's, `mean12+mean9` on e5-small).
+    #[arg(long)]
+    pooling: Option<String>,
+    /// Weight of the nearest training examples' vote (default: chosen on held-out blocks of the
+    /// training set; 0 turns it off).
+    #[arg(long)]
+    knn_weight: Option<f32>,
     /// Messages timed one by one, uncached, for the latency figures.
     #[arg(long, default_value_t = 200)]
     latency_samples: usize,
@@ -135,7 +143,23 @@ fn options(args: &HeadArgs) -> TrainOptions {
     if let Some(r) = args.learning_rate {
         options.learning_rate = r;
     }
+    if let Some(w) = args.knn_weight {
+        options.knn_weight_grid = vec![w];
+    }
     options
+}
+
+/// The featurizer of `args`: its encoder, pooled as asked (or the app's default).
+fn featurizer<'e>(
+    models_dir: &Path,
+    encoder: Option<&'e Encoder>,
+    args: &HeadArgs,
+) -> Result<Featurizer<'e>, NluError> {
+    let cache = cache_dir(models_dir);
+    match &args.pooling {
+        Some(p) => Featurizer::with_pooling(encoder, Pooling::parse(p)?, Some(&cache)),
+        None => Featurizer::new(encoder, Some(&cache)),
+    }
 }
 
 /// A progress bar on stderr for embedding a set (hidden when stderr is not a terminal).
@@ -158,7 +182,7 @@ fn intents(models_dir: &Path, args: &HeadArgs) -> Result<(), NluError> {
     let train_lines: Vec<IntentLine> = data::read_jsonl(&args.train)?;
     let test_lines: Vec<IntentLine> = data::read_jsonl(&args.test)?;
     let encoder = load_encoder(models_dir, &args.encoder)?;
-    let mut featurizer = Featurizer::new(encoder.as_ref(), Some(&cache_dir(models_dir)))?;
+    let mut featurizer = featurizer(models_dir, encoder.as_ref(), args)?;
     let started = std::time::Instant::now();
     let head =
         train::train_intents(&mut featurizer, &train_lines, &options(args), &mut bar("train"))?;
@@ -181,6 +205,8 @@ fn intents(models_dir: &Path, args: &HeadArgs) -> Result<(), NluError> {
             "n_test": all.n,
             "n_train": train_lines.len(),
             "encoder": head.info.encoder,
+            "pooling": head.info.pooling,
+            "knn_weight": head.info.knn_weight,
             "train_secs": train_secs,
             "per_label": all.per_label,
         });
@@ -194,11 +220,13 @@ fn intents(models_dir: &Path, args: &HeadArgs) -> Result<(), NluError> {
         return Ok(());
     }
     println!(
-        "intents: {} train / {} test messages, {} labels, encoder {}, head trained in {train_secs:.1} s",
+        "intents: {} train / {} test messages, {} labels, encoder {} ({}, neighbour weight {}), head trained in {train_secs:.1} s",
         train_lines.len(),
         all.n,
         head.info.labels.len(),
-        head.info.encoder
+        head.info.encoder,
+        head.info.pooling,
+        head.info.knn_weight
     );
     print_scores("all", &all);
     for (lang, s) in &by_lang {
@@ -288,7 +316,7 @@ fn sentiment(models_dir: &Path, args: &HeadArgs) -> Result<(), NluError> {
     let train_lines: Vec<SentimentLine> = data::read_jsonl(&args.train)?;
     let test_lines: Vec<SentimentLine> = data::read_jsonl(&args.test)?;
     let encoder = load_encoder(models_dir, &args.encoder)?;
-    let mut featurizer = Featurizer::new(encoder.as_ref(), Some(&cache_dir(models_dir)))?;
+    let mut featurizer = featurizer(models_dir, encoder.as_ref(), args)?;
     let head =
         train::train_sentiment(&mut featurizer, &train_lines, &options(args), &mut bar("train"))?;
     let all = train::score_sentiment(&head, &mut featurizer, &test_lines, &mut bar("test"))?;

@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// Name of the environment variable holding the webhook's shared secret (enables the webhook).
     #[arg(long, value_name = "VAR")]
     webhook_secret_env: Option<String>,
+    /// Where replies to a webhook platform's customers are posted, signed with the webhook
+    /// secret (see the channels README); repeatable, one per platform.
+    #[arg(long = "webhook-callback", value_name = "PLATFORM=URL", requires = "webhook_secret_env")]
+    webhook_callbacks: Vec<String>,
     /// Demo mode: seed the demo data if the store is empty, and start the simulated customers.
     #[arg(long)]
     demo: bool,
@@ -59,6 +63,17 @@ pub fn main(args: ServeArgs, mut options: Options) -> Result<ExitCode, ApiError>
             lan: args.lan,
             allowed_origins: args.allow_origins,
             webhook_secret,
+            webhook_callbacks: args
+                .webhook_callbacks
+                .iter()
+                .map(|c| match c.split_once('=') {
+                    Some((platform, url)) => Ok(closer_app::live::Callback {
+                        platform: platform.trim().to_owned(),
+                        url: url.trim().to_owned(),
+                    }),
+                    None => Err(ApiError::invalid(format!("--webhook-callback {c}: PLATFORM=URL"))),
+                })
+                .collect::<Result<_, _>>()?,
             ..ChannelSettings::default()
         })?
     };

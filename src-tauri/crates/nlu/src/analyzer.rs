@@ -6,10 +6,37 @@ use std::time::Instant;
 use closer_dialogue::{Annotation, FieldSpec, IntentScore, Sentiment, SentimentScore};
 
 use crate::NluError;
-use crate::encoder::Encoder;
+use crate::encoder::{Encoder, Pooling};
 use crate::entities::{self, Context};
 use crate::features;
 use crate::head::Head;
+
+/// What the intent head and the sentiment head read of one text's embedding.
+pub type HeadInput = (Vec<f32>, Vec<f32>);
+
+/// The embedding inputs of the intent and the sentiment head for each of `texts`, each pooled
+/// as its head was trained ([`Pooling`]), from one encoder pass over the batch (empty without an
+/// encoder, or for a head trained on another encoder: it then reads the n-grams only).
+pub fn head_inputs(
+    encoder: Option<&Encoder>,
+    intents: &Head,
+    sentiment: &Head,
+    texts: &[&str],
+) -> Result<Vec<HeadInput>, NluError> {
+    let Some(encoder) = encoder else { return Ok(vec![Default::default(); texts.len()]) };
+    let reads = |h: &Head| h.info.encoder == encoder.id();
+    let (pi, ps) =
+        (Pooling::parse(&intents.info.pooling)?, Pooling::parse(&sentiment.info.pooling)?);
+    let pooled = encoder.pooled(texts, &[&pi, &ps])?;
+    Ok(pooled
+        .into_iter()
+        .map(|mut v| {
+            let s = v.pop().filter(|_| reads(sentiment)).unwrap_or_default();
+            let i = v.pop().filter(|_| reads(intents)).unwrap_or_default();
+            (i, s)
+        })
+        .collect())
+}
 
 /// How long each stage of one analysis took, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
@@ -34,10 +61,8 @@ pub fn analyze(
     let span = tracing::debug_span!("nlu", bytes = text.len());
     let _entered = span.enter();
     let started = Instant::now();
-    let dense = match encoder {
-        Some(e) => e.embed(&[text])?.pop().unwrap_or_default(),
-        None => Vec::new(),
-    };
+    let (dense, sentiment_dense) =
+        head_inputs(encoder, intents, sentiment, &[text])?.pop().unwrap_or_default();
     let embedded = Instant::now();
     let sparse = features::ngrams(text);
     let probs = intents.predict(&dense, &sparse);
@@ -49,7 +74,7 @@ pub fn analyze(
     let top_intent =
         probs.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1)).map(label);
     let sentiment = sentiment
-        .decide(&sentiment.predict(&dense, &sparse))
+        .decide(&sentiment.predict(&sentiment_dense, &sparse))
         .first()
         .and_then(|&(l, p)| {
             let label = Sentiment::parse(sentiment.info.labels.get(l)?)?;

@@ -61,6 +61,14 @@ pub struct TrainOptions {
     /// Tune a threshold per label on the held-out part (maximum F1), for labels with enough
     /// held-out examples.
     pub tune_thresholds: bool,
+    /// Candidate weights of the nearest-neighbour vote blended with the classifier's
+    /// probabilities, chosen among on the held-out part (empty or `[0.0]`: no neighbours kept).
+    pub knn_weight_grid: Vec<f32>,
+    /// Neighbours that vote.
+    pub knn_k: usize,
+    /// How many leading values of the embedding the neighbours are compared on (0: all); the
+    /// first pooled vector, e.g. the last layer's mean.
+    pub knn_dim: usize,
     pub seed: u64,
 }
 
@@ -73,9 +81,12 @@ impl Default for TrainOptions {
             dense_scale: 0.1,
             dense_scale_grid: vec![0.03, 0.05, 0.1, 0.2],
             hidden: 0,
-            holdout: 0.1,
+            holdout: 0.15,
             threshold: 0.5,
             tune_thresholds: true,
+            knn_weight_grid: vec![0.0, 0.2, 0.35, 0.5],
+            knn_k: 10,
+            knn_dim: 384,
             seed: 0x5eed,
         }
     }
@@ -105,6 +116,83 @@ pub struct HeadInfo {
     pub examples: usize,
     /// sha256 of the training texts and labels, to tell heads apart.
     pub data_digest: String,
+    /// How the encoder's token states were pooled into its input ([`crate::encoder::Pooling`]).
+    #[serde(default = "sentence_pooling")]
+    pub pooling: String,
+    /// Weight of the training examples' nearest-neighbour vote in its probabilities (0: none).
+    #[serde(default)]
+    pub knn_weight: f32,
+    #[serde(default)]
+    pub knn_k: usize,
+    /// Leading embedding values the neighbours are compared on.
+    #[serde(default)]
+    pub knn_dim: usize,
+}
+
+fn sentence_pooling() -> String {
+    "sentence".to_owned()
+}
+
+/// The training examples a head keeps for its nearest-neighbour vote: the leading `knn_dim`
+/// embedding values of each, L2-normalised, and its labels.
+#[derive(Debug, Clone, Default)]
+struct Memory {
+    dim: usize,
+    /// `n × dim`.
+    vectors: Vec<f32>,
+    /// `n × labels`, 0 or 1.
+    labels: Vec<u8>,
+}
+
+impl Memory {
+    fn new(examples: &[&Example], dim: usize, n_labels: usize) -> Self {
+        let mut vectors = Vec::with_capacity(examples.len() * dim);
+        let mut labels = vec![0u8; examples.len() * n_labels];
+        for (i, e) in examples.iter().enumerate() {
+            vectors.extend(unit(&e.dense[..dim.min(e.dense.len())]));
+            for &l in &e.labels {
+                labels[i * n_labels + l] = 1;
+            }
+        }
+        Self { dim, vectors, labels }
+    }
+
+    fn len(&self) -> usize {
+        self.vectors.len() / self.dim.max(1)
+    }
+
+    /// The similarity-weighted label vote of the `k` nearest examples to `query` (raw
+    /// embedding), a distribution for a single-label head, per-label shares for a multi-label one.
+    fn vote(&self, query: &[f32], k: usize, n_labels: usize) -> Vec<f32> {
+        let mut out = vec![0f32; n_labels];
+        if self.dim == 0 || query.len() < self.dim || self.len() == 0 {
+            return out;
+        }
+        let q = unit(&query[..self.dim]);
+        let mut sims: Vec<(f32, usize)> =
+            self.vectors.chunks_exact(self.dim).map(|v| dot(v, &q)).zip(0..).collect();
+        let k = k.clamp(1, sims.len());
+        sims.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
+        let mut total = 0f32;
+        for &(sim, i) in &sims[..k] {
+            // Sharply peaked: a near-copy outvotes several loose neighbours.
+            let w = ((sim - 1.0) / KNN_TAU).exp();
+            total += w;
+            for (o, &y) in out.iter_mut().zip(&self.labels[i * n_labels..(i + 1) * n_labels]) {
+                *o += w * f32::from(y);
+            }
+        }
+        out.iter_mut().for_each(|o| *o /= total.max(1e-12));
+        out
+    }
+}
+
+/// Temperature of the neighbours' similarity weights.
+const KNN_TAU: f32 = 0.05;
+
+fn unit(v: &[f32]) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.iter().map(|x| x / norm).collect()
 }
 
 /// A trained head.
@@ -116,6 +204,7 @@ pub struct Head {
     /// anisotropic (every pair has a high cosine), and centring them gives the head usable inputs.
     mean: Vec<f32>,
     inv_std: Vec<f32>,
+    memory: Memory,
 }
 
 /// The mean and 1/std of each dimension of `examples`' embeddings.
@@ -446,19 +535,17 @@ fn holdout_score(kind: HeadKind, logits: &[Vec<f32>], labels: &[&[usize]]) -> f6
 }
 
 /// The lowest probability at which the most likely label is reported when no label passes its
-/// threshold, chosen on the held-out logits for the best micro-F1 (`None` if reporting nothing is
-/// best).
+/// threshold, chosen on the held-out probabilities for the best micro-F1 (`None` if reporting
+/// nothing is best).
 fn tune_top_floor(
-    logits: &[Vec<f32>],
+    probs: &[Vec<f32>],
     labels: &[&[usize]],
-    t: f32,
     thresholds: &[f32],
     default: f32,
 ) -> Option<f32> {
     let score = |floor: Option<f32>| {
         let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
-        for (z, y) in logits.iter().zip(labels) {
-            let probs: Vec<f32> = z.iter().map(|v| sigmoid(v / t)).collect();
+        for (probs, y) in probs.iter().zip(labels) {
             let mut predicted: Vec<usize> = (0..probs.len())
                 .filter(|&l| probs[l] >= thresholds.get(l).copied().unwrap_or(default))
                 .collect();
@@ -487,40 +574,125 @@ fn tune_top_floor(
     best.0
 }
 
-/// For each label, the threshold on calibrated probabilities that maximises its F1 on the
-/// held-out logits; `default` for labels with fewer than 8 held-out positives. Ties keep the
-/// threshold nearest to `default`.
-fn tune_thresholds(logits: &[Vec<f32>], labels: &[&[usize]], t: f32, default: f32) -> Vec<f32> {
-    let n_labels = logits.first().map_or(0, Vec::len);
-    (0..n_labels)
+/// For each label, the threshold on held-out probabilities that maximises its F1; `default`
+/// for labels with fewer than 8 held-out positives. Ties keep the threshold nearest to `default`.
+/// Returns the thresholds and the held-out macro-F1 they give.
+fn tune_thresholds(probs: &[Vec<f32>], labels: &[&[usize]], default: f32) -> (Vec<f32>, f64) {
+    let n_labels = probs.first().map_or(0, Vec::len);
+    let mut f1s = Vec::new();
+    let thresholds = (0..n_labels)
         .map(|l| {
             let positives = labels.iter().filter(|y| y.contains(&l)).count();
-            if positives < 8 {
-                return default;
-            }
-            let mut best = (default, -1.0f64);
-            for step in 1..=18 {
-                let threshold = step as f32 * 0.05;
+            let f1_at = |threshold: f32| {
                 let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
-                for (z, y) in logits.iter().zip(labels) {
-                    let predicted = sigmoid(z[l] / t) >= threshold;
-                    match (predicted, y.contains(&l)) {
+                for (p, y) in probs.iter().zip(labels) {
+                    match (p[l] >= threshold, y.contains(&l)) {
                         (true, true) => tp += 1,
                         (true, false) => fp += 1,
                         (false, true) => fn_ += 1,
                         (false, false) => {}
                     }
                 }
-                let f1 = 2.0 * tp as f64 / (2 * tp + fp + fn_).max(1) as f64;
+                2.0 * tp as f64 / (2 * tp + fp + fn_).max(1) as f64
+            };
+            if positives < 8 {
+                f1s.push(f1_at(default));
+                return default;
+            }
+            let mut best = (default, -1.0f64);
+            for step in 1..=18 {
+                let threshold = step as f32 * 0.05;
+                let f1 = f1_at(threshold);
                 let nearer = (threshold - default).abs() < (best.0 - default).abs();
                 if f1 > best.1 + 1e-9 || ((f1 - best.1).abs() <= 1e-9 && nearer) {
                     best = (threshold, f1);
                 }
             }
+            f1s.push(best.1);
             best.0
         })
-        .collect()
+        .collect();
+    let macro_f1 = f1s.iter().sum::<f64>() / f1s.len().max(1) as f64;
+    (thresholds, macro_f1)
 }
+
+/// Macro-F1 of held-out probabilities at fixed per-label thresholds.
+fn tune_thresholds_fixed(probs: &[Vec<f32>], labels: &[&[usize]], thresholds: &[f32]) -> f64 {
+    let n_labels = thresholds.len();
+    let mut total = 0.0;
+    for (l, &threshold) in thresholds.iter().enumerate() {
+        let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
+        for (p, y) in probs.iter().zip(labels) {
+            match (p[l] >= threshold, y.contains(&l)) {
+                (true, true) => tp += 1,
+                (true, false) => fp += 1,
+                (false, true) => fn_ += 1,
+                (false, false) => {}
+            }
+        }
+        total += 2.0 * tp as f64 / (2 * tp + fp + fn_).max(1) as f64;
+    }
+    total / n_labels.max(1) as f64
+}
+
+/// Calibrated probabilities from logits at temperature `t`.
+fn probabilities(kind: HeadKind, z: &[f32], t: f32) -> Vec<f32> {
+    match kind {
+        HeadKind::MultiLabel => z.iter().map(|v| sigmoid(v / t)).collect(),
+        HeadKind::MultiClass => {
+            let mut p: Vec<f32> = z.iter().map(|v| v / t).collect();
+            softmax_in_place(&mut p);
+            p
+        }
+    }
+}
+
+/// `(1 − w)·p + w·vote`.
+fn blend(p: &mut [f32], vote: &[f32], w: f32) {
+    if w > 0.0 {
+        for (p, v) in p.iter_mut().zip(vote) {
+            *p = (1.0 - w) * *p + w * v;
+        }
+    }
+}
+
+/// Accuracy of single-label probabilities.
+fn accuracy(probs: &[Vec<f32>], labels: &[&[usize]]) -> f64 {
+    let right = probs
+        .iter()
+        .zip(labels)
+        .filter(|(p, y)| {
+            p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(l, _)| l)
+                == y.first().copied()
+        })
+        .count();
+    right as f64 / probs.len().max(1) as f64
+}
+
+/// Indices of the held-out part: whole blocks of [`HOLDOUT_BLOCK`] consecutive examples, chosen
+/// at random (seeded) until `n` are taken. Sets are written a few related lines at a time, so
+/// holding out blocks rather than single lines keeps near-variants of a held-out line out of
+/// the fitting part, and the held-out scores closer to those on unseen text.
+fn holdout_blocks(len: usize, n: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let blocks = len.div_ceil(HOLDOUT_BLOCK);
+    let mut order: Vec<usize> = (0..blocks).collect();
+    Rng(seed ^ 0xca1b).shuffle(&mut order);
+    let mut held = vec![false; len];
+    let mut taken = 0;
+    for b in order {
+        if taken >= n {
+            break;
+        }
+        for h in held.iter_mut().skip(b * HOLDOUT_BLOCK).take(HOLDOUT_BLOCK) {
+            *h = true;
+            taken += 1;
+        }
+    }
+    (0..len).partition(|&i| held[i])
+}
+
+/// Consecutive examples held out together.
+const HOLDOUT_BLOCK: usize = 25;
 
 impl Head {
     /// Trains a head on `examples` whose labels index into `labels`. Errors if the set is empty,
@@ -569,6 +741,7 @@ impl Head {
         }
 
         let started = std::time::Instant::now();
+        let raw = examples;
         let (mean, inv_std) = standardiser(examples, dim);
         let standardised: Vec<Example> = examples
             .iter()
@@ -579,16 +752,18 @@ impl Head {
             })
             .collect();
         let examples = standardised.as_slice();
-        // Fit the temperature on a held-out tenth, then train on everything.
+        // Fit the temperature, the neighbours' weight and the thresholds on held-out blocks,
+        // then train on everything.
         let mut temperature = 1.0;
         let mut label_thresholds = Vec::new();
         let mut top_floor = None;
+        let mut knn_weight = 0.0f32;
+        let knn_dim = if options.knn_dim == 0 { dim } else { options.knn_dim.min(dim) };
         let n_holdout = (examples.len() as f32 * options.holdout) as usize;
         let mut options = options.clone();
         if n_holdout >= 20 {
-            let mut order: Vec<usize> = (0..examples.len()).collect();
-            Rng(options.seed ^ 0xca1b).shuffle(&mut order);
-            let (held, fit) = order.split_at(n_holdout);
+            let (held, fit) = holdout_blocks(examples.len(), n_holdout, options.seed);
+            let fit_raw: Vec<&Example> = fit.iter().map(|&i| &raw[i]).collect();
             let fit: Vec<&Example> = fit.iter().map(|&i| &examples[i]).collect();
             let held_labels: Vec<&[usize]> =
                 held.iter().map(|&i| examples[i].labels.as_slice()).collect();
@@ -617,16 +792,57 @@ impl Head {
             if let Some((_, scale, logits)) = best {
                 options.dense_scale = scale;
                 temperature = fit_temperature(kind, &logits, &held_labels);
-                if kind == HeadKind::MultiLabel && options.tune_thresholds {
-                    label_thresholds =
-                        tune_thresholds(&logits, &held_labels, temperature, options.threshold);
-                    top_floor = tune_top_floor(
-                        &logits,
-                        &held_labels,
-                        temperature,
-                        &label_thresholds,
-                        options.threshold,
-                    );
+                let probs: Vec<Vec<f32>> =
+                    logits.iter().map(|z| probabilities(kind, z, temperature)).collect();
+                let memory = Memory::new(&fit_raw, knn_dim, labels.len());
+                let votes: Vec<Vec<f32>> = if dim > 0 {
+                    held.iter()
+                        .map(|&i| memory.vote(&raw[i].dense, options.knn_k, labels.len()))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let mut weights = options.knn_weight_grid.clone();
+                if dim == 0 || weights.is_empty() {
+                    weights = vec![0.0];
+                }
+                // Each weight is scored with thresholds tuned for it (multi-label: macro-F1)
+                // or by accuracy (single-label).
+                let mut chosen: Option<(f64, f32, Vec<Vec<f32>>)> = None;
+                for &w in &weights {
+                    let mut blended = probs.clone();
+                    if w > 0.0 {
+                        for (p, v) in blended.iter_mut().zip(&votes) {
+                            blend(p, v, w);
+                        }
+                    }
+                    let score = match kind {
+                        HeadKind::MultiLabel if options.tune_thresholds => {
+                            tune_thresholds(&blended, &held_labels, options.threshold).1
+                        }
+                        HeadKind::MultiLabel => {
+                            let t = vec![options.threshold; labels.len()];
+                            tune_thresholds_fixed(&blended, &held_labels, &t)
+                        }
+                        HeadKind::MultiClass => accuracy(&blended, &held_labels),
+                    };
+                    tracing::debug!(w, score, "held-out score with neighbours");
+                    if chosen.as_ref().is_none_or(|c| score > c.0 + 1e-9) {
+                        chosen = Some((score, w, blended));
+                    }
+                }
+                if let Some((_, w, blended)) = chosen {
+                    knn_weight = w;
+                    if kind == HeadKind::MultiLabel && options.tune_thresholds {
+                        label_thresholds =
+                            tune_thresholds(&blended, &held_labels, options.threshold).0;
+                        top_floor = tune_top_floor(
+                            &blended,
+                            &held_labels,
+                            &label_thresholds,
+                            options.threshold,
+                        );
+                    }
                 }
             }
         }
@@ -634,6 +850,11 @@ impl Head {
         let all: Vec<&Example> = examples.iter().collect();
         let params = Trainer::new(kind, labels.len(), dim, options.clone(), options.seed)
             .train(&all, options.seed);
+        let memory = if knn_weight > 0.0 {
+            Memory::new(&raw.iter().collect::<Vec<_>>(), knn_dim, labels.len())
+        } else {
+            Memory::default()
+        };
         tracing::info!(
             examples = examples.len(),
             labels = labels.len(),
@@ -655,11 +876,22 @@ impl Head {
                 top_floor,
                 examples: examples.len(),
                 data_digest: String::new(),
+                pooling: sentence_pooling(),
+                knn_weight,
+                knn_k: options.knn_k,
+                knn_dim: memory.dim,
             },
             params,
             mean,
             inv_std,
+            memory,
         })
+    }
+
+    /// Records how the embeddings it was trained on were pooled.
+    pub fn with_pooling(mut self, pooling: &crate::encoder::Pooling) -> Self {
+        self.info.pooling = pooling.name();
+        self
     }
 
     /// Records the digest of the data the head was trained on.
@@ -668,23 +900,21 @@ impl Head {
         self
     }
 
-    /// Calibrated probabilities, one per label.
+    /// Calibrated probabilities, one per label (the classifier's, blended with the
+    /// nearest training examples' vote when the head keeps them).
     pub fn predict(&self, dense: &[f32], sparse: &SparseVec) -> Vec<f32> {
-        let t = self.info.temperature;
-        let dense = if dense.len() == self.mean.len() {
+        let standardised = if dense.len() == self.mean.len() {
             standardise(dense, &self.mean, &self.inv_std)
         } else {
             Vec::new()
         };
-        let mut z = self.params.forward(&dense, sparse, &mut Activations::default());
-        match self.info.kind {
-            HeadKind::MultiLabel => z.iter().map(|v| sigmoid(v / t)).collect(),
-            HeadKind::MultiClass => {
-                z.iter_mut().for_each(|v| *v /= t);
-                softmax_in_place(&mut z);
-                z
-            }
+        let z = self.params.forward(&standardised, sparse, &mut Activations::default());
+        let mut p = probabilities(self.info.kind, &z, self.info.temperature);
+        if self.info.knn_weight > 0.0 && dense.len() == self.mean.len() {
+            let vote = self.memory.vote(dense, self.info.knn_k, p.len());
+            blend(&mut p, &vote, self.info.knn_weight);
         }
+        p
     }
 
     /// The labels a multi-label head reports for `probs`: those at or above the threshold, most
@@ -729,7 +959,9 @@ impl Head {
         let (dense, bias) = (bytes(&p.dense), bytes(&p.bias));
         let (w1, b1, w2) = (bytes(&p.w1), bytes(&p.b1), bytes(&p.w2));
         let (mean, inv_std) = (bytes(&self.mean), bytes(&self.inv_std));
+        let memory = bytes(&self.memory.vectors);
         let (n, h, d) = (self.info.labels.len(), p.hidden, p.dim);
+        let (m, md) = (self.memory.len(), self.memory.dim);
         let view = |dtype, shape: Vec<usize>, data| {
             TensorView::new(dtype, shape, data)
                 .map_err(|e| NluError::Head { path: path.to_path_buf(), message: e.to_string() })
@@ -744,6 +976,8 @@ impl Head {
             ("w2", view(Dtype::F32, vec![n, h], &w2)?),
             ("dense_mean", view(Dtype::F32, vec![d], &mean)?),
             ("dense_inv_std", view(Dtype::F32, vec![d], &inv_std)?),
+            ("knn_vectors", view(Dtype::F32, vec![m, md], &memory)?),
+            ("knn_labels", view(Dtype::U8, vec![m, n], &self.memory.labels)?),
         ];
         let info = serde_json::to_string(&self.info)
             .map_err(|e| NluError::Head { path: path.to_path_buf(), message: e.to_string() })?;
@@ -803,6 +1037,24 @@ impl Head {
         let w2 = floats(tensor("w2", Dtype::F32, &[n, h])?);
         let mean = floats(tensor("dense_mean", Dtype::F32, &[d])?);
         let inv_std = floats(tensor("dense_inv_std", Dtype::F32, &[d])?);
+        // Heads written before the neighbour vote have no memory.
+        let memory = if file.names().contains(&"knn_vectors") {
+            let vectors = floats(tensor("knn_vectors", Dtype::F32, &[])?);
+            let labels = tensor("knn_labels", Dtype::U8, &[])?;
+            let md = info.knn_dim;
+            if md > d
+                || (md == 0 && !vectors.is_empty())
+                || (md > 0 && (vectors.len() % md != 0 || labels.len() != vectors.len() / md * n))
+            {
+                return Err(bad("inconsistent neighbour memory".into()));
+            }
+            Memory { dim: md, vectors, labels }
+        } else {
+            Memory::default()
+        };
+        if info.knn_weight > 0.0 && memory.len() == 0 {
+            return Err(bad("a neighbour weight without neighbours".into()));
+        }
         let params = Params {
             n_labels: n,
             dim: d,
@@ -815,7 +1067,7 @@ impl Head {
             b1,
             w2,
         };
-        Ok(Head { info, params, mean, inv_std })
+        Ok(Head { info, params, mean, inv_std, memory })
     }
 }
 
@@ -955,6 +1207,48 @@ mod tests {
         let (dense, text) = (vec![2.0, 1.0, -0.5], ngrams("hello, what does the plan cost"));
         assert_eq!(loaded.predict(&dense, &text), head.predict(&dense, &text));
         assert_eq!(loaded.info.hidden, 8);
+    }
+
+    #[test]
+    fn the_neighbour_vote_is_chosen_on_held_out_blocks_and_round_trips() {
+        // Two clusters in the embedding, labels only the embedding tells apart.
+        let mut examples = Vec::new();
+        for i in 0..300 {
+            let label = i % 2;
+            let jitter = (i as f32 * 0.618).fract() * 0.2;
+            let dense = if label == 0 {
+                vec![1.0, jitter, 0.1, -0.2]
+            } else {
+                vec![jitter, 1.0, -0.1, 0.3]
+            };
+            examples.push(Example { dense, sparse: ngrams("same words"), labels: vec![label] });
+        }
+        let labels = vec!["left".to_owned(), "right".to_owned()];
+        let options = TrainOptions { knn_weight_grid: vec![0.5], ..Default::default() };
+        let head =
+            Head::train(HeadKind::MultiLabel, labels, "toy", &examples, &options).expect("train");
+        assert_eq!(head.info.knn_weight, 0.5);
+        assert_eq!(head.info.knn_dim, 4);
+        let query = vec![0.9, 0.05, 0.1, -0.2];
+        let probs = head.predict(&query, &ngrams("same words"));
+        assert!(probs[0] > 0.8 && probs[1] < 0.2, "{probs:?}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("head.safetensors");
+        head.save(&path).expect("save");
+        let loaded = Head::load(&path).expect("load");
+        assert_eq!(loaded.info, head.info);
+        assert_eq!(loaded.predict(&query, &ngrams("same words")), probs);
+    }
+
+    #[test]
+    fn held_out_blocks_are_whole_and_of_the_asked_size() {
+        let (held, fit) = holdout_blocks(1000, 150, 7);
+        assert_eq!(held.len(), 150);
+        assert_eq!(held.len() + fit.len(), 1000);
+        for block in held.chunks(HOLDOUT_BLOCK) {
+            assert_eq!(block[0] % HOLDOUT_BLOCK, 0, "{block:?}");
+            assert!(block.windows(2).all(|w| w[1] == w[0] + 1), "{block:?}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::NluError;
 use crate::data::{IntentLine, SentimentLine};
-use crate::encoder::Encoder;
+use crate::encoder::{Encoder, Pooling};
 use crate::eval::{self, MultiLabelScores, SingleLabelScores};
 use crate::features::{self, SparseVec};
 use crate::head::{Example, Head, HeadKind, TrainOptions};
@@ -138,21 +138,56 @@ impl EmbeddingCache {
 #[derive(Debug)]
 pub struct Featurizer<'a> {
     encoder: Option<&'a Encoder>,
+    pooling: Pooling,
     cache: Option<EmbeddingCache>,
 }
 
 impl<'a> Featurizer<'a> {
-    /// Features from `encoder` (or n-grams only), with embeddings cached in `cache_dir`.
+    /// Features from `encoder` (or n-grams only) pooled the way heads are trained by default
+    /// ([`Pooling::for_heads`]), with embeddings cached in `cache_dir`.
     pub fn new(encoder: Option<&'a Encoder>, cache_dir: Option<&Path>) -> Result<Self, NluError> {
+        let pooling = encoder.map_or_else(Pooling::sentence, |e| Pooling::for_heads(e.layers()));
+        Self::with_pooling(encoder, pooling, cache_dir)
+    }
+
+    /// [`Featurizer::new`] with the encoder's token states pooled as `pooling`.
+    pub fn with_pooling(
+        encoder: Option<&'a Encoder>,
+        pooling: Pooling,
+        cache_dir: Option<&Path>,
+    ) -> Result<Self, NluError> {
         let cache = match (encoder, cache_dir) {
-            (Some(e), Some(dir)) => Some(EmbeddingCache::open(dir, e.id(), e.dim())?),
+            (Some(e), Some(dir)) => {
+                // The sentence embedding keeps the cache file it always had.
+                let name = if pooling == Pooling::sentence() {
+                    e.id().to_owned()
+                } else {
+                    format!("{}.{}", e.id(), pooling.name())
+                };
+                Some(EmbeddingCache::open(dir, &name, e.dim() * pooling.len())?)
+            }
             _ => None,
         };
-        Ok(Self { encoder, cache })
+        Ok(Self { encoder, pooling, cache })
     }
 
     pub fn encoder_id(&self) -> &str {
         self.encoder.map_or(NO_ENCODER, Encoder::id)
+    }
+
+    /// How the encoder's token states are pooled into a head's input.
+    pub fn pooling(&self) -> &Pooling {
+        &self.pooling
+    }
+
+    fn cache_name(&self) -> String {
+        match self.encoder {
+            Some(e) if self.pooling != Pooling::sentence() => {
+                format!("{}.{}", e.id(), self.pooling.name())
+            }
+            Some(e) => e.id().to_owned(),
+            None => NO_ENCODER.to_owned(),
+        }
     }
 
     /// Embeddings for `texts` (empty vectors without an encoder), from the cache where known.
@@ -166,11 +201,13 @@ impl<'a> Featurizer<'a> {
         let mut out: Vec<Option<Vec<f32>>> =
             texts.iter().map(|t| self.cache.as_ref().and_then(|c| c.get(t)).cloned()).collect();
         let missing: Vec<usize> = (0..texts.len()).filter(|&i| out[i].is_none()).collect();
+        let name = self.cache_name();
         let mut done = texts.len() - missing.len();
         progress(done, texts.len());
         for chunk in missing.chunks(64) {
             let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-            for (&i, vector) in chunk.iter().zip(encoder.embed(&batch)?) {
+            let vectors = encoder.pooled(&batch, &[&self.pooling])?;
+            for (&i, vector) in chunk.iter().zip(vectors.into_iter().flat_map(|mut v| v.pop())) {
                 if let Some(cache) = &mut self.cache {
                     cache.insert(texts[i], vector.clone());
                 }
@@ -181,11 +218,11 @@ impl<'a> Featurizer<'a> {
             if let Some(cache) = &mut self.cache
                 && cache.pending.len() >= 2048
             {
-                cache.flush(encoder.id())?;
+                cache.flush(&name)?;
             }
         }
         if let Some(cache) = &mut self.cache {
-            cache.flush(encoder.id())?;
+            cache.flush(&name)?;
         }
         Ok(out.into_iter().map(Option::unwrap_or_default).collect())
     }
@@ -193,10 +230,10 @@ impl<'a> Featurizer<'a> {
     /// Embedding and n-grams of one text, never from the cache (what the app does per message).
     pub fn one(&self, text: &str) -> Result<(Vec<f32>, SparseVec), NluError> {
         let dense = match self.encoder {
-            Some(e) => e.embed(&[text])?.pop().unwrap_or_default(),
-            None => Vec::new(),
+            Some(e) => e.pooled(&[text], &[&self.pooling])?.pop().and_then(|mut v| v.pop()),
+            None => None,
         };
-        Ok((dense, features::ngrams(text)))
+        Ok((dense.unwrap_or_default(), features::ngrams(text)))
     }
 }
 
@@ -257,7 +294,8 @@ pub fn train_intents(
         )));
     }
     let head =
-        Head::train(HeadKind::MultiLabel, labels, featurizer.encoder_id(), &examples, options)?;
+        Head::train(HeadKind::MultiLabel, labels, featurizer.encoder_id(), &examples, options)?
+            .with_pooling(featurizer.pooling());
     Ok(head.with_data_digest(digest(lines.iter().map(|l| (l.text.as_str(), l.labels.join(","))))))
 }
 
@@ -274,7 +312,8 @@ pub fn train_sentiment(
         lines.iter().map(|line| labels.iter().position(|x| *x == line.label).into_iter().collect());
     let examples = examples(featurizer, &texts, indices, progress)?;
     let head =
-        Head::train(HeadKind::MultiClass, labels, featurizer.encoder_id(), &examples, options)?;
+        Head::train(HeadKind::MultiClass, labels, featurizer.encoder_id(), &examples, options)?
+            .with_pooling(featurizer.pooling());
     Ok(head.with_data_digest(digest(lines.iter().map(|l| (l.text.as_str(), l.label.clone())))))
 }
 

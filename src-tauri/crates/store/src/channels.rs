@@ -64,6 +64,55 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Takes inbound message `message_id` of `source` and appends `event` (the customer's
+    /// message) to `conversation_id`, in ONE transaction: true when both happened, false (and
+    /// nothing stored) when the id was taken before. A crash cannot leave a claimed id without
+    /// its message, so a redelivery after a restart is never wrongly a duplicate.
+    pub fn record_inbound(
+        &self,
+        source: &str,
+        message_id: &str,
+        conversation_id: i64,
+        event: &closer_dialogue::Event,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let claimed = tx.execute(
+            "INSERT OR IGNORE INTO channel_inbound (source, message_id, conversation_id, received_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![source, message_id, conversation_id, event.at()],
+        )?;
+        if claimed == 0 {
+            return Ok(false);
+        }
+        crate::conversations::append_events(
+            &tx,
+            conversation_id,
+            std::slice::from_ref(event),
+            actor,
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// The channel contact a conversation belongs to (`(channel, contact key)`), if it came
+    /// from a channel.
+    pub fn contact_of(
+        &self,
+        conversation_id: i64,
+    ) -> Result<Option<(Channel, String)>, StoreError> {
+        let row: Option<(String, String)> = self
+            .conn()
+            .query_row(
+                "SELECT channel, contact FROM channel_contacts WHERE conversation_id = ?1",
+                params![conversation_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.and_then(|(channel, contact)| Some((Channel::parse(&channel)?, contact))))
+    }
+
     /// Gives a claimed message id back (its message could not be ingested), so a retry is
     /// taken.
     pub fn release_inbound(&self, source: &str, message_id: &str) -> Result<(), StoreError> {
@@ -98,5 +147,30 @@ mod tests {
         assert!(store.claim_inbound("wh:y", "m1", a, 2).expect("other source"));
         store.release_inbound("wh:x", "m1").expect("release");
         assert!(store.claim_inbound("wh:x", "m1", a, 3).expect("after release"));
+        assert_eq!(store.contact_of(a).expect("contact"), Some((Channel::Widget, "v1".into())));
+        assert_eq!(
+            store.contact_of(other).expect("contact"),
+            Some((Channel::Webhook, "v1".into()))
+        );
+    }
+
+    #[test]
+    fn an_inbound_message_is_claimed_and_stored_together_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open_in(dir.path()).expect("store");
+        let (id, _) = store.contact_conversation("v1", &new(Channel::Webhook)).expect("id");
+        let message = |text: &str| closer_dialogue::Event::Message {
+            role: closer_dialogue::Role::Customer,
+            text: text.into(),
+            at: 5,
+        };
+        assert!(store.record_inbound("wh:x", "m1", id, &message("hi"), "customer").expect("a"));
+        assert!(!store.record_inbound("wh:x", "m1", id, &message("hi"), "customer").expect("b"));
+        // A missing conversation fails the message and gives the claim back with it.
+        assert!(store.record_inbound("wh:x", "m2", id + 99, &message("x"), "customer").is_err());
+        assert!(store.claim_inbound("wh:x", "m2", id, 6).expect("m2 is free"));
+        let texts: Vec<String> =
+            store.state(id).expect("state").messages.into_iter().map(|m| m.text).collect();
+        assert_eq!(texts, ["hi"]);
     }
 }

@@ -240,6 +240,11 @@ impl Bert {
         self.kernels
     }
 
+    /// How many layers it has.
+    pub fn layers(&self) -> usize {
+        self.layers.len()
+    }
+
     /// The last hidden states [Σ lengths, hidden] of a packed batch: `ids` holds each text's
     /// tokens one after the other, `lengths` how many each has. Nothing is padded: the linear
     /// layers work on every token row alike, and attention runs per text over its own tokens
@@ -247,7 +252,25 @@ impl Bert {
     /// kernels, a padded batch's different float rounding in attention would flip activation
     /// quantization steps and move results by up to 4e-3.
     pub fn forward(&self, ids: &[u32], lengths: &[usize]) -> candle_core::Result<Tensor> {
+        let mut states = self.forward_layers(ids, lengths, &[self.shape.layers])?;
+        states.pop().ok_or_else(|| candle_core::Error::Msg("no hidden states".into()))
+    }
+
+    /// The hidden states [Σ lengths, hidden] after each of `layers` (0: the embeddings, `i`: the
+    /// output of layer `i`, 1-based), in increasing order of layer; as [`Bert::forward`] otherwise.
+    /// Layers above the highest one asked for are not run.
+    pub fn forward_layers(
+        &self,
+        ids: &[u32],
+        lengths: &[usize],
+        layers: &[usize],
+    ) -> candle_core::Result<Vec<Tensor>> {
         let BertShape { hidden, heads, vocab, .. } = self.shape;
+        let top = layers.iter().copied().max().unwrap_or(0);
+        if top > self.layers.len() {
+            candle_core::bail!("layer {top} asked for; the model has {}", self.layers.len());
+        }
+        let mut kept = Vec::with_capacity(layers.len());
         let rows = ids.len();
         if lengths.iter().sum::<usize>() != rows || lengths.contains(&0) {
             candle_core::bail!("lengths {lengths:?} do not split {rows} tokens");
@@ -285,10 +308,13 @@ impl Bert {
         }
         let xs = Tensor::from_vec(embedded, (rows, hidden), &Device::Cpu)?;
         let mut xs = self.embedding_norm.forward(&xs)?;
+        if layers.contains(&0) {
+            kept.push(xs.clone());
+        }
 
         let head_dim = hidden / heads;
         let scale = 1.0 / (head_dim as f64).sqrt();
-        for layer in &self.layers {
+        for (index, layer) in self.layers.iter().enumerate().take(top) {
             let qkv = layer.qkv.forward(&xs)?;
             let mut contexts = Vec::with_capacity(lengths.len());
             let mut start = 0;
@@ -309,8 +335,11 @@ impl Bert {
             let mid = layer.intermediate.forward(&xs)?.apply_op1_no_bwd(&Gelu)?;
             let out = layer.output.forward(&mid)?;
             xs = layer.output_norm.forward(&(out + &xs)?)?;
+            if layers.contains(&(index + 1)) {
+                kept.push(xs.clone());
+            }
         }
-        Ok(xs)
+        Ok(kept)
     }
 }
 

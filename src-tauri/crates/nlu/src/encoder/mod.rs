@@ -65,6 +65,118 @@ impl BertShape {
     }
 }
 
+/// Which token states a head reads, and how they are pooled: parts such as `mean12` (the mean of
+/// layer 12's token states) or `max9`, joined by `+`, each part L2-normalised and the parts
+/// concatenated; or `sentence`, the encoder's sentence embedding ([`Encoder::embed`]: the mean of
+/// its last layer). Heads read `mean12+mean9` on e5-small: a middle layer keeps wording that the
+/// last layer, trained for similarity, blurs (chosen on a dev split of the sales training set:
+/// ARCHITECTURE.md, "NLU accuracy").
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Pooling {
+    /// Empty: the sentence embedding.
+    parts: Vec<(PoolKind, usize)>,
+}
+
+/// How one layer's token states become one vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PoolKind {
+    Mean,
+    Max,
+}
+
+impl Pooling {
+    /// Parses `mean12+mean9`-style text, or `sentence`. Layers are 0 (the embeddings) to 48.
+    pub fn parse(text: &str) -> Result<Self, NluError> {
+        let bad =
+            || NluError::Training(format!("bad pooling {text:?} (expected e.g. mean12+max9)"));
+        if text == "sentence" {
+            return Ok(Self::sentence());
+        }
+        let mut parts = Vec::new();
+        for part in text.split('+') {
+            let (kind, layer) = if let Some(l) = part.strip_prefix("mean") {
+                (PoolKind::Mean, l)
+            } else if let Some(l) = part.strip_prefix("max") {
+                (PoolKind::Max, l)
+            } else {
+                return Err(bad());
+            };
+            let layer: usize = layer.parse().map_err(|_| bad())?;
+            if layer > 48 || parts.contains(&(kind, layer)) {
+                return Err(bad());
+            }
+            parts.push((kind, layer));
+        }
+        Ok(Self { parts })
+    }
+
+    /// What heads read by default from an encoder of `layers` layers: the mean of the last layer
+    /// and of the layer three quarters of the way up (`mean12+mean9` for e5-small).
+    pub fn for_heads(layers: usize) -> Self {
+        let mut parts = vec![(PoolKind::Mean, layers)];
+        if layers >= 4 {
+            parts.push((PoolKind::Mean, layers * 3 / 4));
+        }
+        Self { parts }
+    }
+
+    /// The sentence embedding: the mean of the last layer.
+    pub fn sentence() -> Self {
+        Self { parts: Vec::new() }
+    }
+
+    pub fn name(&self) -> String {
+        if self.parts.is_empty() {
+            return "sentence".to_owned();
+        }
+        let names: Vec<String> = self
+            .parts
+            .iter()
+            .map(|(k, l)| format!("{}{l}", if *k == PoolKind::Mean { "mean" } else { "max" }))
+            .collect();
+        names.join("+")
+    }
+
+    /// How many vectors it concatenates (its features are `len × dim` values).
+    pub fn len(&self) -> usize {
+        self.parts.len().max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The same pooling with the sentence embedding spelled out for an encoder of `layers`.
+    fn resolved(&self, layers: usize) -> Self {
+        if self.parts.is_empty() {
+            Self { parts: vec![(PoolKind::Mean, layers)] }
+        } else {
+            self.clone()
+        }
+    }
+
+    /// The layers it reads, increasing.
+    fn layers(&self) -> Vec<usize> {
+        let mut layers: Vec<usize> = self.parts.iter().map(|p| p.1).collect();
+        layers.sort_unstable();
+        layers.dedup();
+        layers
+    }
+
+    /// This pooling's features out of [`Encoder::layer_pools`]' output for `layers`.
+    fn compose(&self, pools: &[f32], layers: &[usize], dim: usize) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.parts.len() * dim);
+        for &(kind, layer) in &self.parts {
+            let Some(i) = layers.iter().position(|&l| l == layer) else { continue };
+            let start = (2 * i + usize::from(kind == PoolKind::Max)) * dim;
+            let Some(part) = pools.get(start..start + dim) else { continue };
+            let norm = part.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            out.extend(part.iter().map(|x| x / norm));
+        }
+        out
+    }
+}
+
 /// A loaded sentence encoder. `Send + Sync`: it can live behind an `Arc` and be called from
 /// several threads (candle runs each call on its own thread pool).
 pub struct Encoder {
@@ -198,6 +310,11 @@ impl Encoder {
         &self.id
     }
 
+    /// How many layers the network has.
+    pub fn layers(&self) -> usize {
+        self.bert.layers()
+    }
+
     /// The embedding dimension.
     pub fn dim(&self) -> usize {
         self.dim
@@ -233,6 +350,69 @@ impl Encoder {
             out.extend(self.embed_tokens(&tokens)?);
         }
         Ok(out)
+    }
+
+    /// Per text, for each of `layers` (0: the embeddings, `i`: layer `i`'s output, increasing):
+    /// the mean and then the maximum of its token states, concatenated (`2 × layers × dim`
+    /// values, not normalised). Batched like [`Encoder::embed`].
+    pub fn layer_pools(&self, texts: &[&str], layers: &[usize]) -> Result<Vec<Vec<f32>>, NluError> {
+        let span = tracing::debug_span!("layer_pools", encoder = %self.id, texts = texts.len());
+        let _entered = span.enter();
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(MAX_BATCH) {
+            let batch = chunk.iter().map(|t| self.token_ids(t)).collect::<Result<Vec<_>, _>>()?;
+            let lengths: Vec<usize> = batch.iter().map(Vec::len).collect();
+            let ids: Vec<u32> = batch.concat();
+            let states = self.bert.forward_layers(&ids, &lengths, layers)?;
+            let mut pooled = vec![Vec::with_capacity(2 * layers.len() * self.dim); batch.len()];
+            for state in states {
+                let hidden: Vec<f32> = state.flatten_all()?.to_vec1()?;
+                let width = hidden.len() / ids.len().max(1);
+                let mut rows = hidden.chunks_exact(width);
+                for (&len, out) in lengths.iter().zip(pooled.iter_mut()) {
+                    let mut sum = vec![0f32; width];
+                    let mut max = vec![f32::NEG_INFINITY; width];
+                    for row in rows.by_ref().take(len) {
+                        for ((s, m), &v) in sum.iter_mut().zip(max.iter_mut()).zip(row) {
+                            *s += v;
+                            *m = m.max(v);
+                        }
+                    }
+                    let count = len.max(1) as f32;
+                    out.extend(sum.iter().map(|s| s / count));
+                    out.extend(max);
+                }
+            }
+            out.extend(pooled);
+        }
+        Ok(out)
+    }
+
+    /// Each text's features under each of `poolings` (one forward pass for all of them), as
+    /// `out[text][pooling]`. A pooling that reads a layer the model lacks is an error.
+    pub fn pooled(
+        &self,
+        texts: &[&str],
+        poolings: &[&Pooling],
+    ) -> Result<Vec<Vec<Vec<f32>>>, NluError> {
+        let poolings: Vec<Pooling> =
+            poolings.iter().map(|p| p.resolved(self.bert.layers())).collect();
+        let mut layers: Vec<usize> = poolings.iter().flat_map(Pooling::layers).collect();
+        layers.sort_unstable();
+        layers.dedup();
+        if let Some(&top) = layers.last()
+            && top > self.bert.layers()
+        {
+            return Err(NluError::Encoder {
+                id: self.id.clone(),
+                message: format!("layer {top} asked for; it has {}", self.bert.layers()),
+            });
+        }
+        let pools = self.layer_pools(texts, &layers)?;
+        Ok(pools
+            .iter()
+            .map(|raw| poolings.iter().map(|p| p.compose(raw, &layers, self.dim)).collect())
+            .collect())
     }
 
     /// Runs one packed batch and mean-pools each text.
@@ -344,6 +524,24 @@ fn corrupt(path: &Path, reason: String) -> NluError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn poolings_parse_and_name_themselves() {
+        let p = Pooling::parse("mean12+max9").expect("parse");
+        assert_eq!(p.name(), "mean12+max9");
+        assert_eq!(p.len(), 2);
+        assert_eq!(Pooling::parse("sentence").expect("sentence"), Pooling::sentence());
+        assert_eq!(Pooling::sentence().len(), 1);
+        assert_eq!(Pooling::for_heads(12).name(), "mean12+mean9");
+        assert_eq!(Pooling::for_heads(6).name(), "mean6+mean4");
+        for bad in ["", "mean", "avg12", "mean12+mean12", "mean99"] {
+            assert!(Pooling::parse(bad).is_err(), "{bad}");
+        }
+        // Each part is L2-normalised: [mean0, max0, mean12, max12] with dim 2.
+        let pools = [3.0, 4.0, 9.0, 9.0, 0.0, 2.0, 5.0, 5.0];
+        let composed = Pooling::parse("mean12+mean0").expect("p").compose(&pools, &[0, 12], 2);
+        assert_eq!(composed, vec![0.0, 1.0, 0.6, 0.8]);
+    }
 
     #[test]
     fn encoders_can_be_shared_between_threads() {
