@@ -15,8 +15,8 @@
 //!   become markup.
 
 use closer_dialogue::{Channel, Millis, Mode, Role, Stage};
-use rusqlite::params_from_iter;
 use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, params_from_iter};
 
 use crate::{Store, StoreError};
 
@@ -32,7 +32,7 @@ const SNIPPET_CHARS: usize = 96;
 /// How hits are ordered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum SearchOrder {
-    /// Newest message first.
+    /// Most recently stored message first.
     #[default]
     Newest,
     /// Best match first (FTS5 bm25); ties and short-term-only queries newest first.
@@ -176,49 +176,43 @@ impl Store {
                 filters.push(format!("{column} = ?{}", args.len()));
             }
         }
-        let (source, order) = if long.is_empty() {
-            // Only 1–2 character terms: scan the newest messages.
-            args.push(Value::Integer(SHORT_QUERY_SCAN));
-            (
-                format!(
-                    "(SELECT rowid AS rowid, text, conversation_id, role, at, 0.0 AS score
-                      FROM message_fts ORDER BY rowid DESC LIMIT ?{})",
-                    args.len()
-                ),
-                "f.at DESC, f.rowid DESC",
-            )
+        let conn = self.conn();
+        let order = if long.is_empty() {
+            // Only 1–2 character terms: the newest SHORT_QUERY_SCAN messages, scanned newest
+            // first (FTS5 walks rowids in order and stops at the limit).
+            let lowest: i64 = conn
+                .query_row(
+                    "SELECT rowid FROM message_fts ORDER BY rowid DESC LIMIT 1 OFFSET ?1",
+                    [SHORT_QUERY_SCAN - 1],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(i64::MIN);
+            args.push(Value::Integer(lowest));
+            filters.push(format!("f.rowid >= ?{}", args.len()));
+            "f.rowid DESC"
         } else {
             let expr = long.iter().map(|t| fts_string(t)).collect::<Vec<_>>().join(" ");
             args.push(Value::Text(expr));
-            (
-                format!(
-                    "(SELECT rowid AS rowid, text, conversation_id, role, at, bm25(message_fts) AS score
-                      FROM message_fts WHERE message_fts MATCH ?{})",
-                    args.len()
-                ),
-                match query.order {
-                    SearchOrder::Newest => "f.at DESC, f.rowid DESC",
-                    SearchOrder::Relevance => "f.score, f.at DESC, f.rowid DESC",
-                },
-            )
+            filters.push(format!("message_fts MATCH ?{}", args.len()));
+            match query.order {
+                SearchOrder::Newest => "f.rowid DESC",
+                SearchOrder::Relevance => "f.rank, f.rowid DESC",
+            }
         };
         args.push(Value::Integer(limit as i64));
-        let where_clause = if filters.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", filters.join(" AND "))
-        };
+        // CROSS JOIN keeps the index as the outer loop, so the limit stops the scan early.
         let sql = format!(
             "SELECT f.rowid, f.conversation_id, f.role, f.at, f.text, c.customer_name, c.channel,
                     (SELECT count(*) FROM conversation_events e
                       WHERE e.conversation_id = f.conversation_id AND e.kind = 'message'
                         AND e.id < f.rowid)
-             FROM {source} f JOIN conversations c ON c.id = f.conversation_id
-             {where_clause}
+             FROM message_fts f CROSS JOIN conversations c ON c.id = f.conversation_id
+             WHERE {}
              ORDER BY {order} LIMIT ?{}",
+            filters.join(" AND "),
             args.len()
         );
-        let conn = self.conn();
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt
             .query_map(params_from_iter(args), |r| {
