@@ -64,6 +64,18 @@ describe('pendingSuggestions', () => {
     expect(pending).toEqual([{ index: 0, text: 'writ', suggestion: null }]);
   });
 
+  it('shows the stored batch once stored, also when the engine kept fewer than it streamed', () => {
+    // Two identical template fallbacks streamed; the engine stored one.
+    const slots = [
+      { text: 'template', done: view('t0', 'template') },
+      { text: 'template', done: view('t1', 'template') },
+    ];
+    const before = pendingSuggestions([record('old', 1, 'sent')], slots);
+    expect(before.map((p) => p.suggestion?.id)).toEqual(['t0', 't1']);
+    const after = pendingSuggestions([record('old', 1, 'sent'), record('t0', 2)], slots);
+    expect(after.map((p) => p.suggestion?.id)).toEqual(['t0']);
+  });
+
   it('falls back to the stored batch once the streamed one is stored', () => {
     const stored = [record('a', 3)];
     const pending = pendingSuggestions(stored, [{ text: 'text a', done: view('a', 'text a') }]);

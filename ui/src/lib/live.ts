@@ -49,8 +49,12 @@ export function pendingSuggestions(stored: SuggestionRecordView[], slots: Stream
         .filter((s) => s.status === 'offered' || s.status === 'edited')
         .map((s, index) => ({ index, text: s.text, suggestion: s }));
   const storedIds = new Set(stored.map((s) => s.id));
-  const streaming = slots.filter((s) => s.done === null || !storedIds.has(s.done.id));
-  if (streaming.length > 0) {
+  // The streamed batch shows until it is stored. Once any of it is stored the stored batch is
+  // the truth: the engine may keep fewer than it streamed (two identical template fallbacks are
+  // stored as one), and a slot that was never stored cannot be sent or rejected.
+  const writing = slots.some((s) => s.done === null);
+  const isStored = slots.some((s) => s.done !== null && storedIds.has(s.done.id));
+  if (slots.length > 0 && (writing || !isStored)) {
     // A new batch is being written: it replaces the stored one.
     return slots
       .map((s, index) => ({ index, text: s.text, suggestion: s.done }))
