@@ -132,3 +132,58 @@ pub fn seed(store: &Store, now: Millis) -> Result<SeedReport, ApiError> {
     }
     Ok(report)
 }
+
+/// Adds `conversations` synthetic conversations of `messages` messages each (customer and
+/// salesperson taking turns, texts drawn from the demo conversations, Chinese and English
+/// alternating), for measuring the console at scale. Each conversation is one transaction.
+pub fn seed_scale(
+    store: &Store,
+    conversations: usize,
+    messages: usize,
+    now: Millis,
+) -> Result<SeedReport, ApiError> {
+    let demo: Demo = serde_json::from_str(DEMO)
+        .map_err(|e| ApiError::new(crate::ErrorCode::Internal, format!("demo data: {e}")))?;
+    // The demo's own lines, by language and role, to cycle through.
+    let mut lines: std::collections::BTreeMap<(String, bool), Vec<String>> = Default::default();
+    for c in &demo.conversations {
+        for e in &c.events {
+            if let Some((role, text)) = &e.message {
+                let customer = *role == Role::Customer;
+                lines.entry((c.language.clone(), customer)).or_default().push(text.clone());
+            }
+        }
+    }
+    let pick = |language: &str, customer: bool, i: usize| -> String {
+        let pool = &lines[&(language.to_owned(), customer)];
+        pool[i % pool.len()].clone()
+    };
+    let channels = [Channel::Widget, Channel::Webhook, Channel::Simulator];
+    let mut report = SeedReport::default();
+    for n in 0..conversations {
+        let language = if n % 2 == 0 { "zh" } else { "en" };
+        let start = now - ((conversations - n) as i64) * 3_600_000;
+        let name =
+            if language == "zh" { format!("客户{n:04}") } else { format!("Customer {n:04}") };
+        let id = store.create_conversation(&NewConversation {
+            channel: channels[n % channels.len()],
+            customer_name: name,
+            language: language.to_owned(),
+            at: start,
+        })?;
+        let events: Vec<Event> = (0..messages)
+            .map(|m| {
+                let customer = m % 2 == 0;
+                Event::Message {
+                    role: if customer { Role::Customer } else { Role::Salesperson },
+                    text: pick(language, customer, n + m),
+                    at: start + (m as i64) * 30_000,
+                }
+            })
+            .collect();
+        store.record_all(id, &events, "demo")?;
+        report.conversations += 1;
+        report.events += events.len();
+    }
+    Ok(report)
+}

@@ -64,7 +64,14 @@ enum DbCommand {
 #[derive(Debug, Subcommand)]
 enum DemoCommand {
     /// Seed the demo catalog, strategy and conversations into an empty database.
-    Seed,
+    Seed {
+        /// Also add this many synthetic conversations (for measuring the console at scale).
+        #[arg(long, default_value_t = 0)]
+        conversations: usize,
+        /// Messages in each synthetic conversation.
+        #[arg(long, default_value_t = 100)]
+        messages: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -84,7 +91,9 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Db { command: DbCommand::Check } => db_check(options),
-        Command::Demo { command: DemoCommand::Seed } => demo_seed(options),
+        Command::Demo { command: DemoCommand::Seed { conversations, messages } } => {
+            demo_seed(options, conversations, messages)
+        }
         Command::Models(args) => return models::main(args),
         Command::Bench(args) => return bench::main(args),
         Command::Eval(args) => return eval::main(args),
@@ -117,7 +126,11 @@ fn db_check(options: Options) -> Result<ExitCode, ApiError> {
     Ok(if health.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn demo_seed(options: Options) -> Result<ExitCode, ApiError> {
+fn demo_seed(
+    options: Options,
+    conversations: usize,
+    messages: usize,
+) -> Result<ExitCode, ApiError> {
     let api = Api::open(options)?;
     if !api.store().is_empty()? {
         println!("{} already holds data; nothing seeded", api.store().path().display());
@@ -131,6 +144,21 @@ fn demo_seed(options: Options) -> Result<ExitCode, ApiError> {
         report.events,
         api.store().path().display()
     );
+    if conversations > 0 {
+        let started = std::time::Instant::now();
+        let scale = closer_app::demo::seed_scale(
+            api.store(),
+            conversations,
+            messages,
+            closer_app::system_clock(),
+        )?;
+        println!(
+            "added {} synthetic conversations ({} messages) in {:.1} s",
+            scale.conversations,
+            scale.events,
+            started.elapsed().as_secs_f64()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
