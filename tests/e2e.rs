@@ -153,7 +153,25 @@ fn screenshot_dir() -> PathBuf {
     dir
 }
 
+/// WebKitGTK's WebDriver (compositing off, as under Xvfb) takes a screenshot only after the
+/// page's next paint, and an idle page never paints again: the request then hangs (this was the
+/// "stall" when leaving the strategy page — the dashboard and settings pages are idle once drawn).
+/// So the page repaints one corner pixel, almost invisibly, for a moment around each capture.
+const PAINT_NUDGE: &str = "let n = document.getElementById('e2e-paint');
+    if (!n) {
+        n = document.createElement('div');
+        n.id = 'e2e-paint';
+        n.style.cssText = 'position:fixed;right:0;bottom:0;width:1px;height:1px;pointer-events:none;z-index:2147483647';
+        document.body.appendChild(n);
+    }
+    let i = 0;
+    const t = setInterval(() => {
+        n.style.background = i++ % 2 ? 'rgba(128,128,128,0.02)' : 'rgba(128,128,128,0.04)';
+        if (i > 60) clearInterval(t);
+    }, 50);";
+
 async fn screenshot(client: &Client, name: &str) {
+    client.execute(PAINT_NUDGE, vec![]).await.expect("paint nudge");
     let png = client.screenshot().await.expect("screenshot");
     assert!(png.starts_with(b"\x89PNG"), "{name} is not a PNG");
     assert!(
@@ -166,17 +184,16 @@ async fn screenshot(client: &Client, name: &str) {
     println!("screenshot: {}", path.display());
 }
 
+/// The visible text of every element matching `css`, read in one script (the console re-renders
+/// live, so element handles held across calls go stale).
 async fn texts(client: &Client, css: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in client.find_all(Locator::Css(css)).await.expect("find_all") {
-        out.push(e.text().await.expect("text"));
-    }
-    out
+    let script = "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText)";
+    let v = client.execute(script, vec![json!(css)]).await.expect("texts");
+    serde_json::from_value(v).expect("strings")
 }
 
 async fn text_of(client: &Client, css: &str) -> String {
-    let element = client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
-    element.text().await.unwrap_or_else(|e| panic!("text of {css}: {e}"))
+    texts(client, css).await.into_iter().next().unwrap_or_else(|| panic!("nothing at {css}"))
 }
 
 async fn wait_until<F, Fut>(what: &str, ready: F)
@@ -208,40 +225,108 @@ async fn invoke_raw(client: &Client, command: &str, body: &str) -> Value {
 }
 
 async fn open_row(client: &Client, name: &str) -> i64 {
-    let rows = client.find_all(Locator::Css("[data-testid=conversation-row]")).await.expect("rows");
-    for row in rows {
-        let row_name = row
-            .find(Locator::Css(".customer-name"))
-            .await
-            .expect("name")
-            .text()
-            .await
-            .expect("text");
-        if row_name.trim() == name {
-            let id = row
-                .attr("data-id")
-                .await
-                .expect("attr")
-                .expect("data-id")
-                .parse()
-                .expect("numeric id");
-            row.click().await.expect("click row");
-            return id;
-        }
-    }
-    panic!("no inbox row for {name}");
+    let script = "return Array.from(document.querySelectorAll('[data-testid=conversation-row]'))
+        .filter(r => r.querySelector('.customer-name')?.innerText.trim() === arguments[0])
+        .map(r => r.getAttribute('data-id'))[0] ?? null";
+    let id = client.execute(script, vec![json!(name)]).await.expect("find row");
+    let id: i64 = id
+        .as_str()
+        .unwrap_or_else(|| panic!("no inbox row for {name}"))
+        .parse()
+        .expect("numeric id");
+    click(client, &format!("[data-testid=conversation-row][data-id=\"{id}\"]")).await;
+    id
 }
 
 async fn lead_sources(client: &Client) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for f in client.find_all(Locator::Css("[data-testid=lead-field]")).await.expect("fields") {
-        out.insert(
-            f.attr("data-field").await.expect("attr").unwrap_or_default(),
-            f.attr("data-source").await.expect("attr").unwrap_or_default(),
-        );
-    }
-    out
+    let script = "return Array.from(document.querySelectorAll('[data-testid=lead-field]'))
+        .map(f => [f.getAttribute('data-field') || '', f.getAttribute('data-source') || ''])";
+    let v = client.execute(script, vec![]).await.expect("lead fields");
+    let pairs: Vec<(String, String)> = serde_json::from_value(v).expect("pairs");
+    pairs.into_iter().collect()
 }
+
+/// Sets an input's or textarea's value the way typing does (an `input` event), replacing what
+/// was there.
+async fn fill(client: &Client, css: &str, text: &str) {
+    let script = "const [css, text] = arguments;
+        const el = document.querySelector(css);
+        if (!el) return false;
+        el.focus();
+        el.value = text;
+        el.dispatchEvent(new Event('input', { bubbles: true }));
+        return true;";
+    let done = client.execute(script, vec![json!(css), json!(text)]).await.expect("fill");
+    assert_eq!(done, json!(true), "nothing to fill at {css}");
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn count(client: &Client, css: &str) -> usize {
+    client.find_all(Locator::Css(css)).await.map(|v| v.len()).unwrap_or(0)
+}
+
+/// The console's language now, from the inbox title.
+async fn language(client: &Client) -> &'static str {
+    click(client, "[data-testid=nav-console]").await;
+    wait_until("the inbox", || async { count(client, "[data-testid=inbox-title]").await > 0 })
+        .await;
+    if text_of(client, "[data-testid=inbox-title]").await.trim() == "Inbox" { "en" } else { "zh" }
+}
+
+/// Types a customer message into the open conversation (the console's simulate box, the same
+/// ingest path as a channel) and waits until every suggestion for it is ready; returns their
+/// texts.
+async fn customer_says(client: &Client, text: &str) -> Vec<String> {
+    let ready = "[data-testid=suggestion][data-state=ready] [data-testid=suggestion-text]";
+    let before = texts(client, ready).await;
+    fill(client, "[data-testid=customer-input]", text).await;
+    let started = Instant::now();
+    click(client, "[data-testid=customer-send]").await;
+    // The message is in the thread at once; its suggestions stream in as the model writes.
+    wait_until("the customer message in the thread", || async {
+        texts(client, "[data-testid=message][data-role=customer] .message-text")
+            .await
+            .iter()
+            .any(|t| t.trim() == text)
+    })
+    .await;
+    wait_up_to(TURN_WAIT, "the turn to finish (the policy's action shown)", || async {
+        let now = texts(client, ready).await;
+        !now.is_empty()
+            && now != before
+            && count(client, "[data-testid=decision-action]").await > 0
+            && count(client, "[data-testid=suggestion]:not([data-state=ready])").await == 0
+    })
+    .await;
+    println!("customer message {text:?} to every suggestion ready: {:?}", started.elapsed());
+    texts(client, ready).await
+}
+
+async fn wait_for_sent(client: &Client, text: &str) {
+    wait_until("the sent reply in the thread", || async {
+        texts(client, "[data-testid=message][data-role=salesperson] .message-text")
+            .await
+            .iter()
+            .any(|t| t.trim() == text.trim())
+    })
+    .await;
+}
+
+/// The stored id of the first suggestion card.
+const FIRST_CARD_ID: &str =
+    "return document.querySelector('[data-testid=suggestion]')?.getAttribute('data-id') ?? null";
+
+/// Suggestions per customer message (`closer_app::engine::SUGGESTIONS`).
+const SUGGESTIONS: usize = 2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_in_a_real_window() {
@@ -250,11 +335,7 @@ async fn the_console_in_a_real_window() {
 
     // 1. The seeded inbox is listed.
     wait_until("the seeded inbox", || async {
-        client
-            .find_all(Locator::Css("[data-testid=conversation-row]"))
-            .await
-            .map(|r| r.len() >= 6)
-            .unwrap_or(false)
+        count(&client, "[data-testid=conversation-row]").await >= 6
     })
     .await;
     let names = texts(&client, "[data-testid=conversation-row] .customer-name").await;
@@ -263,7 +344,6 @@ async fn the_console_in_a_real_window() {
     }
     let stages = texts(&client, "[data-testid=conversation-row] .stage").await;
     assert_eq!(stages.len(), names.len());
-    screenshot(&client, "01-inbox").await;
 
     // 2. Opening a conversation shows its messages and lead fields with their sources.
     let emily = open_row(&client, "Emily Carter").await;
@@ -277,7 +357,6 @@ async fn the_console_in_a_real_window() {
     let sources = lead_sources(&client).await;
     assert_eq!(sources.get("budget").map(String::as_str), Some("ai"), "{sources:?}");
     assert_eq!(sources.get("email").map(String::as_str), Some("salesperson"), "{sources:?}");
-    screenshot(&client, "02-conversation").await;
 
     open_row(&client, "赵经理").await;
     wait_until("赵经理's lead", || async {
@@ -288,18 +367,11 @@ async fn the_console_in_a_real_window() {
     // 3. Switching language changes the interface text.
     let title = "[data-testid=inbox-title]";
     let before = text_of(&client, title).await;
-    client
-        .find(Locator::Css("[data-testid=lang-switch]"))
-        .await
-        .expect("switch")
-        .click()
-        .await
-        .expect("click");
+    click(&client, "[data-testid=lang-switch]").await;
     wait_until("the other language", || async { text_of(&client, title).await != before }).await;
     let after = text_of(&client, title).await;
     let pair: std::collections::BTreeSet<_> = [before.trim(), after.trim()].into_iter().collect();
     assert_eq!(pair, ["Inbox", "收件箱"].into_iter().collect(), "{before:?} → {after:?}");
-    screenshot(&client, "03-language-switched").await;
 
     // 4. Bad input through the real IPC path is a typed error and changes nothing.
     assert_eq!(
@@ -307,8 +379,8 @@ async fn the_console_in_a_real_window() {
         json!("undefined")
     );
     let open = format!(r#"{{"conversationId":{emily}}}"#);
-    let count = |v: &Value| v["ok"]["messages"].as_array().map(Vec::len).expect("messages");
-    let before = count(&invoke_raw(&client, "open_conversation", &open).await);
+    let messages = |v: &Value| v["ok"]["messages"].as_array().map(Vec::len).expect("messages");
+    let before = messages(&invoke_raw(&client, "open_conversation", &open).await);
     let lone = invoke_raw(
         &client,
         "send_reply",
@@ -327,10 +399,11 @@ async fn the_console_in_a_real_window() {
     assert_eq!(malformed["err"]["code"], "invalid_argument", "{malformed}");
     let unknown = invoke_raw(&client, "drop_all_tables", "{}").await;
     assert!(unknown.get("err").is_some(), "an unlisted command must be refused: {unknown}");
-    assert_eq!(count(&invoke_raw(&client, "open_conversation", &open).await), before);
+    assert_eq!(messages(&invoke_raw(&client, "open_conversation", &open).await), before);
 
     // 5. The live path: a customer message shows its annotation and the policy's action, the
-    //    suggestions stream in, and sending one puts it in the thread.
+    //    suggestions stream in, and approving one sends it as is.
+    click(&client, "[data-testid=nav-console]").await;
     open_row(&client, "Emily Carter").await;
     wait_until("Emily's conversation", || async {
         texts(&client, "[data-testid=message] .message-text")
@@ -339,74 +412,365 @@ async fn the_console_in_a_real_window() {
             .any(|t| t.contains("comparing CRM tools"))
     })
     .await;
-    let started = Instant::now();
-    let input = client.find(Locator::Css("[data-testid=customer-input]")).await.expect("input");
-    input.send_keys("How much is the Team plan per month?").await.expect("type");
+    let first = customer_says(&client, "How much is the Team plan per month?").await;
+    assert!(
+        !texts(&client, "[data-testid=annotation] [data-testid=sentiment]").await.is_empty(),
+        "the customer message shows its sentiment"
+    );
+    assert!(count(&client, "[data-testid=annotation] [data-testid=intent]").await > 0);
+    let approved = client.execute(FIRST_CARD_ID, vec![]).await.expect("suggestion id");
+    let approved = approved.as_str().expect("a stored suggestion").to_owned();
+    click(&client, "[data-testid=suggestion] [data-testid=suggestion-send]").await;
+    wait_for_sent(&client, &first[0]).await;
+
+    // 6. The salesperson corrects the budget in the lead panel: it becomes salesperson-sourced.
+    let budget = "[data-testid=lead-field][data-field=budget]";
+    click(&client, &format!("{budget} .field-value")).await;
+    fill(&client, "[data-testid=lead-field-input]", "$900 per month").await;
     client
-        .find(Locator::Css("[data-testid=customer-send]"))
+        .find(Locator::Css("[data-testid=lead-field-input]"))
         .await
-        .expect("receive button")
-        .click()
+        .expect("field input")
+        .send_keys("\u{E007}")
         .await
-        .expect("click receive");
-    wait_up_to(TURN_WAIT, "a suggestion", || async {
+        .expect("enter");
+    wait_until("the edited budget, salesperson-sourced", || async {
+        lead_sources(&client).await.get("budget").map(String::as_str) == Some("salesperson")
+    })
+    .await;
+    assert_eq!(text_of(&client, &format!("{budget} .field-value")).await.trim(), "$900 per month");
+
+    // 7. A later message names another budget: the AI's value does not replace the person's.
+    //    A suggestion is rejected with a reason; another (regenerated if none is left) is
+    //    edited and then sent.
+    let second = customer_says(
+        &client,
+        "Our budget is about $2,000 a month for 25 seats. Can you send a quote?",
+    )
+    .await;
+    assert_eq!(lead_sources(&client).await.get("budget").map(String::as_str), Some("salesperson"));
+    assert_eq!(text_of(&client, &format!("{budget} .field-value")).await.trim(), "$900 per month");
+    let rejected = client.execute(FIRST_CARD_ID, vec![]).await.expect("suggestion id");
+    let rejected = rejected.as_str().expect("a stored suggestion").to_owned();
+    click(&client, "[data-testid=suggestion] [data-testid=suggestion-reject]").await;
+    fill(&client, "[data-testid=suggestion-reject-reason]", "too pushy").await;
+    click(&client, "[data-testid=suggestion-reject-confirm]").await;
+    let card = format!("[data-testid=suggestion][data-id=\"{rejected}\"]");
+    wait_until("the rejected suggestion gone", || async { count(&client, &card).await == 0 }).await;
+    println!("rejected {rejected} of {second:?}");
+    if count(&client, "[data-testid=suggestion][data-state=ready]").await == 0 {
+        click(&client, "[data-testid=suggestion-regenerate]").await;
+        wait_up_to(TURN_WAIT, "regenerated suggestions", || async {
+            count(&client, "[data-testid=suggestion][data-state=ready]").await > 0
+                && count(&client, "[data-testid=suggestion]:not([data-state=ready])").await == 0
+        })
+        .await;
+    }
+    let offered = text_of(&client, "[data-testid=suggestion] [data-testid=suggestion-text]").await;
+    let edited_id = client.execute(FIRST_CARD_ID, vec![]).await.expect("suggestion id");
+    let edited_id = edited_id.as_str().expect("a stored suggestion").to_owned();
+    let edited = format!("{} We can also set up a call this week.", offered.trim());
+    click(&client, "[data-testid=suggestion] [data-testid=suggestion-edit]").await;
+    fill(&client, "[data-testid=suggestion-edit-text]", &edited).await;
+    click(&client, "[data-testid=suggestion-send-edited]").await;
+    wait_for_sent(&client, &edited).await;
+
+    // 8. The manager edits the strategy: a new persona line, and a stricter hand-off threshold
+    //    (a person takes any message the NLU is not fully sure of). The draft's diff against
+    //    the published version, a test-run on sample conversations (before / after), publish.
+    click(&client, "[data-testid=nav-strategy]").await;
+    wait_until("the strategy editor", || async {
+        count(&client, "[data-testid=persona-en]").await > 0
+    })
+    .await;
+    let persona = texts(&client, "[data-testid=persona-en]").await;
+    let persona = client
+        .execute("return document.querySelector('[data-testid=persona-en]').value", vec![])
+        .await
+        .expect("persona")
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{persona:?}"));
+    fill(&client, "[data-testid=persona-en]", &format!("{persona} She keeps replies short.")).await;
+    fill(&client, "[data-testid=handoff-threshold]", "1").await;
+    click(&client, "[data-testid=strategy-save]").await;
+    wait_until("the draft's diff", || async {
+        let paths = texts(&client, "[data-testid=strategy-diff] code").await;
+        paths.iter().any(|t| t.contains("persona")) && paths.iter().any(|t| t.contains("handoff"))
+    })
+    .await;
+    click(&client, "[data-testid=strategy-test]").await;
+    wait_up_to(TURN_WAIT, "the test-run samples", || async {
+        count(&client, "[data-testid=strategy-samples] .sample").await > 0
+    })
+    .await;
+    assert!(
+        count(&client, "[data-testid=strategy-samples] .sample.changed").await > 0,
+        "the test-run shows samples the draft changes"
+    );
+    let published = invoke_raw(&client, "strategy_overview", "{}").await["ok"]["publishedVersion"]
+        .as_i64()
+        .expect("published version");
+    click(&client, "[data-testid=strategy-publish]").await;
+    wait_until("the new version published", || async {
+        invoke_raw(&client, "strategy_overview", "{}").await["ok"]["publishedVersion"].as_i64()
+            == Some(published + 1)
+    })
+    .await;
+
+    // 9. The next suggestion follows the published strategy: a message the NLU is not fully sure
+    //    of, and which names no product or field the rules could resolve, now goes to a person,
+    //    and the suggestion says so (before the change, every reply was an answer).
+    click(&client, "[data-testid=nav-console]").await;
+    open_row(&client, "Emily Carter").await;
+    wait_until("Emily's conversation", || async {
+        texts(&client, "[data-testid=message] .message-text")
+            .await
+            .iter()
+            .any(|t| t.trim() == edited.trim())
+    })
+    .await;
+    let third = customer_says(&client, "What would you recommend for us?").await;
+    println!("after the strategy change: {third:?}");
+    let details = invoke_raw(&client, "conversation_details", &open).await;
+    let suggestions = details["ok"]["suggestions"].as_array().expect("suggestions").clone();
+    let latest = suggestions.iter().filter_map(|s| s["offeredAt"].as_i64()).max().expect("some");
+    let (now, earlier): (Vec<_>, Vec<_>) =
+        suggestions.iter().partition(|s| s["offeredAt"].as_i64() == Some(latest));
+    assert!(
+        earlier.iter().all(|s| s["action"] != "hand_off") && !earlier.is_empty(),
+        "before the change the questions were answered: {details}"
+    );
+    assert!(now.iter().all(|s| s["action"] == "hand_off"), "{details}");
+    assert!(count(&client, "[data-testid=handoff-bar]").await > 0, "the hand-off shows");
+
+    // 10. Every page, in both languages, for the screenshots.
+    for round in 0..2 {
+        let lang = language(&client).await;
+        open_row(&client, "Emily Carter").await;
+        wait_until("Emily's suggestions", || async {
+            count(&client, "[data-testid=suggestion][data-state=ready]").await > 0
+        })
+        .await;
+        screenshot(&client, &format!("{lang}-01-conversation-with-suggestions")).await;
+        client.execute(PAINT_NUDGE, vec![]).await.expect("paint nudge");
         client
-            .find_all(Locator::Css("[data-testid=suggestion][data-state=ready]"))
+            .find(Locator::Css("[data-testid=lead-panel]"))
             .await
-            .map(|s| !s.is_empty())
-            .unwrap_or(false)
-    })
-    .await;
-    println!("customer message to first ready suggestion: {:?}", started.elapsed());
-    wait_until("the message's annotation", || async {
-        !texts(&client, "[data-testid=annotation] [data-testid=sentiment]").await.is_empty()
-    })
-    .await;
-    // The decision arrives with the finished turn (after every suggestion is written).
-    wait_up_to(TURN_WAIT, "the policy's action", || async {
-        !texts(&client, "[data-testid=decision-action]").await.is_empty()
-    })
-    .await;
-    screenshot(&client, "04-suggestions").await;
-    let suggestion =
-        text_of(&client, "[data-testid=suggestion] [data-testid=suggestion-text]").await;
-    client
-        .find(Locator::Css("[data-testid=suggestion] [data-testid=suggestion-send]"))
-        .await
-        .expect("send button")
-        .click()
-        .await
-        .expect("click send");
-    wait_until("the sent suggestion in the thread", || async {
-        let roles = client
-            .find_all(Locator::Css("[data-testid=message][data-role=salesperson] .message-text"))
+            .expect("lead panel")
+            .screenshot()
             .await
-            .unwrap_or_default();
-        let mut found = false;
-        for r in roles {
-            found |= r.text().await.map(|t| t.trim() == suggestion.trim()).unwrap_or(false);
+            .map(|png| {
+                let path = screenshot_dir().join(format!("{lang}-02-lead-panel.png"));
+                std::fs::write(&path, png).expect("write");
+                println!("screenshot: {}", path.display());
+            })
+            .unwrap_or_else(|e| panic!("lead panel screenshot: {e}"));
+        click(&client, "[data-testid=nav-console]").await;
+        screenshot(&client, &format!("{lang}-00-inbox")).await;
+        click(&client, "[data-testid=nav-strategy]").await;
+        wait_until("the strategy editor", || async {
+            count(&client, "[data-testid=persona-en]").await > 0
+        })
+        .await;
+        fill(&client, "[data-testid=persona-zh]", "一位耐心、专业的销售顾问，说话简洁。").await;
+        click(&client, "[data-testid=strategy-save]").await;
+        wait_until("the draft's diff", || async {
+            count(&client, "[data-testid=strategy-diff] li").await > 0
+        })
+        .await;
+        screenshot(&client, &format!("{lang}-03-strategy-diff")).await;
+        click(&client, "[data-testid=nav-dashboard]").await;
+        wait_until("the dashboard", || async {
+            count(&client, "[data-testid=dash-suggestions] dd").await > 0
+        })
+        .await;
+        screenshot(&client, &format!("{lang}-04-dashboard")).await;
+        click(&client, "[data-testid=nav-settings]").await;
+        wait_until("the settings", || async { count(&client, "[data-testid=settings]").await > 0 })
+            .await;
+        screenshot(&client, &format!("{lang}-05-settings")).await;
+        if round == 0 {
+            click(&client, "[data-testid=lang-switch]").await;
         }
-        found
+    }
+
+    // The dashboard counts the edit: a mean edit distance is shown.
+    click(&client, "[data-testid=nav-dashboard]").await;
+    wait_until("the dashboard", || async {
+        count(&client, "[data-testid=dash-suggestions] dd").await > 0
     })
     .await;
-    screenshot(&client, "05-suggestion-sent").await;
+    // offered, acceptance, edit rate, reject rate, mean edit distance
+    let stats = texts(&client, "[data-testid=dash-suggestions] dd").await;
+    assert!(
+        stats.get(4).and_then(|d| d.trim().parse::<f64>().ok()).is_some_and(|x| x > 0.0),
+        "a mean edit distance above 0: {stats:?}"
+    );
 
-    // 6. The manager's strategy page renders in the real window. (Leaving it for the dashboard or
-    // the settings stalls WebKitGTK's automation under Xvfb — an open problem, see the issue
-    // notes — so the window test stops here.)
-    client
-        .find(Locator::Css("[data-testid=nav-strategy]"))
-        .await
-        .expect("nav")
-        .click()
-        .await
-        .expect("click nav");
-    wait_until("strategy", || async {
-        client.find(Locator::Css("[data-testid=strategy-editor]")).await.is_ok()
+    client.close().await.expect("close session");
+
+    // 11. What the console did is in the audit log and the event log (read from the app's own
+    //     database file after the window closed).
+    let store = closer_store::Store::open_in(session.data.path()).expect("the app's database");
+    let audit = store.audit_log(10_000).expect("audit log");
+    let audited = |kind: &str, id: &str| {
+        audit.iter().any(|a| a.action == format!("event.{kind}") && a.detail["id"] == id)
+    };
+    assert!(audited("suggestion_sent", &approved), "the approval is audited");
+    assert!(audited("suggestion_edited", &edited_id), "the edit is audited");
+    assert!(audited("suggestion_sent", &edited_id), "the edited send is audited");
+    assert!(audited("suggestion_rejected", &rejected), "the rejection is audited");
+    // The audit log keeps no customer or reply text; the event log has what was said.
+    let events = store.events(emily).expect("events");
+    let json: Vec<Value> =
+        events.iter().map(|e| serde_json::to_value(e).expect("event json")).collect();
+    let event = |kind: &str, id: &str| {
+        json.iter().find(|e| e["kind"] == kind && e["id"] == id).cloned().unwrap_or(Value::Null)
+    };
+    assert_eq!(
+        event("suggestion_sent", &approved)["text"].as_str().map(str::trim),
+        Some(first[0].trim())
+    );
+    assert_eq!(event("suggestion_edited", &edited_id)["text"].as_str(), Some(edited.as_str()));
+    assert_eq!(event("suggestion_rejected", &rejected)["reason"], "too pushy");
+    let proposed_budget = events.iter().any(|e| {
+        let v = serde_json::to_value(e).expect("event json");
+        v["kind"] == "annotated"
+            && v["annotation"]["fields"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|p| p["field"] == "budget"))
+            && v["at"].as_i64().is_some()
+    });
+    assert!(proposed_budget, "the AI proposed a budget from the later message");
+    let state = store.state(emily).expect("state");
+    let budget = &state.lead.fields["budget"];
+    assert_eq!(budget.value, "$900 per month");
+    assert_eq!(serde_json::to_value(budget.source).expect("source"), json!("salesperson"));
+}
+
+/// Conversations and messages per conversation for the scale measurement (issue: 1,000 and
+/// 100,000 in all).
+const SCALE: (usize, usize) = (1_000, 100);
+
+/// The console with 1,000 conversations and 100,000 messages, in the real window: the time for
+/// the inbox to render and for a conversation to open, measured in the page from the action to
+/// the second animation frame after the rows or messages are in the DOM. Reported (printed and
+/// written to `e2e-screenshots/scale.json`), not asserted: speed targets live in benchmarks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_at_scale() {
+    let session = start();
+    let seeding = Instant::now();
+    {
+        let store = closer_store::Store::open_in(session.data.path()).expect("database");
+        let now = closer_app::system_clock();
+        closer_app::demo::seed(&store, now).expect("demo");
+        let report = closer_app::demo::seed_scale(&store, SCALE.0, SCALE.1, now).expect("scale");
+        assert_eq!(report.events, SCALE.0 * SCALE.1);
+    }
+    println!("seeded {} conversations × {} messages in {:?}", SCALE.0, SCALE.1, seeding.elapsed());
+    let client = connect(&session).await;
+    wait_until("the inbox at scale", || async {
+        count(&client, "[data-testid=conversation-row]").await >= SCALE.0
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    screenshot(&client, "06-strategy").await;
+    let first_paint: f64 = client
+        .execute("return performance.now()", vec![])
+        .await
+        .expect("now")
+        .as_f64()
+        .expect("ms");
 
+    // The inbox, re-rendered from another page: from the click to two frames after the rows.
+    let inbox_script = "const done = arguments[arguments.length - 1];
+        const want = arguments[0];
+        const t0 = performance.now();
+        document.querySelector('[data-testid=nav-console]').click();
+        const check = () => {
+            const rows = document.querySelectorAll('[data-testid=conversation-row]').length;
+            if (rows >= want) requestAnimationFrame(() => requestAnimationFrame(() =>
+                done({ ms: performance.now() - t0, rows })));
+            else setTimeout(check, 2);
+        };
+        check();";
+    // A conversation: from the click on its row to two frames after its messages are shown.
+    let open_script = "const done = arguments[arguments.length - 1];
+        const [index, want] = arguments;
+        const row = Array.from(document.querySelectorAll('[data-testid=conversation-row]'))
+            .filter(r => /^(客户|Customer )[0-9]{4}$/.test(r.querySelector('.customer-name').innerText.trim()))[index];
+        const id = row.getAttribute('data-id');
+        const t0 = performance.now();
+        row.click();
+        const check = () => {
+            const view = document.querySelector('[data-testid=conversation-view]');
+            const n = document.querySelectorAll('[data-testid=message]').length;
+            if (view && n >= want) requestAnimationFrame(() => requestAnimationFrame(() =>
+                done({ ms: performance.now() - t0, messages: n, id })));
+            else setTimeout(check, 2);
+        };
+        check();";
+    let mut inbox = Vec::new();
+    let mut open = Vec::new();
+    for i in 0..10 {
+        click(&client, "[data-testid=nav-dashboard]").await;
+        wait_until("the dashboard", || async {
+            count(&client, "[data-testid=dashboard]").await > 0
+        })
+        .await;
+        let r = client.execute_async(inbox_script, vec![json!(SCALE.0)]).await.expect("inbox");
+        assert!(r["rows"].as_u64().is_some_and(|n| n as usize >= SCALE.0), "{r}");
+        inbox.push(r["ms"].as_f64().expect("ms"));
+        // Rows further down the list each time (the list is ordered by urgency).
+        let r = client
+            .execute_async(open_script, vec![json!(i * 97 + 3), json!(SCALE.1.min(50))])
+            .await
+            .expect("open");
+        assert!(r["messages"].as_u64().is_some_and(|n| n >= 50), "{r}");
+        open.push(r["ms"].as_f64().expect("ms"));
+    }
+    // The backend's share: the two commands alone, through the same IPC.
+    let ipc_script = "const done = arguments[arguments.length - 1];
+        const [cmd, body] = arguments;
+        const t0 = performance.now();
+        window.__TAURI_INTERNALS__.invoke(cmd, new TextEncoder().encode(body))
+            .then(() => done(performance.now() - t0), err => done(-1));";
+    let some_id = client
+        .execute(
+            "return document.querySelectorAll('[data-testid=conversation-row]')[500].getAttribute('data-id')",
+            vec![],
+        )
+        .await
+        .expect("row id");
+    let mut ipc_list = Vec::new();
+    let mut ipc_open = Vec::new();
+    for _ in 0..10 {
+        let ms = client
+            .execute_async(ipc_script, vec![json!("list_conversations"), json!("{}")])
+            .await
+            .expect("list");
+        ipc_list.push(ms.as_f64().filter(|ms| *ms >= 0.0).expect("list_conversations ok"));
+        let body = format!(r#"{{"conversationId":{}}}"#, some_id.as_str().expect("id"));
+        let ms = client
+            .execute_async(ipc_script, vec![json!("open_conversation"), json!(body)])
+            .await
+            .expect("open");
+        ipc_open.push(ms.as_f64().filter(|ms| *ms >= 0.0).expect("open_conversation ok"));
+    }
+    screenshot(&client, "scale-inbox").await;
+    let stats = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        json!({ "p50_ms": v[v.len() / 2], "max_ms": v[v.len() - 1], "samples": v.len() })
+    };
+    let report = json!({
+        "conversations": SCALE.0,
+        "messages": SCALE.0 * SCALE.1,
+        "page_start_to_inbox_ms": first_paint,
+        "inbox_render": stats(&mut inbox),
+        "conversation_open": stats(&mut open),
+        "ipc_list_conversations": stats(&mut ipc_list),
+        "ipc_open_conversation": stats(&mut ipc_open),
+    });
+    println!("scale: {report}");
+    std::fs::write(screenshot_dir().join("scale.json"), report.to_string()).expect("write");
     client.close().await.expect("close session");
 }
