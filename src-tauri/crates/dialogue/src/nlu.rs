@@ -211,6 +211,9 @@ pub mod intents {
         PROVIDE_CONTACT,
     ];
 
+    /// Cooperative steps: the customer gives what a sale needs or orders.
+    pub const COOPERATIVE: &[&str] = &[PROVIDE_CONTACT, PROVIDE_REQUIREMENT, PURCHASE_INTENT];
+
     /// Social intents: they go with any other purpose and say nothing against buying.
     pub const SOCIAL: &[&str] = &[GREETING, CHIT_CHAT];
 

@@ -191,10 +191,11 @@ impl Decision {
     }
 }
 
-/// How sure the NLU must be of a secondary reading for it to drive a rule: a purchase intent or
-/// an objection among the intents, or anger. Below it the reading is more likely wrong than right
-/// ("我叫张伟" read as angry at 0.45, a budget statement as a price objection at 0.22). Anger
-/// needs only this much (a needless hand-off costs a person a look; a missed one, the customer);
+/// How sure the NLU must be of a secondary reading for it to drive a rule: a purchase intent, an
+/// objection, a question or a request for a person among the intents, or anger. Below it the
+/// reading is more likely wrong than right ("我叫张伟" read as angry at 0.45, a budget statement
+/// as a price objection at 0.22). Anger needs only this much unless a sure cooperative reading
+/// contradicts it (a needless hand-off costs a person a look; a missed one, the customer);
 /// hesitation, which earns a promotion, needs the strategy's confidence threshold.
 pub const LIKELY: f32 = 0.5;
 
@@ -226,7 +227,7 @@ pub fn handoff_condition(
     strategy: &StrategyView,
 ) -> Option<DecisionReason> {
     let threshold = strategy.confidence_threshold;
-    if annotation.sentiment.label == Sentiment::Angry && annotation.sentiment.confidence >= LIKELY {
+    if angry(annotation, threshold) {
         Some(DecisionReason::CustomerAngry)
     } else if annotation.likely(intents::REQUEST_HUMAN) {
         Some(DecisionReason::RequestedHuman)
@@ -243,6 +244,24 @@ pub fn handoff_condition(
     } else {
         None
     }
+}
+
+/// The customer is angry: the sentiment head is sure of it (at `threshold`), or finds it likely
+/// and nothing contradicts it. A likely anger beside a cooperative step the NLU is sure of
+/// (contact details, requirements, an order: "我叫赵磊，电话137…，预算5万" read as angry at 0.59)
+/// with no complaint or request for a person in it is the sentiment head misreading.
+fn angry(annotation: &Annotation, threshold: f32) -> bool {
+    let sentiment = annotation.sentiment;
+    if sentiment.label != Sentiment::Angry || sentiment.confidence < LIKELY {
+        return false;
+    }
+    let cooperative = annotation
+        .intents
+        .iter()
+        .any(|i| intents::COOPERATIVE.contains(&i.label.as_str()) && i.confidence >= threshold);
+    let grievance =
+        annotation.likely(intents::COMPLAINT) || annotation.likely(intents::REQUEST_HUMAN);
+    sentiment.confidence >= threshold || grievance || !cooperative
 }
 
 /// The sentiment head is as sure the customer hesitates as the strategy asks of a reading.

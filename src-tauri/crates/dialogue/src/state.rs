@@ -157,10 +157,15 @@ impl Turn {
     }
 
     /// The NLU could not place the message, or was less sure than `threshold`, and the rules
-    /// did not understand it either ([`Turn::resolved`]).
+    /// did not understand it either ([`Turn::resolved`]) nor was the sentiment head sure the
+    /// customer hesitates (a reading the policy acts on).
     pub fn misunderstood(&self, threshold: f32) -> bool {
         let top = self.top_intent.as_ref().or(self.intents.first());
-        !self.resolved && (self.intents.is_empty() || top.is_none_or(|t| t.confidence < threshold))
+        let hesitates = self.sentiment.label == crate::Sentiment::Hesitant
+            && self.sentiment.confidence >= threshold;
+        !self.resolved
+            && !hesitates
+            && (self.intents.is_empty() || top.is_none_or(|t| t.confidence < threshold))
     }
 
     /// Whether the turn shows interest in buying: an interest intent the NLU is fairly sure of.

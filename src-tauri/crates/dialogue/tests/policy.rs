@@ -391,3 +391,108 @@ fn decide_is_pure() {
     let a = annotation(&[("price_inquiry", SURE)], Neutral);
     assert_eq!(decide(&chat.state, &a, &chat.strategy), decide(&chat.state, &a, &chat.strategy));
 }
+
+#[test]
+fn a_buyer_who_asks_before_getting_anything_is_answered_first() {
+    let mut chat = Chat::new(strategy());
+    let d = chat.customer(
+        "续费提醒收到了，请问怎么付款？",
+        &[("purchase_intent", 0.88), ("after_sales", SURE)],
+        Neutral,
+    );
+    assert_eq!((d.action, d.reason), (Action::Answer, DecisionReason::QuestionAsked));
+    assert_eq!(d.field_to_ask, None, "the ask waits for the value");
+    chat.send(&d, "续费可以在控制台直接支付，也可以对公转账。");
+    // Once answered, the buyer is asked for what the order needs.
+    let d = chat.customer("好的，那就续费吧", &[("purchase_intent", SURE)], Positive);
+    assert_eq!((d.action, d.reason), (Action::AskField, DecisionReason::PurchaseNeedsField));
+    assert_eq!(d.field_to_ask.as_deref(), Some("name"));
+}
+
+#[test]
+fn a_sure_hesitation_gets_the_promotion_even_when_the_intent_is_unclear() {
+    let mut chat = after_an_answer(strategy());
+    let d = chat.customer("有点犹豫，不知道值不值", &[("objection_timing", 0.25)], Hesitant);
+    assert_eq!((d.action, d.reason), (Action::OfferPromotion, DecisionReason::HesitantCustomer));
+    assert_eq!(handoff_condition(&chat.state, &annotation(&[], Hesitant), &chat.strategy), None);
+    chat.send(&d, "本月下单享九折。");
+    // No promotion left: the unclear message goes to a person as any other would.
+    let d = chat.customer("还是犹豫", &[("objection_timing", 0.25)], Hesitant);
+    assert_eq!((d.action, d.reason), (Action::HandOff, DecisionReason::LowConfidence));
+    // An unsure hesitation is no reading to act on either.
+    let mut chat = after_an_answer(strategy());
+    let mut unsure = annotation(&[("objection_timing", 0.25)], Hesitant);
+    unsure.sentiment.confidence = 0.6;
+    let d = chat.customer_annotated("嗯……", unsure);
+    assert_eq!(d.reason, DecisionReason::LowConfidence);
+}
+
+#[test]
+fn a_lead_field_answer_is_understood_whatever_the_intent_head_says() {
+    let mut chat = after_an_answer(strategy());
+    let d = chat.customer("好", &[("chit_chat", SURE)], Neutral);
+    assert_eq!(d.field_to_ask.as_deref(), Some("name"));
+    chat.send(&d, "请问怎么称呼您？");
+    // "我姓刘" read as provide_contact at 0.29, but the name it gives is recorded with the turn.
+    let at = chat.at + 1000;
+    chat.record(Event::Message {
+        role: closer_dialogue::Role::Customer,
+        text: "我姓刘".into(),
+        at,
+    });
+    let unsure = annotation(&[("provide_contact", 0.29)], Neutral);
+    chat.record(Event::Annotated { annotation: unsure.clone(), at });
+    chat.record(Event::FieldSet {
+        field: "name".into(),
+        value: "刘".into(),
+        source: closer_dialogue::FieldSource::Ai,
+        confidence: 0.9,
+        at,
+    });
+    let d = decide(&chat.state, &unsure, &chat.strategy);
+    assert_ne!(d.action, Action::HandOff, "{d:?}");
+    assert_eq!(d.field_to_ask, None, "not asked again right after an ask");
+    // The same reading without a value is a guess: a person looks.
+    let mut chat = after_an_answer(strategy());
+    let d = chat.customer("嗯那个", &[("provide_contact", 0.29)], Neutral);
+    assert_eq!(d.reason, DecisionReason::LowConfidence);
+}
+
+#[test]
+fn weak_secondary_readings_drive_no_rule() {
+    let mut chat = after_an_answer(strategy());
+    // The head lists request_human and goodbye, but far below "likely".
+    let d = chat.customer(
+        "企业版呢？",
+        &[("price_inquiry", SURE), ("request_human", 0.2), ("goodbye", 0.3)],
+        Neutral,
+    );
+    assert_eq!((d.action, d.reason), (Action::Answer, DecisionReason::QuestionAsked));
+    let d = chat.customer("嗯", &[("chit_chat", SURE), ("not_interested", 0.3)], Neutral);
+    assert_ne!(d.reason, DecisionReason::CustomerLeaving);
+}
+
+#[test]
+fn a_likely_anger_contradicted_by_a_sure_cooperative_step_is_no_hand_off() {
+    let angry_at = |confidence: f32, intents: &[(&str, f32)]| {
+        let mut a = annotation(intents, Angry);
+        a.sentiment.confidence = confidence;
+        a
+    };
+    let mut chat = after_an_answer(strategy());
+    // "我叫赵磊，电话13700001234，预算5万" read as angry at 0.59.
+    let contact = angry_at(0.59, &[("provide_contact", 0.98), ("provide_requirement", 0.42)]);
+    let d = chat.customer_annotated("我叫赵磊，电话13700001234，预算5万", contact);
+    assert_ne!(d.action, Action::HandOff, "{d:?}");
+    // The same reading with a complaint in it, or sure anger, or nothing to contradict it, is.
+    for (confidence, intents) in [
+        (0.59, &[("provide_contact", 0.98), ("complaint", 0.6)][..]),
+        (0.85, &[("provide_contact", 0.98)][..]),
+        (0.59, &[("provide_contact", 0.7)][..]),
+        (0.59, &[("price_inquiry", SURE)][..]),
+    ] {
+        let mut chat = after_an_answer(strategy());
+        let d = chat.customer_annotated("……", angry_at(confidence, intents));
+        assert_eq!((d.action, d.reason), (Action::HandOff, DecisionReason::CustomerAngry));
+    }
+}
