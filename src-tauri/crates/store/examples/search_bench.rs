@@ -60,6 +60,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seeded.as_secs_f64(),
         bytes / 1_000_000
     );
+    // The hourly retention job's work when nothing is due (no retention set, audit clean).
+    let t = Instant::now();
+    let purge = store.purge(conversations * 1_000 + 1, "bench")?;
+    println!(
+        "purge with nothing due: {:.0} ms ({} erased, {} audit rows rewritten)",
+        t.elapsed().as_secs_f64() * 1e3,
+        purge.erased.len(),
+        purge.audit_rows_rewritten
+    );
+    // One customer's erasure at this size (rows, index, VACUUM, WAL truncated).
+    let lead = store.lead_of_conversation(1)?;
+    let t = Instant::now();
+    let erasure = store.erase_lead(lead, "bench", conversations * 1_000 + 2)?;
+    println!(
+        "erasure of one lead ({} indexed messages): {:.0} ms, WAL truncated: {}",
+        erasure.rows["message_fts"],
+        t.elapsed().as_secs_f64() * 1e3,
+        erasure.wal_truncated
+    );
     let cases: &[(&str, &str, SearchOrder)] = &[
         ("zh, 3+ chars (trigram index)", "优惠券", SearchOrder::Newest),
         ("zh, 3+ chars, ranked", "扫地机器人", SearchOrder::Relevance),

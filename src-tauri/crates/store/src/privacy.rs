@@ -361,7 +361,12 @@ impl Store {
         }
         let audit_rows_rewritten = rewrite_audit(&tx)?;
         tx.commit()?;
-        let wal_truncated = checkpoint(&conn)?;
+        // Nothing deleted or rewritten: no free space holds anything new, so no rebuild.
+        let wal_truncated = if erased.is_empty() && audit_rows_rewritten == 0 {
+            truncate_wal(&conn)?
+        } else {
+            checkpoint(&conn)?
+        };
         for e in &mut erased {
             e.wal_truncated = wal_truncated;
         }
@@ -452,6 +457,12 @@ fn checkpoint(conn: &rusqlite::Connection) -> Result<bool, StoreError> {
         tracing::warn!(error = %e, "VACUUM after erasure failed; the next purge retries");
         return Ok(false);
     }
+    truncate_wal(conn)
+}
+
+/// Copies the WAL into the database and truncates it to zero bytes; false when a reader kept
+/// part of it.
+fn truncate_wal(conn: &rusqlite::Connection) -> Result<bool, StoreError> {
     let (busy, _log, _done): (i64, i64, i64) =
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
