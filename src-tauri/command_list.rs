@@ -45,4 +45,7 @@ pub const COMMANDS: &[&str] = &[
     "search_messages",
     "message_storage",
     "set_message_storage",
+    "channel_settings",
+    "configure_channels",
+    "set_webhook_secret",
 ];

@@ -5,14 +5,14 @@
 
 use closer_app::args::{
     self, AddIntentExampleArgs, AdoptIntentHeadArgs, AnalyzeMessageArgs, ChooseModelArgs,
-    ConfigureCrmArgs, ConversationArgs, CustomerMessageArgs, DeadLetterArgs,
+    ConfigureChannelsArgs, ConfigureCrmArgs, ConversationArgs, CustomerMessageArgs, DeadLetterArgs,
     EraseLeadConfirmedArgs, ImportModelArgs, NoArgs, RejectSuggestionArgs, RollbackStrategyArgs,
     SaveStrategyDraftArgs, SendReplyArgs, SendSuggestionArgs, SetCrmCredentialArgs,
-    SetLeadFieldArgs, SetModeArgs, TestStrategyArgs, Validate,
+    SetLeadFieldArgs, SetModeArgs, SetWebhookSecretArgs, TestStrategyArgs, Validate,
 };
 use closer_app::console::{
-    ConversationDetails, DashboardView, ModelStatusView, RegeneratedView, StrategyOverview,
-    StrategyTestSample,
+    ChannelsView, ConversationDetails, DashboardView, ModelStatusView, RegeneratedView,
+    StrategyOverview, StrategyTestSample,
 };
 use closer_app::crm::{CrmSettings, CrmStatusView, DeadLetterView};
 use closer_app::dto::{
@@ -334,4 +334,28 @@ pub fn search_messages(
     args: Args<SearchMessagesArgs>,
 ) -> Reply<Vec<SearchHitView>> {
     api.search_messages(args.0)
+}
+
+// The customer channels (chat widget and webhook) run from the saved settings. Starting and
+// stopping a server joins its threads: off the main thread.
+
+#[tauri::command]
+pub fn channel_settings(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<ChannelsView> {
+    api.channel_settings(args.0)
+}
+
+#[tauri::command(async)]
+pub fn configure_channels(
+    api: State<'_, Api>,
+    args: Args<ConfigureChannelsArgs>,
+) -> Reply<ChannelsView> {
+    api.configure_channels(args.0)
+}
+
+#[tauri::command(async)]
+pub fn set_webhook_secret(
+    api: State<'_, Api>,
+    args: Args<SetWebhookSecretArgs>,
+) -> Reply<ChannelsView> {
+    api.set_webhook_secret(args.0)
 }

@@ -133,6 +133,9 @@ pub fn run() -> ExitCode {
             commands::search_messages,
             commands::message_storage,
             commands::set_message_storage,
+            commands::channel_settings,
+            commands::configure_channels,
+            commands::set_webhook_secret,
         ])
         .run(tauri::generate_context!("tauri.conf.json"));
     match result {

@@ -56,6 +56,9 @@ import type {
   SearchMessagesArgs,
   MessageStorageView,
   SetMessageStorageArgs,
+  ChannelsView,
+  ConfigureChannelsArgs,
+  SetWebhookSecretArgs,
 } from './bindings';
 
 export type { ApiError, ErrorCode } from './bindings';
@@ -255,3 +258,15 @@ export const nlu = {
 };
 
 export type NluApi = typeof nlu;
+
+/** The customer channels this app runs: the chat widget server and the signed webhook. */
+export const channels = {
+  settings: (): Promise<ChannelsView> => call('channel_settings'),
+  /** Saves the settings and (re)starts or stops the channels. */
+  configure: (args: ConfigureChannelsArgs): Promise<ChannelsView> => call('configure_channels', args),
+  /** Stores the webhook secret in the OS keyring (null removes it); it never comes back. */
+  setWebhookSecret: (args: SetWebhookSecretArgs): Promise<ChannelsView> =>
+    call('set_webhook_secret', args),
+};
+
+export type ChannelsApi = typeof channels;

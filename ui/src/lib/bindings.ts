@@ -531,6 +531,42 @@ export type MessageStorageView = { mode: MessageStorageMode, };
 
 export type SetMessageStorageArgs = { mode: MessageStorageMode, };
 
+export type SavedChannels = { enabled: boolean, port: number, lan: boolean, allowedOrigins: Array<string>, };
+
+export type ChannelsView = { settings: SavedChannels, 
+/**
+ * Whether a webhook secret is stored (the webhook runs only with one).
+ */
+webhookSecretStored: boolean, running: boolean, 
+/**
+ * The chat page's address while the channels run.
+ */
+url: string | null, 
+/**
+ * Why the channels (or the webhook) could not start.
+ */
+error: string | null, };
+
+export type ConfigureChannelsArgs = { 
+/**
+ * Run the channels in this app.
+ */
+enabled: boolean, 
+/**
+ * 0 picks a free port; else 1024 to 65535.
+ */
+port: number, 
+/**
+ * Listen on every interface (customers on the local network), not only on 127.0.0.1.
+ */
+lan: boolean, 
+/**
+ * Sites besides the chat page that may open the chat (http(s) origins).
+ */
+allowedOrigins: Array<string>, };
+
+export type SetWebhookSecretArgs = { value: string | null, };
+
 export type Bilingual = { zh: string; en: string };
 
 export type LeadFieldSpecJson = { key: string; field_type: string; required: boolean; label_zh: string; label_en: string; ask_zh: string; ask_en: string; cues: string[]; crm_field: string | null };

@@ -118,3 +118,21 @@ describe('privacy inputs', () => {
     expect(formatBytes(2048)).toBe('2.0 KB');
   });
 });
+
+describe('channel inputs', () => {
+  it('reads the port', async () => {
+    const { parsePort } = await import('./crm');
+    expect(parsePort('0')).toBe(0);
+    expect(parsePort(' 8765 ')).toBe(8765);
+    expect(parsePort('80')).toBeUndefined();
+    expect(parsePort('65536')).toBeUndefined();
+    expect(parsePort('x')).toBeUndefined();
+  });
+
+  it('reads the allowed origins', async () => {
+    const { parseOrigins } = await import('./crm');
+    expect(parseOrigins('')).toEqual([]);
+    expect(parseOrigins('https://a.example, http://b.example\n')).toEqual(['https://a.example', 'http://b.example']);
+    expect(parseOrigins('javascript:alert(1)')).toBeUndefined();
+  });
+});

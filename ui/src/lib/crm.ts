@@ -118,3 +118,21 @@ export function formatBytes(bytes: number): string {
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
+
+/** Reads the widget port field: 0 (any free port) or 1024–65535; undefined otherwise. */
+export function parsePort(input: string): number | undefined {
+  const text = input.trim();
+  if (!/^\d+$/.test(text)) return undefined;
+  const port = Number(text);
+  return port === 0 || (port >= 1024 && port <= 65535) ? port : undefined;
+}
+
+/** Reads the allowed-origins field (one per line or comma-separated); undefined if one is not
+ * an http(s) address. */
+export function parseOrigins(input: string): string[] | undefined {
+  const list = input
+    .split(/[\n,]/)
+    .map((o) => o.trim())
+    .filter((o) => o !== '');
+  return list.every((o) => /^https?:\/\/\S+$/.test(o)) && list.length <= 16 ? list : undefined;
+}

@@ -531,6 +531,77 @@ impl Validate for EraseLeadConfirmedArgs {
     }
 }
 
+/// Most extra origins the chat page may be embedded in.
+pub const MAX_ORIGINS: usize = 16;
+/// The shortest webhook secret the server accepts.
+pub const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
+
+/// The customer channels: the chat-widget server (and the webhook beside it).
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConfigureChannelsArgs {
+    /// Run the channels in this app.
+    pub enabled: bool,
+    /// 0 picks a free port; else 1024 to 65535.
+    pub port: u16,
+    /// Listen on every interface (customers on the local network), not only on 127.0.0.1.
+    pub lan: bool,
+    /// Sites besides the chat page that may open the chat (http(s) origins).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+impl Validate for ConfigureChannelsArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        if self.port != 0 && self.port < 1024 {
+            return Err(ApiError::invalid(format!(
+                "port {} (0 for any free one, else 1024 to 65535)",
+                self.port
+            )));
+        }
+        if self.allowed_origins.len() > MAX_ORIGINS {
+            return Err(ApiError::new(ErrorCode::TooLarge, "too many allowed origins"));
+        }
+        for origin in &self.allowed_origins {
+            url("allowedOrigins", origin)?;
+        }
+        Ok(())
+    }
+}
+
+/// Store the webhook's shared secret in the OS keyring (`null` removes it, turning the webhook
+/// off). Like a CRM credential it never comes back; its `Debug` prints `<redacted>`.
+#[derive(Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SetWebhookSecretArgs {
+    pub value: Option<String>,
+}
+
+impl std::fmt::Debug for SetWebhookSecretArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = if self.value.is_some() { "<redacted>" } else { "None" };
+        f.debug_struct("SetWebhookSecretArgs").field("value", &value).finish()
+    }
+}
+
+impl Validate for SetWebhookSecretArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        let Some(value) = &self.value else { return Ok(()) };
+        if value.len() > MAX_SECRET_BYTES {
+            return Err(ApiError::new(ErrorCode::TooLarge, "the webhook secret is too long"));
+        }
+        if value.trim().len() < MIN_WEBHOOK_SECRET_BYTES {
+            return Err(ApiError::invalid(format!(
+                "the webhook secret must be at least {MIN_WEBHOOK_SECRET_BYTES} bytes"
+            )));
+        }
+        if value.trim().chars().any(char::is_control) {
+            return Err(ApiError::invalid("the webhook secret contains control characters"));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -687,5 +758,31 @@ mod tests {
         let ok = r#"{"conversationId":3,"confirm":"王芳"}"#;
         assert!(decode::<EraseLeadConfirmedArgs>(ok.as_bytes()).is_ok());
         assert!(decode::<DeadLetterArgs>(br#"{"id":0}"#).is_err());
+    }
+
+    #[test]
+    fn channel_settings_are_checked() {
+        let ok = br#"{"enabled":true,"port":8765,"lan":false,"allowedOrigins":["https://shop.example"]}"#;
+        assert!(decode::<ConfigureChannelsArgs>(ok).is_ok());
+        assert!(
+            decode::<ConfigureChannelsArgs>(br#"{"enabled":true,"port":0,"lan":true}"#).is_ok()
+        );
+        for bad in [
+            &br#"{"enabled":true,"port":80,"lan":false}"#[..],
+            br#"{"enabled":true,"port":70000,"lan":false}"#,
+            br#"{"enabled":true,"port":8765,"lan":false,"allowedOrigins":["javascript:x"]}"#,
+            br#"{"enabled":true,"port":8765,"lan":false,"secret":"x"}"#,
+        ] {
+            assert!(
+                decode::<ConfigureChannelsArgs>(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let secret = br#"{"value":"0123456789abcdef-CANARY"}"#;
+        let args = decode::<SetWebhookSecretArgs>(secret).expect("secret");
+        assert!(!format!("{args:?}").contains("CANARY"));
+        assert!(decode::<SetWebhookSecretArgs>(br#"{"value":"short"}"#).is_err());
+        assert!(decode::<SetWebhookSecretArgs>(br#"{"value":null}"#).is_ok());
     }
 }

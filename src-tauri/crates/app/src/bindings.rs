@@ -4,16 +4,18 @@ use ts_rs::{Config, TS};
 
 use crate::args::{
     AddIntentExampleArgs, AdoptIntentHeadArgs, AnalyzeMessageArgs, BottleCrmArgs, ChooseModelArgs,
-    ConfigureCrmArgs, ConversationArgs, CustomerMessageArgs, DeadLetterArgs,
+    ConfigureChannelsArgs, ConfigureCrmArgs, ConversationArgs, CustomerMessageArgs, DeadLetterArgs,
     EraseLeadConfirmedArgs, HubSpotArgs, ImportModelArgs, NoArgs, RejectSuggestionArgs,
     RollbackStrategyArgs, SaveStrategyDraftArgs, SendReplyArgs, SendSuggestionArgs,
-    SetCrmCredentialArgs, SetLeadFieldArgs, SetModeArgs, TestStrategyArgs, WebhookArgs,
+    SetCrmCredentialArgs, SetLeadFieldArgs, SetModeArgs, SetWebhookSecretArgs, TestStrategyArgs,
+    WebhookArgs,
 };
 use crate::console::{
-    ConversationDetails, CountView, DashboardView, FunnelStepView, HandoffView, ModelStatusView,
-    RegeneratedView, ResponseTimeView, SentimentSeriesView, StrategyChangeView, StrategyIssueView,
-    StrategyOverview, StrategyTestSample, StrategyTrial, StrategyVersionView, SuggestionRecordView,
-    SuggestionStatsView, TurnAnnotationView, VersionStatsView,
+    ChannelsView, ConversationDetails, CountView, DashboardView, FunnelStepView, HandoffView,
+    ModelStatusView, RegeneratedView, ResponseTimeView, SavedChannels, SentimentSeriesView,
+    StrategyChangeView, StrategyIssueView, StrategyOverview, StrategyTestSample, StrategyTrial,
+    StrategyVersionView, SuggestionRecordView, SuggestionStatsView, TurnAnnotationView,
+    VersionStatsView,
 };
 use crate::crm::{CrmSecret, CrmSettings, CrmStatusView, DeadLetterView};
 use crate::dto::{
@@ -140,6 +142,10 @@ pub fn typescript() -> String {
         MessageStorageMode::decl(&cfg),
         MessageStorageView::decl(&cfg),
         SetMessageStorageArgs::decl(&cfg),
+        SavedChannels::decl(&cfg),
+        ChannelsView::decl(&cfg),
+        ConfigureChannelsArgs::decl(&cfg),
+        SetWebhookSecretArgs::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by `cargo test -p closer-app bindings` with\n\

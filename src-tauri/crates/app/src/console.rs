@@ -17,12 +17,13 @@ use closer_dialogue::{
 };
 use closer_dialogue::{composer, policy};
 use closer_store::{StrategyError, StrategyVersion, VersionStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::args::{
-    ChooseModelArgs, ConfigureCrmArgs, ConversationArgs, DeadLetterArgs, EraseLeadConfirmedArgs,
-    NoArgs, RollbackStrategyArgs, SaveStrategyDraftArgs, SetCrmCredentialArgs, TestStrategyArgs,
+    ChooseModelArgs, ConfigureChannelsArgs, ConfigureCrmArgs, ConversationArgs, DeadLetterArgs,
+    EraseLeadConfirmedArgs, NoArgs, RollbackStrategyArgs, SaveStrategyDraftArgs,
+    SetCrmCredentialArgs, SetWebhookSecretArgs, TestStrategyArgs,
 };
 use crate::crm::{CrmStatusView, DeadLetterView};
 use crate::dto::{ExportTableView, LeadExportView, RetentionView};
@@ -962,6 +963,166 @@ impl crate::Api {
         self.store.record_all(conversation_id, &offered, "ai")?;
         self.updated(conversation_id);
         Ok(RegeneratedView { decision: DecisionView::from(&decision), suggestions, replaced })
+    }
+}
+
+/// The customer channels as saved by the console (the webhook secret is in the keyring).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SavedChannels {
+    pub enabled: bool,
+    pub port: u16,
+    pub lan: bool,
+    pub allowed_origins: Vec<String>,
+}
+
+/// The channels' settings and state, for the settings page.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelsView {
+    pub settings: SavedChannels,
+    /// Whether a webhook secret is stored (the webhook runs only with one).
+    pub webhook_secret_stored: bool,
+    pub running: bool,
+    /// The chat page's address while the channels run.
+    pub url: Option<String>,
+    /// Why the channels (or the webhook) could not start.
+    pub error: Option<String>,
+}
+
+/// The channels this app runs from the saved settings (not the demo channels of `--simulate`).
+#[derive(Default)]
+pub struct ChannelsRuntime {
+    live: Option<crate::live::LiveChannels>,
+    error: Option<String>,
+}
+
+// By hand: the running channels hold an `Api`, which holds this; a derived Debug would recurse.
+impl std::fmt::Debug for ChannelsRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelsRuntime")
+            .field("running", &self.live.as_ref().map(|l| l.url()))
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+const CHANNELS_KEY: &str = "channels.settings";
+const WEBHOOK_SECRET_SET: &str = "channels.webhook_secret_set";
+/// The keyring entry of the webhook's shared secret.
+pub const WEBHOOK_SECRET_ENTRY: &str = "channels.webhook.secret";
+
+impl crate::Api {
+    fn saved_channels(&self) -> Result<SavedChannels, ApiError> {
+        match self.store.relay_state(CHANNELS_KEY)? {
+            None => Ok(SavedChannels::default()),
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                ApiError::new(
+                    ErrorCode::Internal,
+                    format!("the channel settings are unreadable: {e}"),
+                )
+            }),
+        }
+    }
+
+    fn webhook_secret_stored(&self) -> Result<bool, ApiError> {
+        Ok(self.store.relay_state(WEBHOOK_SECRET_SET)?.is_some_and(|v| v == "1"))
+    }
+
+    /// The channels' saved settings and whether they run.
+    pub fn channel_settings(&self, _: NoArgs) -> Result<ChannelsView, ApiError> {
+        let settings = self.saved_channels()?;
+        let webhook_secret_stored = self.webhook_secret_stored()?;
+        let runtime = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(ChannelsView {
+            settings,
+            webhook_secret_stored,
+            running: runtime.live.is_some(),
+            url: runtime.live.as_ref().map(|l| l.url()),
+            error: runtime.error.clone(),
+        })
+    }
+
+    /// Saves the channel settings and (re)starts or stops the channels accordingly.
+    pub fn configure_channels(
+        &self,
+        args: ConfigureChannelsArgs,
+    ) -> Result<ChannelsView, ApiError> {
+        let saved = SavedChannels {
+            enabled: args.enabled,
+            port: args.port,
+            lan: args.lan,
+            allowed_origins: args.allowed_origins.iter().map(|o| o.trim().to_owned()).collect(),
+        };
+        let json = serde_json::to_string(&saved)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        self.store.set_relay_state(CHANNELS_KEY, &json)?;
+        self.apply_channels();
+        self.channel_settings(NoArgs {})
+    }
+
+    /// Stores (or removes) the webhook secret in the OS keyring and restarts the channels.
+    pub fn set_webhook_secret(&self, args: SetWebhookSecretArgs) -> Result<ChannelsView, ApiError> {
+        let ring = closer_crm::Keyring::new(crate::crm::KEYRING_SERVICE);
+        match &args.value {
+            Some(value) => {
+                ring.set(WEBHOOK_SECRET_ENTRY, &closer_crm::secrets::Sensitive::new(value.trim()))?;
+                self.store.set_relay_state(WEBHOOK_SECRET_SET, "1")?;
+                tracing::info!("webhook secret stored in the keyring");
+            }
+            None => {
+                ring.delete(WEBHOOK_SECRET_ENTRY)?;
+                self.store.set_relay_state(WEBHOOK_SECRET_SET, "0")?;
+            }
+        }
+        self.apply_channels();
+        self.channel_settings(NoArgs {})
+    }
+
+    /// Stops the channels this app runs and starts them again from the saved settings (if
+    /// enabled). A failure (a port in use, a locked keyring) is kept for the settings page.
+    pub fn apply_channels(&self) {
+        let mut runtime = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        runtime.live = None; // dropping it stops the server
+        runtime.error = None;
+        let saved = match self.saved_channels() {
+            Ok(saved) if saved.enabled => saved,
+            Ok(_) => return,
+            Err(e) => {
+                runtime.error = Some(e.message);
+                return;
+            }
+        };
+        let mut secret = None;
+        if self.webhook_secret_stored().unwrap_or(false) {
+            let ring = closer_crm::Keyring::new(crate::crm::KEYRING_SERVICE);
+            match ring.get(WEBHOOK_SECRET_ENTRY) {
+                Ok(s) => secret = Some(s.expose().as_bytes().to_vec()),
+                Err(e) => runtime.error = Some(format!("the webhook is off: {e}")),
+            }
+        }
+        let settings = crate::live::ChannelSettings {
+            port: saved.port,
+            lan: saved.lan,
+            allowed_origins: saved.allowed_origins,
+            webhook_secret: secret,
+            ..crate::live::ChannelSettings::default()
+        };
+        match self.start_channels(settings) {
+            Ok(live) => {
+                tracing::info!(url = %live.url(), "channels started");
+                runtime.live = Some(live);
+            }
+            Err(e) => {
+                tracing::warn!(code = ?e.code, "the channels cannot start: {}", e.message);
+                runtime.error = Some(e.message);
+            }
+        }
+    }
+
+    /// Stops the channels this app runs (the settings stay).
+    pub fn stop_channels(&self) {
+        self.channels.lock().unwrap_or_else(|p| p.into_inner()).live = None;
     }
 }
 

@@ -86,6 +86,8 @@ pub struct Api {
     /// The shell's async runtime, once attached ([`Api::start_background`]): the CRM relay
     /// runs on it, and restarts on it when the settings change.
     runtime: Arc<std::sync::OnceLock<tokio::runtime::Handle>>,
+    /// The customer channels started from the saved settings ([`Api::apply_channels`]).
+    channels: Arc<std::sync::Mutex<console::ChannelsRuntime>>,
 }
 
 /// The longest a customer message waits for the NLU to finish loading.
@@ -135,6 +137,7 @@ impl Api {
             events: Arc::default(),
             crm: Arc::default(),
             runtime: Arc::default(),
+            channels: Arc::default(),
         };
         if options.seed_demo && api.store.is_empty()? {
             let report = demo::seed(&api.store, (api.clock)())?;
@@ -299,6 +302,8 @@ impl Api {
         let runtime = self.runtime.get_or_init(|| runtime);
         // Detached: it runs until the runtime stops.
         drop(self.start_retention_job(runtime));
+        // The customer channels, if the console enabled them.
+        self.apply_channels();
         match self.start_crm_relay(runtime) {
             Ok(started) => tracing::info!(started, "CRM relay at start-up"),
             Err(e) => tracing::warn!(code = ?e.code, "the CRM relay cannot start: {}", e.message),

@@ -369,6 +369,56 @@ mod message_storage_console {
     }
 }
 
+/// The channels as the console runs them: saved settings start the chat server, a change
+/// restarts it, disabling stops it, and a port in use is an error the settings page shows.
+mod channels_console {
+    use std::io::{Read, Write};
+
+    use super::*;
+    use closer_app::args::ConfigureChannelsArgs;
+
+    fn get(url: &str) -> std::io::Result<String> {
+        let addr = url.trim_start_matches("http://").trim_end_matches('/');
+        let mut stream = std::net::TcpStream::connect(addr)?;
+        stream.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+        let mut out = String::new();
+        stream.read_to_string(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn saved_settings_start_restart_and_stop_the_chat_server() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let api = open(dir.path(), true);
+        let off = api.channel_settings(NoArgs {}).expect("view");
+        assert!(!off.running && !off.settings.enabled && !off.webhook_secret_stored);
+
+        let on = args::decode::<ConfigureChannelsArgs>(br#"{"enabled":true,"port":0,"lan":false}"#)
+            .expect("args");
+        let view = api.configure_channels(on).expect("configured");
+        assert!(view.running, "{view:?}");
+        let url = view.url.clone().expect("a url");
+        assert!(url.starts_with("http://127.0.0.1:"), "loopback only: {url}");
+        assert!(get(&url).expect("the chat page answers").starts_with("HTTP/1.1 200"));
+
+        // Another app holds a port: the error is kept for the settings page.
+        let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = held.local_addr().expect("addr").port();
+        let busy = format!(r#"{{"enabled":true,"port":{port},"lan":false}}"#);
+        let view = api
+            .configure_channels(args::decode(busy.as_bytes()).expect("args"))
+            .expect("saved even if it cannot start");
+        assert!(!view.running && view.error.is_some(), "{view:?}");
+        assert!(get(&url).is_err(), "the old server stopped");
+
+        let disable = br#"{"enabled":false,"port":0,"lan":false}"#;
+        let view = api.configure_channels(args::decode(disable).expect("args")).expect("off");
+        assert!(!view.running && view.error.is_none());
+        assert_eq!(api.channel_settings(NoArgs {}).expect("view").settings.port, 0);
+        api.stop_channels();
+    }
+}
+
 /// The CRM as the console reaches it: settings go through the strict decoder, the status comes
 /// back after each change, a dead letter is retried by id, and each lead shows its sync state.
 mod crm_console {
