@@ -296,3 +296,58 @@ fn erased_conversations_are_not_found() {
     assert!(find(&store, "price").is_empty());
     assert!(find(&store, "%").is_empty());
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Letters, digits, CJK, FTS5 and LIKE syntax characters, spaces.
+    fn text() -> impl Strategy<Value = String> {
+        let alphabet: Vec<char> =
+            "aBcXyz019价格优惠券扫地机器人贵\"*:^()-+%_\\'.,，？NEARORAND ".chars().collect();
+        proptest::collection::vec(proptest::sample::select(alphabet), 1..40)
+            .prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        /// Any substring of a stored message (without whitespace: terms split there), 1 to 6
+        /// characters, finds that message; whatever it contains.
+        #[test]
+        fn every_substring_of_a_message_finds_it(text in text(), start in 0usize..40, len in 1usize..7) {
+            let chars: Vec<char> = text.chars().collect();
+            let start = start % chars.len();
+            let term: String = chars[start..(start + len).min(chars.len())]
+                .iter()
+                .take_while(|c| !c.is_whitespace())
+                .collect();
+            prop_assume!(!term.is_empty());
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = Store::open_in(dir.path()).expect("open");
+            let c = conversation(&store, Channel::Widget, "客户", 1_000);
+            say(&store, c, Role::Customer, "无关的一句话 unrelated", 1_001);
+            say(&store, c, Role::Customer, &text, 1_002);
+            let hits = find(&store, &term);
+            prop_assert!(
+                hits.iter().any(|h| h.message_index == 1),
+                "{term:?} did not find {text:?}: {:?}", texts(&hits)
+            );
+        }
+
+        /// No query fails, whatever it holds.
+        #[test]
+        fn no_query_fails(query in "\\PC{0,60}") {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = Store::open_in(dir.path()).expect("open");
+            let c = conversation(&store, Channel::Widget, "客户", 1_000);
+            say(&store, c, Role::Customer, "价格 price \"NEAR\" 50%", 1_001);
+            let result = store.search_messages(&SearchQuery {
+                text: query,
+                limit: 10,
+                ..Default::default()
+            });
+            prop_assert!(result.is_ok(), "{:?}", result.err());
+        }
+    }
+}
