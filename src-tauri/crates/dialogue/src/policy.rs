@@ -4,13 +4,15 @@
 //! Rules, first match wins:
 //! Intents and sentiment drive a rule only when the NLU is sure enough of them ([`LIKELY`]).
 //!
-//! 1. **Hand off** when the customer is angry, asks for a person, was misunderstood
+//! 1. **Hand off** when the customer is angry (sure, or likely and not contradicted by a sure
+//!    cooperative reading), asks for a person, was misunderstood
 //!    [`StrategyView::misunderstanding_limit`] turns in a row, or the top intent's confidence is
 //!    below [`StrategyView::confidence_threshold`] and the rules did not understand the message
-//!    either (it named no product, followed up on none and gave no field value:
-//!    [`crate::Turn::resolved`]).
+//!    either (it named no product, asked about none and gave no field value:
+//!    [`crate::Turn::resolved`]; nor is the customer surely hesitating with a promotion left).
 //! 2. **Close** on purchase intent once the required fields are known; until then ask for the
-//!    next one (the customer wants to buy: no need to wait for value or proactivity).
+//!    next one (the customer wants to buy: no need to wait for proactivity), unless the buyer
+//!    asked something before getting anything of value: that is answered first.
 //! 3. **Handle an objection** from the playbook; a price or timing objection gets an eligible
 //!    promotion if one is left.
 //! 4. **Offer a promotion** to a hesitant customer (once per conversation unless the strategy

@@ -140,6 +140,13 @@ fn otherwise(t: &crate::Turn) -> bool {
     })
 }
 
+/// No intent of the turn is read more surely than `label`.
+fn main_reading(t: &crate::Turn, label: &str) -> bool {
+    let confidence =
+        t.intents.iter().filter(|i| i.label == label).map(|i| i.confidence).fold(0.0_f32, f32::max);
+    t.intents.iter().all(|i| i.confidence <= confidence)
+}
+
 /// What the rules look at, read once from the state.
 #[derive(Debug)]
 struct Facts {
@@ -184,7 +191,10 @@ impl Facts {
                 LastTurn {
                     interest: t.shows_interest()
                         || (t.resolved && !state.open_questions.is_empty() && !otherwise(t)),
-                    not_interested: likely(intents::NOT_INTERESTED),
+                    // Losing the lead takes refusal as the main reading: "没有了，谢谢，再见" is a
+                    // goodbye (0.86) even if not_interested is read beside it (0.55).
+                    not_interested: likely(intents::NOT_INTERESTED)
+                        && main_reading(t, intents::NOT_INTERESTED),
                     goodbye: likely(intents::GOODBYE),
                     price_objection: likely(intents::OBJECTION_PRICE),
                     purchase_intent: likely(intents::PURCHASE_INTENT),
@@ -462,6 +472,26 @@ mod tests {
         chat.apply(Event::StageChanged { to: Proposal, reason: "manual".into(), at: 99 });
         chat.customer(&["goodbye"]);
         assert_eq!(chat.advance(), [(Lost, LeftAfterRefusal)]);
+    }
+
+    #[test]
+    fn a_goodbye_with_a_weaker_refusal_read_beside_it_does_not_lose_the_lead() {
+        let mut chat = at_proposal();
+        let at = chat.next();
+        let annotation = Annotation {
+            intents: vec![
+                IntentScore { label: "goodbye".into(), confidence: 0.86 },
+                IntentScore { label: "not_interested".into(), confidence: 0.55 },
+            ],
+            ..Annotation::default()
+        };
+        chat.apply(Event::Message {
+            role: Role::Customer, text: "没有了，谢谢，再见".into(), at
+        })
+        .apply(Event::Annotated { annotation, at });
+        assert_eq!(chat.advance(), []);
+        chat.customer(&["not_interested", "goodbye"]);
+        assert_eq!(chat.advance(), [(Lost, NotInterested)], "refusal as the main reading");
     }
 
     #[test]
