@@ -384,6 +384,14 @@ struct Trainer {
     w2_g: Vec<f32>,
 }
 
+/// Gradients (probability minus target) below this skip their label's update: late in training
+/// most labels of most examples are already fitted, and their rows are the bulk of the work.
+const SKIP_GRADIENT: f32 = 1e-3;
+
+/// Neighbour votes are kept for training sets up to this size: the vote is a scan of the memory
+/// per message, and large sets (CrossWOZ's 33k) gain nothing from it (measured).
+const KNN_MAX_EXAMPLES: usize = 10_000;
+
 /// One AdaGrad step on `w` with gradient `g` (plus the L2 term).
 #[inline]
 fn step(w: &mut f32, acc: &mut f32, g: f32, lr: f32, l2: f32) {
@@ -465,6 +473,10 @@ impl Trainer {
                 }
             }
             for (l, &g) in grad.iter().enumerate() {
+                // A label the example already fits changes nothing worth a pass over its row.
+                if g.abs() < SKIP_GRADIENT {
+                    continue;
+                }
                 step(&mut p.bias[l], &mut self.bias_g[l], g, lr, 0.0);
                 let row = l * dim..(l + 1) * dim;
                 for ((w, acc), &x) in
@@ -477,7 +489,9 @@ impl Trainer {
                 let w = p.sparse.entry(j).or_insert_with(|| vec![0.0; n_labels]);
                 let acc = self.sparse_g.entry(j).or_insert_with(|| vec![1e-8; n_labels]);
                 for l in 0..n_labels {
-                    step(&mut w[l], &mut acc[l], grad[l] * x, lr, l2);
+                    if grad[l].abs() >= SKIP_GRADIENT {
+                        step(&mut w[l], &mut acc[l], grad[l] * x, lr, l2);
+                    }
                 }
             }
         }
@@ -818,7 +832,7 @@ impl Head {
                 let probs: Vec<Vec<f32>> =
                     logits.iter().map(|z| probabilities(kind, z, temperature)).collect();
                 let memory = Memory::new(&fit_raw, knn_dim, labels.len());
-                let votes: Vec<Vec<f32>> = if dim > 0 {
+                let votes: Vec<Vec<f32>> = if dim > 0 && examples.len() <= KNN_MAX_EXAMPLES {
                     held.iter()
                         .map(|&i| memory.vote(&raw[i].dense, options.knn_k, labels.len()))
                         .collect()
@@ -826,7 +840,7 @@ impl Head {
                     Vec::new()
                 };
                 let mut weights = options.knn_weight_grid.clone();
-                if dim == 0 || weights.is_empty() {
+                if dim == 0 || weights.is_empty() || examples.len() > KNN_MAX_EXAMPLES {
                     weights = vec![0.0];
                 }
                 // Each weight is scored with thresholds tuned for it (multi-label: macro-F1)
