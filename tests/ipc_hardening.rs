@@ -212,6 +212,14 @@ fn ipc_keyring_child() {
         replies.push(serde_json::to_string(&err).expect("json"));
     }
 
+    // The webhook's shared secret goes the same one way.
+    let body = format!(r#"{{"value":"{CANARY}-webhook"}}"#);
+    let webhook: args::SetWebhookSecretArgs = args::decode(body.as_bytes()).expect("secret args");
+    assert!(!format!("{webhook:?}").contains(CANARY), "Debug prints the secret");
+    let channels = api.set_webhook_secret(webhook).expect("the keyring takes the secret");
+    assert!(channels.webhook_secret_stored);
+    replies.push(json(Ok(channels)));
+
     // Every reply the window can ask for, with the relay running and using the token.
     let id = api.list_conversations(NoArgs {}).expect("inbox")[0].id;
     let conversation = || ConversationArgs { conversation_id: id };
@@ -233,6 +241,8 @@ fn ipc_keyring_child() {
         json(api.crm_status()),
         json(api.crm_dead_letters()),
         json(api.retention_view(NoArgs {})),
+        json(api.channel_settings(NoArgs {})),
+        json(api.message_storage()),
         json(api.strategy_overview(NoArgs {})),
         json(api.model_status(NoArgs {})),
         json(api.list_products(NoArgs {})),
