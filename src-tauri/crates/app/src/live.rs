@@ -69,6 +69,8 @@ pub struct ChannelSettings {
     pub mode: Option<Mode>,
     /// Ingest workers (conversations are spread over them; one conversation stays on one).
     pub workers: usize,
+    /// Messages a worker understands together at most (one encoder pass); [`BATCH`] by default.
+    pub batch: usize,
 }
 
 impl Default for ChannelSettings {
@@ -84,6 +86,7 @@ impl Default for ChannelSettings {
             limits: Limits::default(),
             mode: None,
             workers: 2,
+            batch: BATCH,
         }
     }
 }
@@ -107,7 +110,7 @@ pub struct IngestStats {
     pub nlu_micros: AtomicU64,
 }
 
-/// Messages a worker understands together, at most (one encoder batch).
+/// Messages a worker understands together, at most (one encoder pass), unless set otherwise.
 pub const BATCH: usize = 16;
 
 /// The engine side of the channels: `closer_channels::Inbox` over the API.
@@ -281,10 +284,16 @@ impl Inbox for Ingest {
 
 /// One ingest worker: its conversations' stored messages, in order, in batches of what waits:
 /// understood together, then the latest of each conversation answered.
-fn work(api: Api, hub: Arc<Hub>, jobs: Receiver<StoredMessage>, stats: Arc<IngestStats>) {
+fn work(
+    api: Api,
+    hub: Arc<Hub>,
+    jobs: Receiver<StoredMessage>,
+    stats: Arc<IngestStats>,
+    most: usize,
+) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
-        while batch.len() < BATCH {
+        while batch.len() < most {
             match jobs.try_recv() {
                 Ok(message) => batch.push(message),
                 Err(_) => break,
@@ -504,12 +513,13 @@ impl Api {
         let hub = Arc::new(Hub::default());
         let stats = Arc::new(IngestStats::default());
         let mut queues = Vec::new();
+        let batch = settings.batch.max(1);
         for n in 0..settings.workers.max(1) {
             let (tx, rx) = channel::<StoredMessage>();
             let (api, hub, stats) = (self.clone(), Arc::clone(&hub), Arc::clone(&stats));
             std::thread::Builder::new()
                 .name(format!("closer-ingest-{n}"))
-                .spawn(move || work(api, hub, rx, stats))
+                .spawn(move || work(api, hub, rx, stats, batch))
                 .map_err(|e| ApiError::new(ErrorCode::Internal, format!("ingest worker: {e}")))?;
             queues.push(Mutex::new(tx));
         }

@@ -544,7 +544,8 @@ fn env_or(name: &str, default: u64) -> u64 {
 /// stored (`customerMessage`: what a salesperson waits for) and, separately, analysed
 /// (`messageAnalysed`: the NLU's queue), p50 / p90 / p99. Bounded: fails past
 /// `CLOSER_LOAD_LIMIT_SECS` (600). `CLOSER_LOAD_VISITORS`, `CLOSER_LOAD_MESSAGES`,
-/// `CLOSER_LOAD_GAP_MS` (a visitor's pause between messages, 3000) change the shape.
+/// `CLOSER_LOAD_GAP_MS` (a visitor's pause between messages, 3000), `CLOSER_LOAD_WORKERS` (2) and
+/// `CLOSER_LOAD_BATCH` (messages per encoder pass, 16) change the shape.
 #[test]
 #[ignore = "load bench: .ci/bench-channels"]
 fn load_200_visitors_x_20_messages() {
@@ -557,6 +558,7 @@ fn load_200_visitors_x_20_messages() {
     let settings = ChannelSettings {
         mode: Some(Mode::Off),
         workers: env_or("CLOSER_LOAD_WORKERS", 2) as usize,
+        batch: env_or("CLOSER_LOAD_BATCH", closer_app::live::BATCH as u64) as usize,
         limits: Limits { burst: 20.0, per_second: 5.0, ..Limits::default() },
         ..ChannelSettings::default()
     };
