@@ -79,8 +79,9 @@ fn intents_by_language(train: &Path, test: &Path) -> Vec<(String, f64, f64)> {
 #[test]
 fn sales_set_intents_per_language() {
     let scores = intents_by_language(&set("sales/train.jsonl"), &set("sales/test.jsonl"));
-    // Measured 2026-11-21: zh macro-F1 0.786, en 0.715 (target 0.92, not met).
-    for (lang, floor) in [("zh", 0.72), ("en", 0.68)] {
+    // Measured 2026-11-21 (mean12+mean9 pooling, neighbour vote, 3,471 training lines): zh
+    // macro-F1 0.874, en 0.830 (target 0.92, not met). The floors catch a regression.
+    for (lang, floor) in [("zh", 0.83), ("en", 0.79)] {
         let (_, macro_f1, _) = scores.iter().find(|s| s.0 == lang).expect("language scored");
         assert!(*macro_f1 >= floor, "{lang} macro-F1 {macro_f1:.4} fell below {floor}");
     }
@@ -97,9 +98,10 @@ fn crosswoz_act_and_domain() {
     );
     let scores = intents_by_language(&train, &test);
     let (_, macro_f1, micro_f1) = scores.first().expect("scored");
-    // Measured 2026-11-21 with e5-small + n-grams: macro-F1 0.891, micro 0.906 (target 0.92).
-    assert!(*macro_f1 >= 0.86, "macro-F1 {macro_f1:.4}");
-    assert!(*micro_f1 >= 0.88, "micro-F1 {micro_f1:.4}");
+    // Measured 2026-11-21 with e5-small (mean12+mean9) + n-grams: macro-F1 0.902, micro 0.910
+    // (target 0.92, not met).
+    assert!(*macro_f1 >= 0.88, "macro-F1 {macro_f1:.4}");
+    assert!(*micro_f1 >= 0.89, "micro-F1 {micro_f1:.4}");
 }
 
 #[test]
@@ -115,7 +117,7 @@ fn sentiment_accuracy() {
             .expect("train");
     let s = train::score_sentiment(&head, &mut featurizer, &test, &mut |_, _| {}).expect("score");
     eprintln!("sentiment accuracy {:.4} macro-F1 {:.4}", s.accuracy, s.macro_f1);
-    // The acceptance target; measured 2026-11-21: 0.908 (zh 0.942, en 0.874).
+    // The acceptance target; measured 2026-11-21: 0.924 (zh 0.947, en 0.900).
     assert!(s.accuracy >= 0.90, "accuracy {:.4}", s.accuracy);
     // Every class is recognised at all: a head that collapses onto one label fails here.
     for label in &s.per_label {
