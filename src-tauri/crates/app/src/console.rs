@@ -483,6 +483,7 @@ impl crate::Api {
         self.store
             .publish_strategy_draft(DEFAULT_STRATEGY, "manager", (self.clock)())
             .map_err(strategy_error)?;
+        self.remap_crm();
         self.strategy_overview(NoArgs {})
     }
 
@@ -500,6 +501,7 @@ impl crate::Api {
                 (self.clock)(),
             )
             .map_err(strategy_error)?;
+        self.remap_crm();
         self.strategy_overview(NoArgs {})
     }
 
@@ -778,6 +780,17 @@ impl crate::Api {
     ) -> Result<CrmStatusView, ApiError> {
         self.set_crm_credential(args.secret, &args.value)?;
         self.crm_status()
+    }
+
+    /// The relay maps lead fields to CRM fields from the published strategy when it starts: a
+    /// newly published strategy restarts a running relay so its mapping applies at once.
+    fn remap_crm(&self) {
+        let running = self.crm_status().map(|s| s.running).unwrap_or(false);
+        if let (true, Some(runtime)) = (running, self.runtime.get())
+            && let Err(e) = self.start_crm_relay(runtime)
+        {
+            tracing::warn!(code = ?e.code, "the CRM relay did not restart: {}", e.message);
+        }
     }
 
     /// Queues a dead-lettered change again; returns the dead letters left.

@@ -475,6 +475,18 @@ mod crm_console {
         let status = api.configure_crm_relay(args).expect("configured");
         assert!(status.running, "the relay starts on the attached runtime: {status:?}");
         assert_eq!(status.crm.as_deref(), Some("webhook"));
+        // A published strategy (its CRM mapping) restarts the relay, which keeps running.
+        let mut doc = api.strategy_overview(NoArgs {}).expect("overview").published;
+        doc["lead_fields"][0]["crm_field"] = serde_json::json!("full_name");
+        api.save_strategy_draft(closer_app::args::SaveStrategyDraftArgs {
+            document: doc,
+            note: "map the name".into(),
+        })
+        .expect("draft");
+        api.publish_strategy(NoArgs {}).expect("publish");
+        assert!(api.crm_status().expect("status").running);
+        let published = api.strategy_document().expect("document");
+        assert_eq!(published.lead_fields[0].crm_field.as_deref(), Some("full_name"));
         api.stop_crm_relay();
     }
 }
