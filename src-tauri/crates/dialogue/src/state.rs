@@ -331,9 +331,8 @@ impl ConversationState {
                 let interested =
                     self.turns.last().is_some_and(|t| t.at == *at && t.shows_interest());
                 // "What does the Team plan include?": a product named in a question.
-                let asked = self.messages.last().is_some_and(|m| {
-                    m.role == Role::Customer && m.at == *at && crate::focus::asks(&m.text)
-                });
+                let asked =
+                    self.customer_message_at(*at).is_some_and(|m| crate::focus::asks(&m.text));
                 let presenting = match change {
                     // What was said about the wrong product needs saying about the right one.
                     FocusChange::Corrected => true,
@@ -432,6 +431,13 @@ impl ConversationState {
         self.suggestions.iter_mut().find(|s| s.id == id)
     }
 
+    /// The customer message written at `at` (a customer message's time is unique in its
+    /// conversation). Looked up by time, not taken as the last message: the customer's next
+    /// message may be stored before this one's analysis, and the fold must not depend on that.
+    fn customer_message_at(&self, at: Millis) -> Option<&Message> {
+        self.messages.iter().rev().find(|m| m.role == Role::Customer && m.at == at)
+    }
+
     /// Something the rules understood came with the customer turn written at `at`.
     fn note_resolved(&mut self, at: Millis) {
         if let Some(turn) = self.turns.last_mut().filter(|t| t.at == at) {
@@ -443,9 +449,7 @@ impl ConversationState {
     /// worded as a question, the price question the NLU read in it ("我们预算一个月300左右" as a
     /// price inquiry) is the budget statement misread, and no question is open.
     fn note_budget_stated(&mut self, at: Millis) {
-        let statement = self.messages.last().is_some_and(|m| {
-            m.role == Role::Customer && m.at == at && !crate::focus::asks(&m.text)
-        });
+        let statement = self.customer_message_at(at).is_some_and(|m| !crate::focus::asks(&m.text));
         if statement {
             self.open_questions.retain(|q| {
                 !(q.at == at && q.intent == intents::PRICE_INQUIRY && q.attribute.is_none())

@@ -366,3 +366,35 @@ proptest! {
         prop_assert!(second.is_empty(), "advance is idempotent: {:?} then {:?}", first, second);
     }
 }
+
+/// The channels store a customer's next message as soon as it arrives, possibly before the
+/// previous one's analysis is recorded: the fold reads each turn's own message by its time, so
+/// the state does not depend on where the next message landed in the log.
+#[test]
+fn a_next_message_stored_before_the_analysis_changes_nothing() {
+    for (text, intents) in [
+        ("团队版的年费是多少？", &[("price_inquiry", SURE)][..]),
+        // A product named in a question the NLU could not place: presented because it is asked.
+        ("团队版是什么？", &[("feature_question", 0.4)][..]),
+        ("What does the Team plan include?", &[("feature_question", SURE)][..]),
+    ] {
+        let mut chat = Chat::new(strategy());
+        chat.customer(text, intents, Neutral);
+        let turn = chat.events.clone();
+        let at = turn.iter().map(Event::at).max().expect("events") + 1;
+        let next = Event::Message { role: Role::Customer, text: "还有别的吗".into(), at };
+        // In order: the turn's events, then the next message.
+        let mut in_order = turn.clone();
+        in_order.push(next.clone());
+        // Interleaved: the next message right after this one, before its analysis.
+        let mut interleaved = vec![turn[0].clone(), next];
+        interleaved.extend(turn[1..].iter().cloned());
+        let (a, b) =
+            (ConversationState::replay(&in_order), ConversationState::replay(&interleaved));
+        assert_eq!(a.focus, b.focus, "{text}");
+        assert_eq!(a.presented, b.presented, "{text}");
+        assert_eq!(a.open_questions, b.open_questions, "{text}");
+        assert_eq!(a.turns, b.turns, "{text}");
+        assert_eq!(a.messages, b.messages, "{text}");
+    }
+}
