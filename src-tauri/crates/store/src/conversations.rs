@@ -319,7 +319,10 @@ pub(crate) fn append_events(
     Ok(out)
 }
 
-pub(crate) fn load_state(tx: &Transaction<'_>, conversation: i64) -> Result<ConversationState, StoreError> {
+pub(crate) fn load_state(
+    tx: &Transaction<'_>,
+    conversation: i64,
+) -> Result<ConversationState, StoreError> {
     let mode: Option<String> = tx
         .query_row("SELECT mode FROM conversations WHERE id = ?1", [conversation], |r| r.get(0))
         .optional()?;
