@@ -479,6 +479,8 @@ pub enum CheckFailure {
     UngrantedDiscount { found: String },
     #[error("the reply makes a promise the strategy does not grant: {found:?}")]
     UngrantedPromise { found: String },
+    #[error("the reply repeats the customer's message ({chars} characters of it)")]
+    Echo { chars: usize },
 }
 
 impl CheckFailure {
@@ -494,6 +496,7 @@ impl CheckFailure {
             CheckFailure::UnknownAmount { .. } => "unknown_amount",
             CheckFailure::UngrantedDiscount { .. } => "ungranted_discount",
             CheckFailure::UngrantedPromise { .. } => "ungranted_promise",
+            CheckFailure::Echo { .. } => "echo",
         }
     }
 }
@@ -517,6 +520,9 @@ pub struct CheckContext {
     /// playbook answer, the field's ask text), NFKC and lower-cased: a promise term written here
     /// may be repeated.
     pub allowed_text: String,
+    /// The customer's last message, NFKC and lower-cased: a reply must not parrot it (an
+    /// injected instruction echoed back would go out in the AI's voice).
+    pub customer_text: String,
 }
 
 impl CheckContext {
@@ -575,6 +581,13 @@ impl CheckContext {
             allowed.push(field.ask_en.clone());
         }
         let allowed_text = allowed.join("\n").nfkc().collect::<String>().to_lowercase();
+        let customer_text = state
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::Customer)
+            .map(|m| m.text.nfkc().collect::<String>().to_lowercase())
+            .unwrap_or_default();
         amounts.extend(money_amounts(&allowed_text).into_iter().map(|(_, v)| v));
         CheckContext {
             language,
@@ -585,6 +598,7 @@ impl CheckContext {
             grants_discount,
             grants_free,
             allowed_text,
+            customer_text,
         }
     }
 
@@ -614,6 +628,14 @@ static MARKDOWN: LazyLock<Regex> = LazyLock::new(|| {
         r"|(?m:^[ \t]*>[ \t])",          // quotes
     ))
     .expect("markdown regex")
+});
+/// Chat-template and instruction markup of the common model families ([INST], <<SYS>>,
+/// <|im_start|>, <s>, <start_of_turn>): never in a reply to a customer.
+static CHAT_MARKUP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\[/?inst\]|<</?sys>>|\[/?sys\]|<\|[a-z_]{1,32}\|>|</?s>|<(?:start|end)_of_turn>",
+    )
+    .expect("chat markup regex")
 });
 static LINK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
@@ -727,7 +749,11 @@ pub fn check(text: &str, ctx: &CheckContext) -> Result<(), CheckFailure> {
     if chars > ctx.max_chars {
         return Err(CheckFailure::TooLong { chars, max: ctx.max_chars });
     }
-    if let Some(m) = HTML_TAG.find(trimmed).or_else(|| MARKDOWN.find(trimmed)) {
+    if let Some(m) = HTML_TAG
+        .find(trimmed)
+        .or_else(|| MARKDOWN.find(trimmed))
+        .or_else(|| CHAT_MARKUP.find(trimmed))
+    {
         return Err(CheckFailure::Markup { found: m.as_str().to_owned() });
     }
     if let Some(m) = LINK.find(trimmed) {
@@ -751,7 +777,39 @@ pub fn check(text: &str, ctx: &CheckContext) -> Result<(), CheckFailure> {
     if let Some(term) = find_term(&lower, PROMISE_TERMS, |t| ctx.allowed_text.contains(t)) {
         return Err(CheckFailure::UngrantedPromise { found: term.to_owned() });
     }
+    let echoed = longest_common_run(&lower, &ctx.customer_text);
+    if echoed >= ECHO_MIN_CHARS && echoed * 5 >= chars * 2 {
+        return Err(CheckFailure::Echo { chars: echoed });
+    }
     Ok(())
+}
+
+/// A reply that repeats this many characters of the customer's message in one run, making up
+/// at least 40 % of the reply, parrots it. (Quoting a product name or a requirement is shorter.)
+const ECHO_MIN_CHARS: usize = 16;
+
+/// The longest run of characters `a` and `b` share, counting letters, digits and CJK only (so
+/// punctuation and spacing changes do not hide a copy).
+fn longest_common_run(a: &str, b: &str) -> usize {
+    let keep = |c: &char| c.is_alphanumeric();
+    let a: Vec<char> = a.chars().filter(keep).collect();
+    let b: Vec<char> = b.chars().filter(keep).collect();
+    if a.is_empty() || b.is_empty() {
+        return 0;
+    }
+    let mut prev = vec![0usize; b.len() + 1];
+    let mut best = 0;
+    for x in &a {
+        let mut row = vec![0usize; b.len() + 1];
+        for (j, y) in b.iter().enumerate() {
+            if x == y {
+                row[j + 1] = prev[j] + 1;
+                best = best.max(row[j + 1]);
+            }
+        }
+        prev = row;
+    }
+    best
 }
 
 fn check_discounts(lower: &str, ctx: &CheckContext) -> Result<(), CheckFailure> {
