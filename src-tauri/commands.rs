@@ -5,10 +5,11 @@
 
 use closer_app::args::{
     self, AddIntentExampleArgs, AdoptIntentHeadArgs, AnalyzeMessageArgs, ChooseModelArgs,
-    ConfigureChannelsArgs, ConfigureCrmArgs, ConversationArgs, CustomerMessageArgs, DeadLetterArgs,
-    EraseLeadConfirmedArgs, ImportModelArgs, NoArgs, RejectSuggestionArgs, RollbackStrategyArgs,
-    SaveStrategyDraftArgs, SendReplyArgs, SendSuggestionArgs, SetCrmCredentialArgs,
-    SetLeadFieldArgs, SetModeArgs, SetWebhookSecretArgs, TestStrategyArgs, Validate,
+    ConfigureChannelsArgs, ConfigureCrmArgs, ConfigureRemoteModelArgs, ConversationArgs,
+    CustomerMessageArgs, DeadLetterArgs, EraseLeadConfirmedArgs, FetchModelArgs, ImportModelArgs,
+    NoArgs, RejectSuggestionArgs, RollbackStrategyArgs, SaveStrategyDraftArgs, SendReplyArgs,
+    SendSuggestionArgs, SetCrmCredentialArgs, SetLeadFieldArgs, SetModeArgs, SetRemoteModelKeyArgs,
+    SetWebhookSecretArgs, TestStrategyArgs, Validate,
 };
 use closer_app::console::{
     ChannelsView, ConversationDetails, DashboardView, ModelStatusView, RegeneratedView,
@@ -232,6 +233,30 @@ pub fn model_status(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<ModelStatu
 #[tauri::command(async)]
 pub fn choose_model(api: State<'_, Api>, args: Args<ChooseModelArgs>) -> Reply<ModelStatusView> {
     api.choose_local_model(args.0)
+}
+
+// Fetching runs on a thread of its own; the status reports its progress.
+#[tauri::command(async)]
+pub fn fetch_model(api: State<'_, Api>, args: Args<FetchModelArgs>) -> Reply<ModelStatusView> {
+    api.fetch_model(args.0)
+}
+
+// Connecting to the server is checked on the loader's thread; the status says how it went.
+#[tauri::command(async)]
+pub fn configure_remote_model(
+    api: State<'_, Api>,
+    args: Args<ConfigureRemoteModelArgs>,
+) -> Reply<ModelStatusView> {
+    api.configure_remote_model(args.0)
+}
+
+// The key goes one way, into the OS keyring: no command returns it.
+#[tauri::command(async)]
+pub fn set_remote_model_key(
+    api: State<'_, Api>,
+    args: Args<SetRemoteModelKeyArgs>,
+) -> Reply<ModelStatusView> {
+    api.set_remote_model_key(args.0)
 }
 
 // The CRM connection. Credentials go one way, into the OS keyring: no command returns one.

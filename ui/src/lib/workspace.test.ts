@@ -43,8 +43,11 @@ function fakeApi(overrides: Partial<Api> = {}): Api {
     importModel: vi.fn(async () => {
       throw { code: 'invalid_model', message: 'not used by the workspace' };
     }),
-    modelStatus: vi.fn(async () => ({ status: 'idle', loaded: 0, total: 0, chosen: null })),
-    chooseModel: vi.fn(async () => ({ status: 'loading', loaded: 0, total: 0, chosen: null })),
+    modelStatus: vi.fn(async () => ({ status: 'idle', loaded: 0, total: 0, chosen: null, running: null, error: null, remote: null, fetch: null })),
+    chooseModel: vi.fn(async () => ({ status: 'loading', loaded: 0, total: 0, chosen: null, running: null, error: null, remote: null, fetch: null })),
+    fetchModel: vi.fn(async () => ({ status: 'idle', loaded: 0, total: 0, chosen: null, running: null, error: null, remote: null, fetch: null })),
+    configureRemoteModel: vi.fn(async () => ({ status: 'idle', loaded: 0, total: 0, chosen: null, running: null, error: null, remote: null, fetch: null })),
+    setRemoteModelKey: vi.fn(async () => ({ status: 'idle', loaded: 0, total: 0, chosen: null, running: null, error: null, remote: null, fetch: null })),
     receiveCustomerMessage: vi.fn(async ({ conversationId }) => ({
       conversation: view(conversationId),
       decision: { action: 'answer', reason: 'question_asked', field: null, objection: null, promotion: null, mayAutoSend: false },

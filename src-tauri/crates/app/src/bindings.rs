@@ -4,11 +4,11 @@ use ts_rs::{Config, TS};
 
 use crate::args::{
     AddIntentExampleArgs, AdoptIntentHeadArgs, AnalyzeMessageArgs, BottleCrmArgs, ChooseModelArgs,
-    ConfigureChannelsArgs, ConfigureCrmArgs, ConversationArgs, CustomerMessageArgs, DeadLetterArgs,
-    EraseLeadConfirmedArgs, HubSpotArgs, ImportModelArgs, NoArgs, RejectSuggestionArgs,
-    RollbackStrategyArgs, SaveStrategyDraftArgs, SendReplyArgs, SendSuggestionArgs,
-    SetCrmCredentialArgs, SetLeadFieldArgs, SetModeArgs, SetWebhookSecretArgs, TestStrategyArgs,
-    WebhookArgs,
+    ConfigureChannelsArgs, ConfigureCrmArgs, ConfigureRemoteModelArgs, ConversationArgs,
+    CustomerMessageArgs, DeadLetterArgs, EraseLeadConfirmedArgs, FetchModelArgs, HubSpotArgs,
+    ImportModelArgs, NoArgs, RejectSuggestionArgs, RollbackStrategyArgs, SaveStrategyDraftArgs,
+    SendReplyArgs, SendSuggestionArgs, SetCrmCredentialArgs, SetLeadFieldArgs, SetModeArgs,
+    SetRemoteModelKeyArgs, SetWebhookSecretArgs, TestStrategyArgs, WebhookArgs,
 };
 use crate::console::{
     ChannelsView, ConversationDetails, CountView, DashboardView, FunnelStepView, HandoffView,
@@ -108,6 +108,8 @@ pub fn typescript() -> String {
         ResponseTimeView::decl(&cfg),
         SentimentSeriesView::decl(&cfg),
         DashboardView::decl(&cfg),
+        crate::models::RemoteModelView::decl(&cfg),
+        crate::models::FetchView::decl(&cfg),
         ModelStatusView::decl(&cfg),
         CustomerMessageArgs::decl(&cfg),
         SendSuggestionArgs::decl(&cfg),
@@ -116,6 +118,9 @@ pub fn typescript() -> String {
         RollbackStrategyArgs::decl(&cfg),
         TestStrategyArgs::decl(&cfg),
         ChooseModelArgs::decl(&cfg),
+        FetchModelArgs::decl(&cfg),
+        ConfigureRemoteModelArgs::decl(&cfg),
+        SetRemoteModelKeyArgs::decl(&cfg),
         RegeneratedView::decl(&cfg),
         CrmSettings::decl(&cfg),
         CrmSecret::decl(&cfg),

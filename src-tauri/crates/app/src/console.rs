@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::args::{
-    ChooseModelArgs, ConfigureChannelsArgs, ConfigureCrmArgs, ConversationArgs, DeadLetterArgs,
+    ConfigureChannelsArgs, ConfigureCrmArgs, ConversationArgs, DeadLetterArgs,
     EraseLeadConfirmedArgs, NoArgs, RollbackStrategyArgs, SaveStrategyDraftArgs,
     SetCrmCredentialArgs, SetWebhookSecretArgs, TestStrategyArgs,
 };
@@ -275,6 +275,14 @@ pub struct ModelStatusView {
     pub total: u32,
     /// The chosen model's id (`null`: the catalog's default), or `remote`.
     pub chosen: Option<String>,
+    /// What runs once loaded: the model's name, or the remote server's model.
+    pub running: Option<String>,
+    /// Why the load failed, when it did.
+    pub error: Option<String>,
+    /// The remote server from the settings, whether in use or not.
+    pub remote: Option<crate::models::RemoteModelView>,
+    /// The model fetch started from the settings, running or last run.
+    pub fetch: Option<crate::models::FetchView>,
 }
 
 const FUNNEL: [Stage; 6] =
@@ -717,31 +725,27 @@ impl crate::Api {
         })
     }
 
-    /// The suggestion model's load state.
+    /// The suggestion model's load state, the remote server's settings and the fetch under way.
     pub fn model_status(&self, _: NoArgs) -> Result<ModelStatusView, ApiError> {
         let (loaded, total) = self.suggester.progress();
+        let status = self.suggester.status();
         Ok(ModelStatusView {
-            status: status_name(self.suggester.status()).to_owned(),
+            status: status_name(status).to_owned(),
             loaded: loaded as u32,
             total: total as u32,
             chosen: match self.suggester.choice() {
                 crate::suggest::ModelChoice::Local(id) => id,
-                crate::suggest::ModelChoice::Remote(_) => Some("remote".to_owned()),
+                crate::suggest::ModelChoice::Remote(_)
+                | crate::suggest::ModelChoice::Configured(_) => Some("remote".to_owned()),
             },
+            running: match status {
+                crate::loader::Status::Ready => self.suggester.ready().ok().map(|b| b.describe()),
+                _ => None,
+            },
+            error: self.suggester.failure().map(|e| e.message),
+            remote: self.model_settings()?.remote.map(Into::into),
+            fetch: self.fetch_view(),
         })
-    }
-
-    /// Makes an installed model the one that writes suggestions, and starts loading it.
-    pub fn choose_local_model(&self, args: ChooseModelArgs) -> Result<ModelStatusView, ApiError> {
-        let installed = closer_llm::catalog::list_installed(&self.models_dir)?;
-        if let Some(id) = &args.id
-            && !installed.iter().any(|m| &m.id == id)
-        {
-            return Err(ApiError::new(ErrorCode::NotFound, format!("model {id} is not installed")));
-        }
-        self.choose_model(crate::suggest::ModelChoice::Local(args.id));
-        self.start_models();
-        self.model_status(NoArgs {})
     }
 }
 

@@ -31,6 +31,10 @@ pub enum ErrorCode {
     /// A head cannot be trained from the examples (empty set, one class, a label without
     /// examples).
     TrainingFailed,
+    /// Something of the same kind is under way (a model fetch); try again when it finishes.
+    Busy,
+    /// A remote server (a model server, the package registry) could not be reached, or refused.
+    RemoteFailed,
     /// A bug: please report it.
     Internal,
 }
@@ -85,6 +89,10 @@ impl From<closer_llm::LlmError> for ApiError {
             E::UnknownModel(_) | E::NotInstalled(_) => ErrorCode::NotFound,
             E::InvalidRequest(_) | E::ContextOverflow { .. } => ErrorCode::InvalidArgument,
             E::Io { .. } => ErrorCode::Storage,
+            E::Fetch { .. }
+            | E::Remote { .. }
+            | E::RemoteStatus { .. }
+            | E::RemoteTimeout { .. } => ErrorCode::RemoteFailed,
             _ => ErrorCode::Internal,
         };
         ApiError::new(code, e.to_string())

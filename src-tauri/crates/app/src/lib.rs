@@ -20,6 +20,7 @@ pub mod facts;
 pub mod live;
 pub mod loader;
 pub mod logging;
+pub mod models;
 pub mod nlu;
 mod paths;
 pub mod privacy;
@@ -88,6 +89,8 @@ pub struct Api {
     runtime: Arc<std::sync::OnceLock<tokio::runtime::Handle>>,
     /// The customer channels started from the saved settings ([`Api::apply_channels`]).
     channels: Arc<std::sync::Mutex<console::ChannelsRuntime>>,
+    /// The model fetch started from the settings ([`Api::fetch_model`]), running or last run.
+    fetch: models::FetchSlot,
 }
 
 /// The longest a customer message waits for the NLU to finish loading.
@@ -138,7 +141,13 @@ impl Api {
             crm: Arc::default(),
             runtime: Arc::default(),
             channels: Arc::default(),
+            fetch: Arc::default(),
         };
+        // The model the settings chose (an installed one, or a remote server); unreadable
+        // settings leave the default model chosen.
+        if let Err(e) = api.restore_model_choice() {
+            tracing::warn!(code = ?e.code, "the model settings were not applied: {}", e.message);
+        }
         if options.seed_demo && api.store.is_empty()? {
             let report = demo::seed(&api.store, (api.clock)())?;
             tracing::info!(?report, "seeded demo data");

@@ -19,6 +19,9 @@ pub enum ModelChoice {
     /// An installed model by catalog id or import id; `None` is the catalog's default.
     Local(Option<String>),
     Remote(RemoteConfig),
+    /// The remote server from the settings; its API key, if one was stored, is read from the OS
+    /// keyring when it loads (a key that cannot be read fails the load with the reason).
+    Configured(crate::models::SavedRemote),
 }
 
 /// A loaded model, local or remote.
@@ -101,33 +104,17 @@ impl Suggester {
     pub fn start(&self) {
         let choice = self.choice();
         let models_dir = self.models_dir.clone();
-        self.loader.start("llm-load", move |progress| match choice {
-            ModelChoice::Local(id) => {
-                let id =
-                    id.unwrap_or_else(|| closer_llm::catalog::catalog().default_model().id.clone());
-                let path = closer_llm::catalog::installed_model_in(&models_dir, &id)
-                    .or_else(|_| imported_path(&models_dir, &id))
-                    .map_err(|_| {
-                        ApiError::new(
-                            ErrorCode::ModelNotReady,
-                            format!(
-                                "the model {id} is not installed; run `closer models fetch {id}` \
-                                 or fetch it in the settings"
-                            ),
-                        )
-                    })?;
-                let model = LocalModel::load(&path, LoadOptions::default(), &mut |done, total| {
-                    progress.set(done, total)
-                })?;
-                Ok(Backend::Local(model))
-            }
-            ModelChoice::Remote(config) => {
-                let remote = RemoteBackend::new(config)?;
-                // A server that does not answer is a failed load, said now rather than at the
-                // first suggestion.
-                remote.health()?;
-                Ok(Backend::Remote(remote))
-            }
+        self.loader.start("llm-load", move |progress| {
+            let config = match choice {
+                ModelChoice::Local(id) => return load_local(&models_dir, id, progress),
+                ModelChoice::Remote(config) => config,
+                ModelChoice::Configured(saved) => crate::models::remote_config(&saved)?,
+            };
+            let remote = RemoteBackend::new(config)?;
+            // A server that does not answer is a failed load, said now rather than at the first
+            // suggestion.
+            remote.health()?;
+            Ok(Backend::Remote(remote))
         });
     }
 
@@ -138,6 +125,11 @@ impl Suggester {
     /// `(layers loaded, layers)` while a local model loads.
     pub fn progress(&self) -> (usize, usize) {
         self.loader.progress()
+    }
+
+    /// Why the last load failed, if it did.
+    pub fn failure(&self) -> Option<ApiError> {
+        self.loader.failure()
     }
 
     /// The model now, or `model_not_ready` (starting the load if it has not started).
@@ -151,6 +143,30 @@ impl Suggester {
         self.start();
         self.loader.wait(timeout)
     }
+}
+
+/// Loads an installed (or imported) model; `None` is the catalog's default.
+fn load_local(
+    models_dir: &std::path::Path,
+    id: Option<String>,
+    progress: &crate::loader::Progress,
+) -> Result<Backend, ApiError> {
+    let id = id.unwrap_or_else(|| closer_llm::catalog::catalog().default_model().id.clone());
+    let path = closer_llm::catalog::installed_model_in(models_dir, &id)
+        .or_else(|_| imported_path(models_dir, &id))
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::ModelNotReady,
+                format!(
+                    "the model {id} is not installed; run `closer models fetch {id}` or fetch it \
+                     in the settings"
+                ),
+            )
+        })?;
+    let model = LocalModel::load(&path, LoadOptions::default(), &mut |done, total| {
+        progress.set(done, total)
+    })?;
+    Ok(Backend::Local(model))
 }
 
 /// An imported model's file: imports are listed with the installed models by id.

@@ -88,6 +88,8 @@ pub struct LlamaServerOptions {
     pub model_alias: String,
     /// How long loading may take before the test fails.
     pub ready_timeout: Duration,
+    /// A bearer token the server requires (`--api_key`), if any.
+    pub api_key: Option<String>,
 }
 
 impl Default for LlamaServerOptions {
@@ -97,6 +99,7 @@ impl Default for LlamaServerOptions {
             n_threads: 1,
             model_alias: "test-model".to_owned(),
             ready_timeout: Duration::from_secs(120),
+            api_key: None,
         }
     }
 }
@@ -153,9 +156,12 @@ impl LlamaServer {
         let log = tempfile::tempfile().expect("create the server log file");
         let stdout = log.try_clone().expect("share the server log");
         let stderr = log.try_clone().expect("share the server log");
-        let mut child = Command::new(python)
-            .arg("-c")
-            .arg(SERVER_WRAPPER)
+        let mut command = Command::new(python);
+        command.arg("-c").arg(SERVER_WRAPPER);
+        if let Some(key) = &options.api_key {
+            command.args(["--api_key", key]);
+        }
+        let mut child = command
             .arg("--model")
             .arg(gguf)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
@@ -195,7 +201,11 @@ impl LlamaServer {
             if let Some(status) = server.child.try_wait().expect("poll the server process") {
                 return Err(format!("it exited with {status}; its log:\n{}", server.log()));
             }
-            if probe.get(&models).send().is_ok_and(|r| r.status().is_success()) {
+            let mut request = probe.get(&models);
+            if let Some(key) = &options.api_key {
+                request = request.bearer_auth(key);
+            }
+            if request.send().is_ok_and(|r| r.status().is_success()) {
                 return Ok(server);
             }
             if started.elapsed() > options.ready_timeout {
