@@ -4,7 +4,7 @@
 //! installs what it needs and runs it. Screenshots land in `<target>/e2e-screenshots/`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -104,6 +104,22 @@ fn start() -> Session {
         .read_line(&mut bus_address)
         .expect("bus address");
     children.push(bus);
+    // The Secret Service on that bus (the remote model's API key goes there from the settings).
+    let mut ring = Command::new(tool("GNOME_KEYRING", "gnome-keyring-daemon"))
+        .args(["--foreground", "--unlock", "--components=secrets"])
+        .env("DBUS_SESSION_BUS_ADDRESS", bus_address.trim())
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .stdin(Stdio::piped())
+        .stdout(log.try_clone().expect("log handle"))
+        .stderr(log.try_clone().expect("log handle"))
+        .spawn()
+        .expect("start gnome-keyring-daemon");
+    {
+        let mut stdin = ring.stdin.take().expect("keyring stdin");
+        stdin.write_all(b"test").expect("unlock the keyring");
+    }
+    children.push(ring);
     let port = free_port();
     let driver = Command::new(tool("TAURI_DRIVER", "tauri-driver"))
         .args(["--port", &port.to_string(), "--native-port", &free_port().to_string()])
@@ -591,6 +607,90 @@ async fn the_console_in_a_real_window() {
             click(&client, "[data-testid=lang-switch]").await;
         }
     }
+
+    // 10b. Settings: an installed model is verified with its progress shown; a remote server that
+    //      does not answer says why; its API key goes to the keyring and never back into the
+    //      page; back to the local model.
+    let lang = language(&client).await;
+    click(&client, "[data-testid=nav-settings]").await;
+    wait_until("the model list", || async {
+        count(&client, "[data-testid=fetch-smollm2-135m-instruct]").await > 0
+    })
+    .await;
+    click(&client, "[data-testid=fetch-smollm2-135m-instruct]").await;
+    wait_until("the fetch panel", || async {
+        count(&client, "[data-testid=model-fetch]").await > 0
+    })
+    .await;
+    let fetch_state = "const f = document.querySelector('[data-testid=model-fetch]');
+        return f ? [f.getAttribute('data-phase'), f.getAttribute('data-finished'),
+                    f.querySelector('progress') !== null, f.innerText] : null";
+    // The panel draws a progress bar until the verification finishes.
+    let mut bar_seen = false;
+    let started = Instant::now();
+    loop {
+        let v = client.execute(fetch_state, vec![]).await.expect("fetch state");
+        bar_seen |= v[2] == json!(true);
+        if v[1] == json!("true") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "the verification did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let v = client.execute(fetch_state, vec![]).await.expect("fetch state");
+    assert_eq!(v[0], json!("done"), "the verification passed: {v}");
+    println!("model verification: progress bar seen while running: {bar_seen}; {}", v[3]);
+    screenshot(&client, &format!("{lang}-06-settings-model-verified")).await;
+
+    let refused = format!("http://127.0.0.1:{}/v1", free_port());
+    fill(&client, "[data-testid=remote-url]", &refused).await;
+    fill(&client, "[data-testid=remote-model]", "qwen2.5-7b-instruct").await;
+    click(&client, "[data-testid=remote-use]").await;
+    let started = Instant::now();
+    while count(&client, "[data-testid=model-error]").await == 0 {
+        if started.elapsed() > WAIT {
+            let form = client
+                .execute(
+                    "const r = document.querySelector('[data-testid=settings-remote]');
+                     return [r.outerHTML, Array.from(r.querySelectorAll('input')).map(i => i.value),
+                       Array.from(document.querySelectorAll('[data-testid=settings] button'))
+                         .map(b => b.innerText + ':' + b.disabled).join('|'),
+                       document.querySelectorAll('[data-testid=remote-url]').length]",
+                    vec![],
+                )
+                .await
+                .expect("form");
+            let status = invoke_raw(&client, "model_status", "{}").await;
+            panic!("no failure shown for the remote server: {form}\n{status}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let reason = text_of(&client, "[data-testid=model-error]").await;
+    assert!(reason.contains("127.0.0.1"), "the error names the server: {reason}");
+    const KEY: &str = "sk-e2e-REMOTE-KEY-3f9c";
+    fill(&client, "[data-testid=remote-key]", KEY).await;
+    click(&client, "[data-testid=remote-key-store]").await;
+    wait_until("the key stored in the keyring", || async {
+        let state = "return document.querySelector('[data-testid=remote-key-state]')
+            ?.getAttribute('data-stored') ?? null";
+        client.execute(state, vec![]).await.expect("key state") == json!("true")
+    })
+    .await;
+    let page = client
+        .execute(
+            "return document.documentElement.outerHTML + \
+        Array.from(document.querySelectorAll('input')).map(i => i.value).join(' ')",
+            vec![],
+        )
+        .await
+        .expect("page");
+    assert!(!page.to_string().contains(KEY), "the key is not in the page after storing it");
+    let status = invoke_raw(&client, "model_status", "{}").await;
+    assert_eq!(status["ok"]["remote"]["keyStored"], json!(true), "{status}");
+    assert!(!status.to_string().contains(KEY), "the status never holds the key");
+    screenshot(&client, &format!("{lang}-07-settings-remote")).await;
+    let back = invoke_raw(&client, "choose_model", r#"{"id":null}"#).await;
+    assert_eq!(back["ok"]["chosen"], Value::Null, "back to the default local model: {back}");
 
     // The dashboard counts the edit: a mean edit distance is shown.
     click(&client, "[data-testid=nav-dashboard]").await;

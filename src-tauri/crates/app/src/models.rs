@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 
 use closer_llm::fetch::{FetchOptions, Phase, Progress};
-use closer_llm::remote::{ApiKey, RemoteBackend, RemoteConfig};
+use closer_llm::remote::{ApiKey, RemoteConfig};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -195,8 +195,10 @@ impl Api {
     ) -> Result<ModelStatusView, ApiError> {
         let base_url = args.base_url.trim().to_owned();
         let model = args.model.trim().to_owned();
-        // The same parsing the backend does, so a bad URL is refused before it is saved.
-        RemoteBackend::new(RemoteConfig::new(base_url.clone(), model.clone()))
+        // The same parsing the backend does, so a bad URL is refused before it is saved (no
+        // client is built here: this may run on the shell's async runtime, where reqwest's
+        // blocking client must not be created).
+        closer_llm::remote::check_base_url(&base_url)
             .map_err(|e| ApiError::invalid(e.to_string()))?;
         let mut settings = self.model_settings()?;
         let key_stored = settings.remote.as_ref().is_some_and(|r| r.key_stored);

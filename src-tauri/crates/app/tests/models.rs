@@ -180,6 +180,29 @@ fn remote_server_arguments_are_checked_before_anything_is_saved() {
     assert!(args::decode::<SetRemoteModelKeyArgs>(br#"{"value":null}"#).is_ok());
 }
 
+/// The shell runs the command on its tokio runtime: nothing in it may build reqwest's blocking
+/// client there (that panicked, and the window's call never returned).
+#[test]
+fn configuring_a_remote_server_works_from_the_shells_async_runtime() {
+    let data = tempfile::tempdir().expect("data");
+    let models = tempfile::tempdir().expect("models");
+    let api = open(data.path(), models.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("rt");
+    let port = llama_server::free_port();
+    let status = runtime
+        .block_on(async {
+            api.configure_remote_model(ConfigureRemoteModelArgs {
+                base_url: format!("http://127.0.0.1:{port}/v1"),
+                model: "m".into(),
+            })
+        })
+        .expect("configured");
+    assert_eq!(status.chosen.as_deref(), Some("remote"));
+    let failed = wait_status(&api, "failed");
+    assert!(failed.error.is_some_and(|e| e.contains(&format!("127.0.0.1:{port}"))));
+    drop(runtime);
+}
+
 /// Set inside the private D-Bus session the test below starts (its home directory).
 const KEYRING_CHILD: &str = "CLOSER_MODELS_KEYRING_CHILD";
 const KEY: &str = "sk-closer-REMOTE-CANARY-5e7a";

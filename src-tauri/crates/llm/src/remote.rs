@@ -100,6 +100,36 @@ impl RemoteConfig {
     }
 }
 
+/// Checks a server address the way [`RemoteBackend::new`] reads it (http or https, parses),
+/// without building a client — callable anywhere, async contexts included.
+pub fn check_base_url(base_url: &str) -> Result<(), LlmError> {
+    roots(base_url).map(drop)
+}
+
+/// `(root, shown root)`: the address without a trailing `/` or `/v1`, query or fragment; and the
+/// same without user name or password, for messages.
+fn roots(base_url: &str) -> Result<(String, String), LlmError> {
+    // A URL that does not parse is shown only if it cannot hold credentials.
+    let shown = if base_url.contains('@') { "<base URL>" } else { base_url };
+    let invalid = |message: String| LlmError::Remote { url: shown.to_owned(), message };
+    let mut url = reqwest::Url::parse(base_url.trim())
+        .map_err(|e| invalid(format!("not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(format!("the scheme must be http or https, not {}", url.scheme())));
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    let path = url.path().trim_end_matches('/');
+    let path = path.strip_suffix("/v1").unwrap_or(path).to_owned();
+    url.set_path(&path);
+    let root = url.as_str().trim_end_matches('/').to_owned();
+    // Credentials in the URL stay out of messages and logs.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let shown_root = url.as_str().trim_end_matches('/').to_owned();
+    Ok((root, shown_root))
+}
+
 /// A client of one OpenAI-compatible server. Cheap to share between threads (`&self` everywhere);
 /// each `generate` call streams its own events.
 #[derive(Debug)]
@@ -114,25 +144,7 @@ pub struct RemoteBackend {
 
 impl RemoteBackend {
     pub fn new(config: RemoteConfig) -> Result<Self, LlmError> {
-        // A URL that does not parse is shown only if it cannot hold credentials.
-        let shown = if config.base_url.contains('@') { "<base URL>" } else { &config.base_url };
-        let invalid = |message: String| LlmError::Remote { url: shown.to_owned(), message };
-        let mut url = reqwest::Url::parse(config.base_url.trim())
-            .map_err(|e| invalid(format!("not a valid URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid(format!("the scheme must be http or https, not {}", url.scheme())));
-        }
-        url.set_query(None);
-        url.set_fragment(None);
-        let path = url.path().trim_end_matches('/');
-        let path = path.strip_suffix("/v1").unwrap_or(path).to_owned();
-        url.set_path(&path);
-        let root = url.as_str().trim_end_matches('/').to_owned();
-        // Credentials in the URL stay out of messages and logs.
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
-        let shown_root = url.as_str().trim_end_matches('/').to_owned();
-
+        let (root, shown_root) = roots(&config.base_url)?;
         let client = Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
