@@ -82,7 +82,7 @@ pub struct SuggestionView {
     /// `model` or `template` (the strategy's fallback).
     pub source: String,
     /// Why the model's text was replaced by the template (a check code, or `model_failed`,
-    /// `model_not_ready`).
+    /// `model_not_ready`; `hand_off`: a person takes over, the template is the holding message).
     pub replaced_because: Option<String>,
 }
 
@@ -499,6 +499,18 @@ impl crate::Api {
             source: "template".into(),
             replaced_because: Some(because.to_owned()),
         };
+        // A hand-off is a person's to answer: the suggestion is the strategy's holding message,
+        // never the model's answer (a small model answers anyway, whatever its prompt says).
+        if decision.action == closer_dialogue::Action::HandOff {
+            let only = SuggestionView {
+                id: id(0),
+                text: template.clone(),
+                source: "template".into(),
+                replaced_because: Some("hand_off".into()),
+            };
+            on_stream(SuggestionStream::Done { index: 0, suggestion: only.clone() });
+            return vec![only];
+        }
         let backend = match self.suggester.ready() {
             Ok(backend) => backend,
             Err(e) => {

@@ -176,3 +176,31 @@ fn a_model_that_cannot_run_gives_the_strategy_template() {
         "the budget was still taken"
     );
 }
+
+/// A hand-off is a person's to answer: whatever model is loaded, the one suggestion is the
+/// strategy's holding message in the customer's language, and no model text streams.
+#[test]
+fn a_hand_off_suggests_the_holding_message_not_a_model_answer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = open(dir.path());
+    api.wait_for_model(Duration::from_secs(600)).expect("the default model loads");
+    for (language, text, colleague) in [
+        ("en", "I want to speak to a real person right now, not a bot.", "colleague"),
+        ("zh", "太差劲了！我要投诉，马上找你们的人工客服！", "同事"),
+    ] {
+        let id = conversation(&api, language);
+        let (turn, streamed) = receive(&api, id, text);
+        assert_eq!(turn.decision.action, "hand_off", "{language}: {:?}", turn.decision);
+        assert_eq!(turn.suggestions.len(), 1);
+        let s = &turn.suggestions[0];
+        assert_eq!(
+            (s.source.as_str(), s.replaced_because.as_deref()),
+            ("template", Some("hand_off"))
+        );
+        assert!(s.text.contains(colleague), "{language}: a holding message: {}", s.text);
+        assert!(
+            streamed.iter().all(|e| !matches!(e, SuggestionStream::Piece { .. })),
+            "{language}: the model wrote nothing"
+        );
+    }
+}
