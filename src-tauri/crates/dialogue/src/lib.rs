@@ -36,6 +36,7 @@ mod names {
 }
 
 pub mod composer;
+pub mod cues;
 pub mod document;
 mod event;
 pub mod focus;
@@ -48,6 +49,7 @@ mod state;
 pub mod strategy;
 pub mod turn;
 
+pub use cues::Cue;
 pub use event::{Event, Role};
 pub use focus::{AttributeTerm, Catalog, CatalogProduct, Focus, FocusChange, Plan, Resolution};
 pub use lead::{FieldDecision, FieldSource, FieldValue, LeadProfile};

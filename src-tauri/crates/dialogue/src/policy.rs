@@ -3,22 +3,29 @@
 //!
 //! Rules, first match wins:
 //! Intents and sentiment drive a rule only when the NLU is sure enough of them ([`LIKELY`]).
+//! What the wording alone says ([`crate::cues`]: acknowledgements, greetings, farewells,
+//! deferrals, payment questions, feedback) counts as understood and overrules a weak reading.
 //!
 //! 1. **Hand off** when the customer is angry (sure, or likely and not contradicted by a sure
-//!    cooperative reading), asks for a person, was misunderstood
-//!    [`StrategyView::misunderstanding_limit`] turns in a row, or the top intent's confidence is
-//!    below [`StrategyView::confidence_threshold`] and the rules did not understand the message
-//!    either (it named no product, asked about none and gave no field value:
+//!    cooperative reading or by lead-field values the rules took from a message with no angry
+//!    word), asks for a person, was misunderstood [`StrategyView::misunderstanding_limit`] turns
+//!    in a row, or the top intent's confidence is below [`StrategyView::confidence_threshold`]
+//!    and the rules did not understand the message either (it named no product, asked about
+//!    none, gave no field value and its wording says nothing the rules know:
 //!    [`crate::Turn::resolved`]; nor is the customer surely hesitating with a promotion left).
 //! 2. **Close** on purchase intent once the required fields are known; until then ask for the
 //!    next one (the customer wants to buy: no need to wait for proactivity), unless the buyer
-//!    asked something before getting anything of value: that is answered first.
+//!    asked something before getting anything of value: that is answered first. A deferral
+//!    ("下个月再付可以吗？") is no purchase unless the NLU is sure of one.
 //! 3. **Handle an objection** from the playbook; a price or timing objection gets an eligible
 //!    promotion if one is left.
 //! 4. **Offer a promotion** to a hesitant customer (once per conversation unless the strategy
-//!    allows more).
+//!    allows more). Then a deferral the NLU placed no objection on is handled as a timing
+//!    objection (rule 3).
 //! 5. **Answer** a question, asking one missing field along if the ask rule allows it.
-//! 6. **Engage** a customer who is leaving (no field asked then).
+//! 6. **Engage** a customer who is leaving (no field asked then): a farewell, or a refusal or
+//!    goodbye the NLU finds likely — sure, when the wording is an acknowledgement or a greeting
+//!    ("Alright" read as goodbye at 0.62 is no leaving).
 //! 7. **Ask one missing required field**: only after the customer got something of value, never
 //!    in two replies in a row, and no more often than the strategy's proactivity allows.
 //! 8. Otherwise **engage** (greet, acknowledge, keep the conversation going).
@@ -31,8 +38,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::nlu::intents;
 use crate::{
-    Annotation, ConversationState, Event, FieldSpec, Millis, Mode, Promotion, Sentiment,
-    StrategyView,
+    Annotation, ConversationState, Cue, Event, FieldSource, FieldSpec, Millis, Mode, Promotion,
+    Role, Sentiment, StrategyView,
 };
 
 /// What the next reply should do.
@@ -229,7 +236,7 @@ pub fn handoff_condition(
     strategy: &StrategyView,
 ) -> Option<DecisionReason> {
     let threshold = strategy.confidence_threshold;
-    if angry(annotation, threshold) {
+    if angry(state, annotation, threshold) {
         Some(DecisionReason::CustomerAngry)
     } else if annotation.likely(intents::REQUEST_HUMAN) {
         Some(DecisionReason::RequestedHuman)
@@ -249,10 +256,13 @@ pub fn handoff_condition(
 }
 
 /// The customer is angry: the sentiment head is sure of it (at `threshold`), or finds it likely
-/// and nothing contradicts it. A likely anger beside a cooperative step the NLU is sure of
-/// (contact details, requirements, an order: "我叫赵磊，电话137…，预算5万" read as angry at 0.59)
-/// with no complaint or request for a person in it is the sentiment head misreading.
-fn angry(annotation: &Annotation, threshold: f32) -> bool {
+/// and nothing contradicts it. A likely anger beside a cooperative step (contact details,
+/// requirements, an order: "我叫赵磊，电话137…，预算5万" read as angry at 0.59) with no complaint or
+/// request for a person in it is the sentiment head misreading. The step is cooperative when the
+/// NLU is sure of it, or when the rules took lead-field values from the message and its wording
+/// has no angry word ([`crate::cues::sounds_angry`]): "I'm Mark Lee, my phone is 136…, my budget
+/// is 3000 CNY a month", read as angry at 0.58 and as giving contact details at 0.74.
+fn angry(state: &ConversationState, annotation: &Annotation, threshold: f32) -> bool {
     let sentiment = annotation.sentiment;
     if sentiment.label != Sentiment::Angry || sentiment.confidence < LIKELY {
         return false;
@@ -260,10 +270,37 @@ fn angry(annotation: &Annotation, threshold: f32) -> bool {
     let cooperative = annotation
         .intents
         .iter()
-        .any(|i| intents::COOPERATIVE.contains(&i.label.as_str()) && i.confidence >= threshold);
+        .any(|i| intents::COOPERATIVE.contains(&i.label.as_str()) && i.confidence >= threshold)
+        || gave_field_values(state, annotation);
     let grievance =
         annotation.likely(intents::COMPLAINT) || annotation.likely(intents::REQUEST_HUMAN);
     sentiment.confidence >= threshold || grievance || !cooperative
+}
+
+/// The message gave lead-field values the rules recorded with it (the NLU's rule-found
+/// proposals, accepted by the provenance rule) and has no angry word in it.
+fn gave_field_values(state: &ConversationState, annotation: &Annotation) -> bool {
+    let Some(turn) = state.last_turn() else {
+        return false;
+    };
+    let recorded =
+        annotation.fields.iter().any(|p| {
+            state.lead.fields.get(&p.field).is_some_and(|v| {
+                v.source == FieldSource::Ai && v.at == turn.at && v.value == p.value
+            })
+        });
+    recorded
+        && !state
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::Customer && m.at == turn.at)
+            .is_some_and(|m| crate::cues::sounds_angry(&m.text))
+}
+
+/// What the wording of this message says ([`crate::Turn::cue`]).
+fn cue(state: &ConversationState) -> Option<Cue> {
+    state.last_turn().and_then(|t| t.cue)
 }
 
 /// The sentiment head is as sure the customer hesitates as the strategy asks of a reading.
@@ -282,10 +319,15 @@ fn asked_a_question(state: &ConversationState, annotation: &Annotation) -> bool 
 }
 
 fn choose(state: &ConversationState, annotation: &Annotation, strategy: &StrategyView) -> Decision {
-    let buying = annotation
-        .intents
-        .iter()
-        .any(|i| i.label == intents::PURCHASE_INTENT && i.confidence >= LIKELY);
+    let cue = cue(state);
+    let threshold = strategy.confidence_threshold;
+    // "Can I pay next month instead?": putting the payment off is no purchase, unless the NLU is
+    // sure of one.
+    let buying = annotation.intents.iter().any(|i| {
+        i.label == intents::PURCHASE_INTENT
+            && i.confidence >= LIKELY
+            && (cue != Some(Cue::Deferral) || i.confidence >= threshold)
+    });
     // A buyer who asks something ("续费怎么付款？") before getting anything of value is answered
     // first: the ask waits for the value, as for anyone else.
     let answer_first = !state.value_given && asked_a_question(state, annotation);
@@ -305,23 +347,7 @@ fn choose(state: &ConversationState, annotation: &Annotation, strategy: &Strateg
         .iter()
         .find(|i| intents::is_objection(&i.label) && i.confidence >= LIKELY);
     if let Some(objection) = objection {
-        let label = objection.label.as_str();
-        let promotable = label == intents::OBJECTION_PRICE || label == intents::OBJECTION_TIMING;
-        let promotion = promotable.then(|| eligible_promotion(state, strategy)).flatten();
-        let mut d = match promotion {
-            Some(p) => {
-                let mut d =
-                    Decision::new(Action::OfferPromotion, DecisionReason::ObjectionWithPromotion);
-                d.promotion = Some(p.id.clone());
-                d
-            }
-            None if strategy.covers(label) => {
-                Decision::new(Action::HandleObjection, DecisionReason::ObjectionInPlaybook)
-            }
-            None => Decision::new(Action::HandleObjection, DecisionReason::ObjectionNotInPlaybook),
-        };
-        d.objection = Some(label.to_owned());
-        return d;
+        return handle_objection(state, strategy, &objection.label);
     }
 
     if sure_hesitation(annotation, strategy)
@@ -332,6 +358,12 @@ fn choose(state: &ConversationState, annotation: &Annotation, strategy: &Strateg
         return d;
     }
 
+    // A deferral the NLU placed no objection on is a timing objection in the wording
+    // ("下个月再付可以吗？" read as objection_timing at 0.34).
+    if cue == Some(Cue::Deferral) {
+        return handle_objection(state, strategy, intents::OBJECTION_TIMING);
+    }
+
     // The tracker holds the questions the customer asked (the NLU's, the focus resolution's) and
     // drops what was misread (a budget statement read as a price question).
     if !state.open_questions.is_empty() {
@@ -340,7 +372,20 @@ fn choose(state: &ConversationState, annotation: &Annotation, strategy: &Strateg
         return d;
     }
 
-    if annotation.likely(intents::NOT_INTERESTED) || annotation.likely(intents::GOODBYE) {
+    // An acknowledgement or a greeting in the wording outweighs a leaving reading the NLU is
+    // not sure of ("Alright" read as goodbye at 0.62); a farewell is leaving whatever it read.
+    let leaving_read = |label: &str| {
+        annotation.intents.iter().any(|i| {
+            i.label == label
+                && i.confidence >= LIKELY
+                && (!cue.is_some_and(|c| c != Cue::Farewell && c.is_small_talk())
+                    || i.confidence >= threshold)
+        })
+    };
+    if cue == Some(Cue::Farewell)
+        || leaving_read(intents::NOT_INTERESTED)
+        || leaving_read(intents::GOODBYE)
+    {
         return Decision::new(Action::Engage, DecisionReason::CustomerLeaving);
     }
 
@@ -350,11 +395,32 @@ fn choose(state: &ConversationState, annotation: &Annotation, strategy: &Strateg
         return d;
     }
 
-    if annotation.likely(intents::GREETING) {
+    if annotation.likely(intents::GREETING) || cue == Some(Cue::Greeting) {
         Decision::new(Action::Engage, DecisionReason::Greeting)
     } else {
         Decision::new(Action::Engage, DecisionReason::KeepEngaging)
     }
+}
+
+/// An objection (its playbook key): a price or timing objection gets an eligible promotion if one
+/// is left, else the playbook's entry.
+fn handle_objection(state: &ConversationState, strategy: &StrategyView, label: &str) -> Decision {
+    let promotable = label == intents::OBJECTION_PRICE || label == intents::OBJECTION_TIMING;
+    let promotion = promotable.then(|| eligible_promotion(state, strategy)).flatten();
+    let mut d = match promotion {
+        Some(p) => {
+            let mut d =
+                Decision::new(Action::OfferPromotion, DecisionReason::ObjectionWithPromotion);
+            d.promotion = Some(p.id.clone());
+            d
+        }
+        None if strategy.covers(label) => {
+            Decision::new(Action::HandleObjection, DecisionReason::ObjectionInPlaybook)
+        }
+        None => Decision::new(Action::HandleObjection, DecisionReason::ObjectionNotInPlaybook),
+    };
+    d.objection = Some(label.to_owned());
+    d
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

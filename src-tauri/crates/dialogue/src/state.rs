@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::nlu::intents;
 use crate::{
-    Action, Annotation, Event, FieldSource, FieldValue, Focus, FocusChange, IntentScore,
+    Action, Annotation, Cue, Event, FieldSource, FieldValue, Focus, FocusChange, IntentScore,
     LeadProfile, Millis, Role, SentimentScore,
 };
 
@@ -128,9 +128,13 @@ pub struct Turn {
     pub sentiment: SentimentScore,
     pub language: String,
     /// The rules understood the message whatever the intent head made of it: it named or followed
-    /// up on a catalog product, or gave a lead-field value (an AI value recorded with the turn).
+    /// up on a catalog product, gave a lead-field value (an AI value recorded with the turn), or
+    /// its wording says what it is ([`Turn::cue`]).
     #[serde(default)]
     pub resolved: bool,
+    /// What the wording alone says ([`crate::cues::read`]): an acknowledgement, a deferral …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cue: Option<Cue>,
 }
 
 impl Turn {
@@ -142,6 +146,7 @@ impl Turn {
             sentiment: annotation.sentiment,
             language: annotation.language.clone(),
             resolved: false,
+            cue: None,
         }
     }
 
@@ -458,7 +463,10 @@ impl ConversationState {
     }
 
     fn note_turn(&mut self, annotation: &Annotation, at: Millis) {
-        let turn = Turn::of(annotation, at);
+        let mut turn = Turn::of(annotation, at);
+        // The wording's own reading: a message it places is understood.
+        turn.cue = self.customer_message_at(at).and_then(|m| crate::cues::read(&m.text));
+        turn.resolved = turn.cue.is_some();
         if turn.intents.is_empty() {
             self.misunderstandings += 1;
         } else {
@@ -474,6 +482,14 @@ impl ConversationState {
                     at,
                 });
             }
+        }
+        // A payment question is one even when the NLU placed no question in it.
+        if turn.cue == Some(Cue::PaymentQuestion) && self.open_questions.is_empty() {
+            self.open_questions.push(OpenQuestion {
+                intent: intents::AFTER_SALES.to_owned(),
+                attribute: None,
+                at,
+            });
         }
         self.turns.push(turn);
     }

@@ -496,3 +496,121 @@ fn a_likely_anger_contradicted_by_a_sure_cooperative_step_is_no_hand_off() {
         assert_eq!((d.action, d.reason), (Action::HandOff, DecisionReason::CustomerAngry));
     }
 }
+
+// --- the wording's own reading (closer_dialogue::cues) -----------------------------------------
+
+#[test]
+fn an_acknowledgement_is_understood_not_handed_off() {
+    for (text, label, confidence) in [
+        ("收到，谢谢", "chit_chat", 0.7),
+        ("嗯，明白了", "chit_chat", 0.55),
+        ("Okay, makes sense", "chit_chat", 0.72),
+        ("Cool, thank you", "greeting", 0.4),
+    ] {
+        let mut chat = after_an_answer(strategy());
+        let d = chat.customer(text, &[(label, confidence)], Neutral);
+        assert_eq!(
+            (d.action, d.reason, d.field_to_ask.as_deref()),
+            (Action::AskField, DecisionReason::MissingRequiredField, Some("name")),
+            "{text}"
+        );
+        assert_eq!(chat.state.misunderstood_streak(0.8), 0, "{text}");
+    }
+    // A weak goodbye reading of an acknowledgement is no leaving ("Fine, got it" as goodbye at
+    // 0.6); a sure one is.
+    let mut chat = after_an_answer(strategy());
+    let d = chat.customer("Fine, got it", &[("goodbye", 0.6)], Neutral);
+    assert_eq!(d.action, Action::AskField);
+    let mut chat = after_an_answer(strategy());
+    let d = chat.customer("Fine, got it", &[("goodbye", SURE)], Neutral);
+    assert_eq!(d.reason, DecisionReason::CustomerLeaving);
+}
+
+#[test]
+fn an_acknowledgement_does_not_explain_away_anger_a_request_or_an_unclear_message() {
+    let mut chat = after_an_answer(strategy());
+    let d = chat.customer("好的", &[("chit_chat", 0.7)], Angry);
+    assert_eq!(d.reason, DecisionReason::CustomerAngry);
+    let d = chat.customer("好的，转人工", &[("chit_chat", 0.7)], Neutral);
+    assert_eq!(d.reason, DecisionReason::LowConfidence, "a request is no acknowledgement");
+    for text in ["好的，那个咋弄", "ok, and the other thing", "嗯……", "不行"] {
+        let mut chat = after_an_answer(strategy());
+        let d = chat.customer(text, &[("chit_chat", 0.7)], Neutral);
+        assert_eq!(d.reason, DecisionReason::LowConfidence, "{text}");
+    }
+}
+
+#[test]
+fn greetings_and_farewells_in_the_wording() {
+    let mut chat = Chat::new(strategy());
+    let d = chat.customer("您好", &[("greeting", 0.7)], Neutral);
+    assert_eq!((d.action, d.reason), (Action::Engage, DecisionReason::Greeting));
+    let mut chat = after_an_answer(strategy());
+    let d = chat.customer("好的，拜拜", &[("chit_chat", 0.6)], Positive);
+    assert_eq!((d.action, d.reason), (Action::Engage, DecisionReason::CustomerLeaving));
+    assert_eq!(d.field_to_ask, None);
+}
+
+#[test]
+fn a_deferral_is_a_timing_objection() {
+    // Read as nothing sure, or as a weak purchase.
+    for intents in [
+        &[("objection_timing", 0.3)][..],
+        &[][..],
+        &[("purchase_intent", 0.6)][..],
+        &[("after_sales", 0.7)][..],
+    ] {
+        let mut chat = after_an_answer(strategy());
+        let d = chat.customer("能不能下周再交费？", intents, Neutral);
+        assert_eq!(
+            (d.action, d.reason, d.objection.as_deref(), d.promotion.as_deref()),
+            (
+                Action::OfferPromotion,
+                DecisionReason::ObjectionWithPromotion,
+                Some("objection_timing"),
+                Some("spring")
+            ),
+            "{intents:?}"
+        );
+        chat.send(&d, "本周续费享九折。");
+        // The promotion spent, the playbook handles it.
+        let d = chat.customer("We'll decide next quarter.", &[("chit_chat", 0.4)], Neutral);
+        assert_eq!(
+            (d.action, d.reason),
+            (Action::HandleObjection, DecisionReason::ObjectionInPlaybook)
+        );
+    }
+    // The NLU's own objection, or a sure purchase, comes first.
+    let mut chat = after_an_answer(strategy());
+    let d = chat.customer("太贵了，下个月再买", &[("objection_price", 0.7)], Neutral);
+    assert_eq!(d.objection.as_deref(), Some("objection_price"));
+    let mut chat = after_an_answer(strategy());
+    let d = chat.customer("下个月再付可以，先帮我下单", &[("purchase_intent", SURE)], Positive);
+    assert_eq!(d.reason, DecisionReason::PurchaseNeedsField);
+}
+
+#[test]
+fn a_payment_question_is_answered() {
+    let mut chat = Chat::new(strategy());
+    let d = chat.customer("发票怎么开？", &[("after_sales", 0.4)], Neutral);
+    assert_eq!((d.action, d.reason), (Action::Answer, DecisionReason::QuestionAsked));
+    let mut chat = Chat::new(strategy());
+    let d = chat.customer(
+        "Do you accept credit cards for payment?",
+        &[("purchase_intent", 0.55), ("after_sales", 0.52)],
+        Neutral,
+    );
+    assert_eq!((d.action, d.reason), (Action::Answer, DecisionReason::QuestionAsked));
+}
+
+#[test]
+fn satisfaction_feedback_is_understood() {
+    let mut chat = Chat::new(strategy());
+    let d =
+        chat.customer("有点失望，颜色和图片不一样", &[("complaint", 0.65)], Sentiment::Negative);
+    assert_eq!((d.action, d.reason), (Action::Engage, DecisionReason::KeepEngaging));
+    // Angry feedback is anger.
+    let mut chat = Chat::new(strategy());
+    let d = chat.customer("非常不满意，垃圾产品", &[("complaint", 0.65)], Neutral);
+    assert_eq!(d.reason, DecisionReason::LowConfidence, "no cue in an angry message");
+}

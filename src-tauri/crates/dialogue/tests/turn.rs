@@ -254,6 +254,11 @@ const TEXTS: &[&str] = &[
     "How much is the Team plan per year?",
     "No, I meant the Enterprise plan",
     "I'll take it",
+    "收到，谢谢",
+    "Okay, makes sense",
+    "能不能下周再交费？",
+    "发票怎么开？",
+    "好的，拜拜",
     "",
 ];
 const LABELS: &[&str] = &[
@@ -535,4 +540,83 @@ fn a_product_question_shows_interest_unless_it_is_after_sales() {
     );
     assert_eq!(out.state.stage, Stage::New);
     assert_eq!(out.decision.action, Action::Answer);
+}
+
+// --- the wording's own reading (crate::cues) ---------------------------------------------------
+
+#[test]
+fn lead_field_values_in_a_calm_message_contradict_a_likely_anger() {
+    let angry_at = |confidence: f32, fields: &[(&str, &str)]| {
+        let mut a = annotation(&[("provide_contact", 0.7)], Sentiment::Angry);
+        a.sentiment.confidence = confidence;
+        a.fields = fields
+            .iter()
+            .map(|(f, v)| FieldProposal { field: (*f).into(), value: (*v).into(), confidence: 0.9 })
+            .collect();
+        a
+    };
+    let contact = [("name", "Ann Chen"), ("phone", "13900002222")];
+    let calm = "This is Ann Chen, you can reach me on 13900002222";
+    let out = turn::customer_message(
+        &ConversationState::default(),
+        &input(calm, 1, angry_at(0.6, &contact)),
+        &catalog(),
+        &strategy(),
+    );
+    assert_ne!(out.decision.reason, DecisionReason::CustomerAngry, "{:?}", out.decision);
+    assert_eq!(out.state.lead.fields["phone"].value, "13900002222");
+
+    // An angry word in it, a sure anger, or no value recorded: the anger stands.
+    for (text, confidence, fields) in [
+        ("Ann Chen, 13900002222. This is ridiculous", 0.6, &contact[..]),
+        (calm, 0.9, &contact[..]),
+        (calm, 0.6, &[][..]),
+    ] {
+        let out = turn::customer_message(
+            &ConversationState::default(),
+            &input(text, 1, angry_at(confidence, fields)),
+            &catalog(),
+            &strategy(),
+        );
+        assert_eq!(out.decision.reason, DecisionReason::CustomerAngry, "{text} {confidence}");
+    }
+    // A value a person already set is not one the rules took from this message.
+    let mut before = ConversationState::default();
+    before.apply(&Event::FieldSet {
+        field: "phone".into(),
+        value: "13900002222".into(),
+        source: FieldSource::Salesperson,
+        confidence: 1.0,
+        at: 0,
+    });
+    let out = turn::customer_message(
+        &before,
+        &input("13900002222", 1, angry_at(0.6, &[("phone", "13900002222")])),
+        &catalog(),
+        &strategy(),
+    );
+    assert_eq!(out.decision.reason, DecisionReason::CustomerAngry);
+}
+
+#[test]
+fn the_cue_is_folded_from_the_message_and_replays() {
+    let out = turn::customer_message(
+        &ConversationState::default(),
+        &input(
+            "对公转账需要提供哪些信息？",
+            7,
+            annotation(&[("after_sales", 0.4)], Sentiment::Neutral),
+        ),
+        &catalog(),
+        &strategy(),
+    );
+    let last = out.state.last_turn().expect("a turn");
+    assert_eq!(last.cue, Some(closer_dialogue::Cue::PaymentQuestion));
+    assert!(last.resolved);
+    assert_eq!(out.state.open_questions.len(), 1, "a payment question is open");
+    assert_eq!(
+        (out.decision.action, out.decision.reason),
+        (Action::Answer, DecisionReason::QuestionAsked)
+    );
+    assert_eq!(ConversationState::replay(&out.events), out.state);
 }
