@@ -37,15 +37,21 @@ fn the_project_dialogues_complete() {
         closer(data.path(), &["eval", "dialogues", dir.to_str().expect("utf-8 path"), "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-    assert!(report["n_dialogues"].as_u64().is_some_and(|n| n >= 40), "{report}");
+    assert!(report["n_dialogues"].as_u64().is_some_and(|n| n >= 51), "{report}");
     assert_eq!(report["replay_mismatches"], 0, "recorded events replay to the live state");
-    // BELOW TARGET: issue 5 asks for completion ≥ 0.95. Reached so far: 0.78 (35 of 45), joint
-    // accuracy 0.87; the remaining misses are the intent head's low confidence on clear messages
-    // (hand-offs) and sentiment misreadings (ARCHITECTURE.md, "NLU accuracy"). This guards the
-    // level reached; raise it as the NLU improves.
+    // Issue 5 asks for completion ≥ 0.95. Reached: 1.000 (51 of 51 dialogues), joint accuracy
+    // 1.000 (134 of 134 turns), once the rules read what the wording says (`closer_dialogue::cues`:
+    // acknowledgements, deferrals, payment questions, feedback the intent head was unsure of) and
+    // lead-field values contradict a likely anger. The guards leave a small margin for the NLU's
+    // retraining: a miss there shows as a hand-off on a clear message (ARCHITECTURE.md, "NLU
+    // accuracy").
     let completion = report["completion"].as_f64().expect("completion");
-    assert!(completion >= 0.75, "completion {completion} fell below the level reached (0.78)");
-    assert!(report["joint_accuracy"].as_f64().is_some_and(|j| j >= 0.85), "{report}");
+    assert!(
+        completion >= 0.95,
+        "completion {completion} fell below the target (0.95; reached 1.0)"
+    );
+    let joint = report["joint_accuracy"].as_f64().expect("joint accuracy");
+    assert!(joint >= 0.97, "joint accuracy {joint} fell below the level reached (1.0)");
 }
 
 #[test]
