@@ -216,7 +216,7 @@ export type SuggestionView = { id: string, text: string,
 source: string, 
 /**
  * Why the model's text was replaced by the template (a check code, or `model_failed`,
- * `model_not_ready`).
+ * `model_not_ready`; `hand_off`: a person takes over, the template is the holding message).
  */
 replacedBecause: string | null, };
 
