@@ -440,7 +440,7 @@ static DEFER_ZH: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     let act = r"(付|交钱|交费|缴|续费|续|买|购|订|下单|签|决定|定|考虑|说|办|看看|商量)";
     [
         format!(r"{later}[^,.!?;:]{{0,4}}?再?{act}"),
-        r"(再想想|再考虑|考虑一下|考虑考虑|想一想|再商量|商量一下|商量商量|再看看|再说吧|先不急|不着急)".to_owned(),
+        r"(再想想|再考虑|考虑一下|考虑考虑|想一想|再商量|商量一下|商量商量|再看看|再说吧|先不急)".to_owned(),
         r"(推迟|延期|延后|宽限|缓一缓|缓几天|晚几天|拖几天).*(付|款|钱|费|续|买|单|决定)|(付|款|钱|费|续|买|单|决定).*(推迟|延期|延后|宽限|缓一缓|缓几天|晚几天|拖几天)".to_owned(),
     ]
     .iter()
@@ -459,14 +459,16 @@ static DEFER_EN: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"after (the )?(holidays?|new year|weekend)|until|till|another time|some other time|",
         r"down the road|at a later date)\b"
     );
-    let postpone = r"\b(postpone|defer|delay|hold off|put off|push back|extend the (deadline|due date)|grace period|extension)";
+    let postpone = r"\b(postpone|defer|delay|hold off|put off|push back|extend the (deadline|due date)|grace period|extension)\b";
     let object = concat!(
         r"\b(pay|paying|payment|renew|renewal|purchase|order|decision|invoice|bill|buying|deal|",
-        r"contract|it)\b"
+        r"contract)\b"
     );
     [
-        format!(r"{act}[^.!?;]*{later}"),
-        format!(r"{later}[^.!?;]*{act}"),
+        // The time goes with the act: "pay for the renewal next month", not "order now and get
+        // it later".
+        format!(r"{act}( [^ .!?;]+){{0,3}} {later}"),
+        format!(r"{later}( [^ .!?;]+){{0,3}} {act}"),
         r"\b(think (about )?it over|think about it|sleep on it|get back to you|talk it over|discuss (it|this) (with|internally))\b".to_owned(),
         format!(r"{postpone}[^.!?;]*{object}|{object}[^.!?;]*{postpone}"),
     ]
@@ -604,6 +606,8 @@ mod tests {
             "Can we hold off on the renewal for now?",
             "Let me think it over and get back to you.",
             "Is it ok to renew later?",
+            "Can I pay for the renewal next month?",
+            "Next month we'll renew, not now.",
         ] {
             assert_eq!(read(text), Some(Cue::Deferral), "{text}");
         }
@@ -615,8 +619,11 @@ mod tests {
             "How much is the renewal next year?",
             "When do I need to pay next month's invoice?",
             "Why is my delivery delayed?",
+            "My delivery is delayed again, it's been a week",
             "I paid last week.",
             "再说一遍价格",
+            "Can I order now and get it delivered later?",
+            "不着急，慢慢查",
         ] {
             assert_ne!(read(text), Some(Cue::Deferral), "{text}");
         }
