@@ -2,8 +2,10 @@
 //! set with the real multilingual-e5-small encoder and scored on the held-out test set.
 //!
 //! The acceptance targets of issue 4 are macro-F1 ≥ 0.92 (CrossWOZ act+domain; the sales set in
-//! each language) and sentiment accuracy ≥ 0.90. The sentiment head meets its target and is held to it; the intent heads do not reach theirs (see
-//! ARCHITECTURE.md, "NLU accuracy"); the floors below are the figures measured when this test was
+//! each language) and sentiment accuracy ≥ 0.90. The encoder's upper layers are fine-tuned for
+//! each intent training set first (cached in `<models dir>/tuned`: minutes once, then seconds).
+//! The sentiment head meets its target and is held to it; the intent heads do not reach theirs
+//! (see ARCHITECTURE.md, "NLU accuracy"); the floors below are the figures measured when this test was
 //! written, minus a small margin, so that a change that makes the NLU worse fails here. Raise them
 //! as the NLU improves.
 //!
@@ -88,9 +90,10 @@ fn intents_by_language(train: &Path, test: &Path) -> Vec<(String, f64, f64)> {
 #[test]
 fn sales_set_intents_per_language() {
     let scores = intents_by_language(&set("sales/train.jsonl"), &set("sales/test.jsonl"));
-    // Measured 2026-11-21 (mean12+mean9 pooling, neighbour vote, 3,471 training lines): zh
-    // macro-F1 0.874, en 0.830 (target 0.92, not met). The floors catch a regression.
-    for (lang, floor) in [("zh", 0.83), ("en", 0.79)] {
+    // Measured 2026-11-21 (layers 10-12 fine-tuned on the training set, mean12+mean9 pooling,
+    // neighbour vote, 3,471 training lines): zh macro-F1 0.890, en 0.857 (frozen encoder: 0.874,
+    // 0.830; target 0.92, not met). The floors catch a regression.
+    for (lang, floor) in [("zh", 0.86), ("en", 0.83)] {
         let (_, macro_f1, _) = scores.iter().find(|s| s.0 == lang).expect("language scored");
         assert!(*macro_f1 >= floor, "{lang} macro-F1 {macro_f1:.4} fell below {floor}");
     }
@@ -107,8 +110,9 @@ fn crosswoz_act_and_domain() {
     );
     let scores = intents_by_language(&train, &test);
     let (_, macro_f1, micro_f1) = scores.first().expect("scored");
-    // Measured 2026-11-21 with e5-small (mean12+mean9) + n-grams: macro-F1 0.902, micro 0.910
-    // (target 0.92, not met).
+    // Measured 2026-11-21 with e5-small fine-tuned on a 6,000-line sample of the training set
+    // (mean12+mean9) + n-grams: macro-F1 0.892, micro 0.903; the frozen encoder gave 0.902 /
+    // 0.910 (target 0.92, not met either way).
     assert!(*macro_f1 >= 0.88, "macro-F1 {macro_f1:.4}");
     assert!(*micro_f1 >= 0.89, "micro-F1 {micro_f1:.4}");
 }
@@ -128,7 +132,8 @@ fn sentiment_accuracy() {
             .expect("train");
     let s = train::score_sentiment(&head, &mut featurizer, &test, &mut |_, _| {}).expect("score");
     eprintln!("sentiment accuracy {:.4} macro-F1 {:.4}", s.accuracy, s.macro_f1);
-    // The acceptance target; measured 2026-11-21: 0.924 (zh 0.947, en 0.900).
+    // The acceptance target; measured 2026-11-21 with the app's encoder (tuned for the sales
+    // intents): 0.918 (zh 0.942, en 0.895); with the frozen encoder 0.924.
     assert!(s.accuracy >= 0.90, "accuracy {:.4}", s.accuracy);
     // Every class is recognised at all: a head that collapses onto one label fails here.
     for label in &s.per_label {
