@@ -73,9 +73,9 @@ struct HeadArgs {
     /// Also list the first N misclassified test messages.
     #[arg(long, default_value_t = 0)]
     show_errors: usize,
-    /// Use the encoder as published. By default its upper layers are fine-tuned first (minutes,
-    /// cached in the models directory): for `eval nlu` on the training set's intents, for `eval
-    /// sentiment` on the bundled sales set's (the encoder the app runs).
+    /// Use the encoder as published (the app's). By default `eval nlu` fine-tunes its upper
+    /// layers for the training set's intents first (minutes, cached in the models directory);
+    /// `eval sentiment` always uses the encoder as published, as the app does.
     #[arg(long)]
     no_tune: bool,
 }
@@ -330,12 +330,8 @@ fn print_latency(latency: &Latency) {
 fn sentiment(models_dir: &Path, args: &HeadArgs) -> Result<(), NluError> {
     let train_lines: Vec<SentimentLine> = data::read_jsonl(&args.train)?;
     let test_lines: Vec<SentimentLine> = data::read_jsonl(&args.test)?;
-    let encoder = match load_encoder(models_dir, &args.encoder)? {
-        Some(e) if !args.no_tune => {
-            Some(tune::tuned_for_bundled_intents(e, models_dir, &mut bar("tune"))?)
-        }
-        e => e,
-    };
+    // The encoder the app runs: as published (see `app::nlu`).
+    let encoder = load_encoder(models_dir, &args.encoder)?;
     let mut featurizer = featurizer(models_dir, encoder.as_ref(), args)?;
     let head =
         train::train_sentiment(&mut featurizer, &train_lines, &options(args), &mut bar("train"))?;

@@ -220,32 +220,6 @@ fn fetch_encoder(encoder: &EncoderModel, dir: &Path, verify: bool) -> Result<(),
         let how = if verify { "verified by hashing" } else { "sizes and manifest checked" };
         println!("{} is already installed ({how}): {}", encoder.id, installed.dir.display());
     }
-    // The app runs the default encoder with its upper layers tuned for the bundled sales set:
-    // tune it here, once (minutes, cached in <models>/tuned/), with its progress, rather than
-    // on the app's first start while customers wait for their messages to be understood.
-    if encoder.id == encoders::catalog().default {
-        let started = Instant::now();
-        let mut bar = Bar::default();
-        let base = closer_nlu::encoder::Encoder::load(dir, &encoder.id)?;
-        let tuned =
-            closer_nlu::encoder::tune::tuned_for_bundled_intents(base, dir, &mut |done, total| {
-                bar.update(&Step {
-                    phase: "tune",
-                    bytes: false,
-                    item: "layers 10-12 for the bundled sales set".into(),
-                    done: done as u64,
-                    total: total as u64,
-                })
-            });
-        bar.finish();
-        let tuned = tuned?;
-        println!(
-            "{} tuned for the bundled sales set: {} ({:.1} s; cached)",
-            encoder.id,
-            tuned.id(),
-            started.elapsed().as_secs_f64()
-        );
-    }
     Ok(())
 }
 
