@@ -51,6 +51,9 @@ pub struct Loader<T> {
     /// The code callers get while it loads.
     not_ready: ErrorCode,
     phase: Mutex<Phase<T>>,
+    /// Bumped by [`Loader::reset`]: a load started under an older generation is stale, and its
+    /// result (a model the user has since switched away from) is dropped, not published.
+    generation: AtomicU64,
     changed: Condvar,
     progress: Arc<Progress>,
 }
@@ -61,6 +64,7 @@ impl<T: Send + Sync + 'static> Loader<T> {
             what,
             not_ready,
             phase: Mutex::new(Phase::Idle),
+            generation: AtomicU64::new(0),
             changed: Condvar::new(),
             progress: Arc::new(Progress::default()),
         }
@@ -83,11 +87,17 @@ impl<T: Send + Sync + 'static> Loader<T> {
         }
         *phase = Phase::Loading { since: Instant::now() };
         self.progress.set(0, 0);
+        // Read under the lock that `reset` bumps it under: this load belongs to `generation`.
+        let generation = self.generation.load(Ordering::SeqCst);
         drop(phase);
         let this = Arc::clone(self);
         let spawned = std::thread::Builder::new().name(thread.into()).spawn(move || {
             let result = load(&this.progress);
             let mut phase = this.phase();
+            if this.generation.load(Ordering::SeqCst) != generation {
+                tracing::info!("a load of {} was superseded; its result is dropped", this.what);
+                return;
+            }
             *phase = match result {
                 Ok(value) => Phase::Ready(Arc::new(value)),
                 Err(e) => {
@@ -107,12 +117,13 @@ impl<T: Send + Sync + 'static> Loader<T> {
     }
 
     /// Forgets what was loaded (or the failure), so the next [`Loader::start`] loads afresh.
-    /// A load under way is left to finish.
+    /// A load under way is superseded: it runs to its end (loads cannot be interrupted), but
+    /// what it yields is dropped, so a waiter never gets the old choice or its failure.
     pub fn reset(&self) {
         let mut phase = self.phase();
-        if !matches!(*phase, Phase::Loading { .. }) {
-            *phase = Phase::Idle;
-        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        *phase = Phase::Idle;
+        self.changed.notify_all();
     }
 
     pub fn status(&self) -> Status {
@@ -208,5 +219,42 @@ mod tests {
         let failed = loader.wait(Duration::from_secs(5)).expect_err("fails");
         assert_eq!(failed.code, ErrorCode::InvalidModel);
         assert_eq!(loader.failure().map(|e| e.code), Some(ErrorCode::InvalidModel));
+    }
+
+    #[test]
+    fn a_reset_during_a_load_supersedes_it() {
+        let loader = Arc::new(Loader::<u32>::new("the thing", ErrorCode::ModelNotReady));
+        // A slow load of the old choice that will fail…
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (finished, old_done) = std::sync::mpsc::channel::<()>();
+        loader.start("old-load", move |_| {
+            let _ = held.recv();
+            let _ = finished.send(());
+            Err(ApiError::new(ErrorCode::ModelNotReady, "the old choice is not installed"))
+        });
+        assert_eq!(loader.status(), Status::Loading);
+        // …is superseded by a new choice while it runs.
+        loader.reset();
+        assert_eq!(loader.status(), Status::Idle);
+        loader.start("new-load", |_| Ok(9));
+        assert_eq!(*loader.wait(Duration::from_secs(5)).expect("the new choice"), 9);
+        // The old load ends afterwards: its failure is not published.
+        release.send(()).expect("release");
+        old_done.recv_timeout(Duration::from_secs(5)).expect("the old load ended");
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(loader.status(), Status::Ready);
+        assert!(loader.failure().is_none());
+
+        // A waiter that sees only the superseded failure never gets it either.
+        loader.reset();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        loader.start("old-load", move |_| {
+            let _ = held.recv();
+            Err(ApiError::new(ErrorCode::InvalidModel, "old"))
+        });
+        loader.reset();
+        release.send(()).expect("release");
+        loader.start("new-load", |_| Ok(11));
+        assert_eq!(*loader.wait(Duration::from_secs(5)).expect("the new choice"), 11);
     }
 }
