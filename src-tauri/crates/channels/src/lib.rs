@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 pub use hub::{Hub, Session, ToCustomer};
 pub use limits::{Limits, RateLimiter};
 pub use server::{Server, ServerConfig};
+pub use widget::{FrameRefusal, VisitorFrame, check_text, decode_frame};
 
 /// Who a conversation is with, as a channel knows them.
 #[derive(Debug, Clone, PartialEq, Eq)]

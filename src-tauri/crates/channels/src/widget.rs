@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use closer_dialogue::Channel;
 use serde::{Deserialize, Serialize};
 
+use crate::limits::Limits;
 use crate::server::Shared;
 use crate::{Accepted, Contact, Inbound, IngestError, Line, ToCustomer};
 
@@ -251,6 +252,82 @@ async fn refuse(socket: &mut WebSocket, code: &str, message: &str, id: Option<&s
     Flow::Refused
 }
 
+/// What a visitor's data frame asks for, once [`decode_frame`] has checked it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VisitorFrame {
+    /// A chat message; its text is checked with [`check_text`] after the rate limit.
+    Message {
+        id: String,
+        text: String,
+    },
+    Typing {
+        on: bool,
+    },
+}
+
+/// A refused frame, as the error frame tells the visitor: a stable `code`, a message for people,
+/// and the message's id when it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameRefusal {
+    pub code: &'static str,
+    pub message: String,
+    pub id: Option<String>,
+}
+
+fn refusal(code: &'static str, message: impl Into<String>, id: Option<&str>) -> FrameRefusal {
+    FrameRefusal { code, message: message.into(), id: id.map(str::to_owned) }
+}
+
+/// Decodes the payload of a visitor's text or binary frame: UTF-8 (`not_utf8`), the envelope's
+/// size (`too_large`), the JSON shape (`malformed`: unknown types and fields included) and the
+/// message id (`malformed`). The text's own checks follow the rate limit: [`check_text`].
+pub fn decode_frame(data: &[u8], limits: &Limits) -> Result<VisitorFrame, FrameRefusal> {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return Err(refusal("not_utf8", "the message is not valid UTF-8", None));
+    };
+    // The envelope around a text at the limit is small; anything much bigger is refused unread.
+    if text.len() > limits.max_text_bytes * 2 + 256 {
+        let message = format!("a message may hold at most {} bytes of text", limits.max_text_bytes);
+        return Err(refusal("too_large", message, None));
+    }
+    let Ok(parsed) = serde_json::from_str::<FromVisitor>(text) else {
+        return Err(refusal(
+            "malformed",
+            "expected {\"type\":\"message\",\"id\":…,\"text\":…}",
+            None,
+        ));
+    };
+    match parsed {
+        FromVisitor::Typing { on } => Ok(VisitorFrame::Typing { on }),
+        FromVisitor::Message { id, text } => {
+            if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
+                return Err(refusal(
+                    "malformed",
+                    "a message id is 1-64 printable characters",
+                    None,
+                ));
+            }
+            Ok(VisitorFrame::Message { id, text })
+        }
+    }
+}
+
+/// A message's text: at most `max_text_bytes` (`too_large`) and not blank (`empty`).
+pub fn check_text(id: &str, text: &str, limits: &Limits) -> Result<(), FrameRefusal> {
+    if text.len() > limits.max_text_bytes {
+        let message = format!(
+            "the text has {} bytes; at most {} are accepted",
+            text.len(),
+            limits.max_text_bytes
+        );
+        return Err(refusal("too_large", message, Some(id)));
+    }
+    if text.trim().is_empty() {
+        return Err(refusal("empty", "the message has no text", Some(id)));
+    }
+    Ok(())
+}
+
 async fn handle(
     socket: &mut WebSocket,
     shared: &Shared,
@@ -259,84 +336,35 @@ async fn handle(
     message: Message,
 ) -> Flow {
     let limits = shared.limits;
-    let text = match message {
-        Message::Text(t) => t.as_str().to_owned(),
-        Message::Binary(b) => match String::from_utf8(b.to_vec()) {
-            Ok(s) => s,
-            Err(_) => {
-                return refuse(socket, "not_utf8", "the message is not valid UTF-8", None).await;
-            }
-        },
+    let decoded = match &message {
+        Message::Text(t) => decode_frame(t.as_bytes(), &limits),
+        Message::Binary(b) => decode_frame(b, &limits),
         Message::Close(_) => return Flow::Close,
         Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
     };
-    // The envelope around a text at the limit is small; anything much bigger is refused unread.
-    if text.len() > limits.max_text_bytes * 2 + 256 {
-        let message = format!("a message may hold at most {} bytes of text", limits.max_text_bytes);
-        return refuse(socket, "too_large", &message, None).await;
-    }
-    let parsed: FromVisitor = match serde_json::from_str(&text) {
-        Ok(p) => p,
-        Err(_) => {
-            return refuse(
-                socket,
-                "malformed",
-                "expected {\"type\":\"message\",\"id\":…,\"text\":…}",
-                None,
-            )
-            .await;
-        }
-    };
-    match parsed {
-        FromVisitor::Typing { on } => {
+    let (id, text) = match decoded {
+        Ok(VisitorFrame::Typing { on }) => {
             shared.inbox.typing(conversation_id, on);
-            Flow::Continue
+            return Flow::Continue;
         }
-        FromVisitor::Message { id, text } => {
-            if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
-                return refuse(
-                    socket,
-                    "malformed",
-                    "a message id is 1-64 printable characters",
-                    None,
-                )
-                .await;
-            }
-            if !shared.rate.allow(visitor) {
-                return refuse(
-                    socket,
-                    "rate_limited",
-                    "too many messages; wait a moment",
-                    Some(&id),
-                )
-                .await;
-            }
-            if text.len() > limits.max_text_bytes {
-                let message = format!(
-                    "the text has {} bytes; at most {} are accepted",
-                    text.len(),
-                    limits.max_text_bytes
-                );
-                return refuse(socket, "too_large", &message, Some(&id)).await;
-            }
-            if text.trim().is_empty() {
-                return refuse(socket, "empty", "the message has no text", Some(&id)).await;
-            }
-            let inbox = Arc::clone(&shared.inbox);
-            let inbound = Inbound {
-                conversation_id,
-                text,
-                dedup: Some((format!("widget:{visitor}"), id.clone())),
-            };
-            match blocking(move || inbox.accept(inbound)).await {
-                Ok(accepted) => {
-                    let ack =
-                        ToVisitor::Ack { id: &id, duplicate: accepted == Accepted::Duplicate };
-                    if send_json(socket, &ack).await { Flow::Continue } else { Flow::Close }
-                }
-                Err(e) => refuse(socket, &e.code, &e.message, Some(&id)).await,
-            }
+        Ok(VisitorFrame::Message { id, text }) => (id, text),
+        Err(r) => return refuse(socket, r.code, &r.message, r.id.as_deref()).await,
+    };
+    if !shared.rate.allow(visitor) {
+        return refuse(socket, "rate_limited", "too many messages; wait a moment", Some(&id)).await;
+    }
+    if let Err(r) = check_text(&id, &text, &limits) {
+        return refuse(socket, r.code, &r.message, r.id.as_deref()).await;
+    }
+    let inbox = Arc::clone(&shared.inbox);
+    let inbound =
+        Inbound { conversation_id, text, dedup: Some((format!("widget:{visitor}"), id.clone())) };
+    match blocking(move || inbox.accept(inbound)).await {
+        Ok(accepted) => {
+            let ack = ToVisitor::Ack { id: &id, duplicate: accepted == Accepted::Duplicate };
+            if send_json(socket, &ack).await { Flow::Continue } else { Flow::Close }
         }
+        Err(e) => refuse(socket, &e.code, &e.message, Some(&id)).await,
     }
 }
 
