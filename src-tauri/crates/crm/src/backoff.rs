@@ -13,14 +13,22 @@ pub fn full_jitter(attempt: u32, base: Duration, cap: Duration, rng: &mut impl R
     Duration::from_millis(rng.random_range(0..=ms))
 }
 
-/// `Retry-After` as seconds or an HTTP date, relative to `now`. Past dates give zero.
+/// `Retry-After` as seconds or an HTTP date, relative to `now`. Past dates give zero; a number
+/// of seconds beyond `Duration`'s range gives the longest `Duration` (found by the property
+/// tests: `Duration::from_secs_f64` panicked on `18446744073709551616` or `1e20`). Decimal
+/// fractions and exponents are read too; one beyond `f64` (`1e400`) is unreadable.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::MAX);
+    }
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        // `+ 0.0` makes `-0` zero; what is left to fail is only too big.
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::try_from_secs_f64(secs + 0.0).unwrap_or(Duration::MAX));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))

@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
-use crate::{Change, Credential, FieldMap, Outcome, SecretError, classify, read, transport};
+use crate::{Change, Credential, FieldMap, Outcome, SecretError, check_status, read, transport};
 
 /// Requests in flight at once (the server is a small gunicorn pool).
 const CONCURRENCY: usize = 4;
@@ -99,17 +99,10 @@ impl BottleCrm {
             Err(e) => return transport(e),
         };
         let (status, retry_after, text) = read(resp).await;
-        if !(200..300).contains(&status) {
-            return classify(status, &text, retry_after);
-        }
-        let reply: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let Some(lead) = reply.get("lead").and_then(Value::as_str).map(str::to_owned) else {
-            return Outcome::Failed { reason: format!("intake answered {status} without a lead") };
-        };
-        match reply.get("result").and_then(Value::as_str) {
-            Some("created") => Outcome::Delivered { crm_id: Some(lead) },
-            // `duplicate` or `merged`: the lead existed and kept its values; write ours.
-            _ => match self.patch(&lead, &fields, token).await {
+        match intake_reply(status, &text, retry_after) {
+            Err(outcome) => outcome,
+            Ok(Intake::Created { lead }) => Outcome::Delivered { crm_id: Some(lead) },
+            Ok(Intake::Existing { lead }) => match self.patch(&lead, &fields, token).await {
                 Ok(()) => Outcome::Delivered { crm_id: Some(lead) },
                 Err(outcome) => outcome,
             },
@@ -135,11 +128,7 @@ impl BottleCrm {
             .await
             .map_err(transport)?;
         let (status, retry_after, text) = read(resp).await;
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(classify(status, &text, retry_after))
-        }
+        check_status(status, &text, retry_after)
     }
 
     /// The lead's current values under our field names (to record as CRM-sourced).
@@ -149,18 +138,8 @@ impl BottleCrm {
         let url = format!("{}/api/leads/{crm_id}/", self.base_url);
         let resp = self.client.get(&url).bearer_auth(token.expose()).send().await;
         let (status, retry_after, text) = read(resp.map_err(transport)?).await;
-        if !(200..300).contains(&status) {
-            return Err(classify(status, &text, retry_after));
-        }
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let lead = v.get("lead_obj").or_else(|| v.get("lead")).unwrap_or(&v);
-        let crm: BTreeMap<String, String> = lead
-            .as_object()
-            .map(|o| {
-                o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect()
-            })
-            .unwrap_or_default();
-        Ok(self.map.from_crm(&crm))
+        check_status(status, &text, retry_after)?;
+        Ok(self.map.from_crm(&lead_values(&text)))
     }
 
     /// The lead whose email is exactly `email` (case-insensitive), if any. The API's `?email=`
@@ -177,21 +156,62 @@ impl BottleCrm {
             .send()
             .await;
         let (status, retry_after, text) = read(resp.map_err(transport)?).await;
-        if !(200..300).contains(&status) {
-            return Err(classify(status, &text, retry_after));
-        }
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let mut found = None;
-        for list in [&v["open_leads"]["open_leads"], &v["close_leads"]["close_leads"]] {
-            for lead in list.as_array().into_iter().flatten() {
-                let same = lead["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(email));
-                if same {
-                    found = lead["id"].as_str().map(str::to_owned);
-                }
+        check_status(status, &text, retry_after)?;
+        Ok(exact_email_match(&text, email))
+    }
+}
+
+/// What the lead intake webhook did with a lead it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intake {
+    /// A new lead, created with our values.
+    Created { lead: String },
+    /// `duplicate` or `merged`: the lead existed and kept its values; ours must be written.
+    Existing { lead: String },
+}
+
+/// Reads the intake webhook's answer: the lead it names, or the outcome to record (a non-2xx is
+/// [`crate::classify`]'d; a 2xx that names no lead is a failure to retry).
+pub fn intake_reply(
+    status: u16,
+    body: &str,
+    retry_after: Option<Duration>,
+) -> Result<Intake, Outcome> {
+    check_status(status, body, retry_after)?;
+    let reply: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let Some(lead) = reply.get("lead").and_then(Value::as_str).map(str::to_owned) else {
+        return Err(Outcome::Failed { reason: format!("intake answered {status} without a lead") });
+    };
+    Ok(match reply.get("result").and_then(Value::as_str) {
+        Some("created") => Intake::Created { lead },
+        _ => Intake::Existing { lead },
+    })
+}
+
+/// A lead's text values under the CRM's names, from `GET /api/leads/<id>/` (the lead under
+/// `lead_obj`, `lead` or at the top).
+pub fn lead_values(body: &str) -> BTreeMap<String, String> {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let lead = v.get("lead_obj").or_else(|| v.get("lead")).unwrap_or(&v);
+    lead.as_object()
+        .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+        .unwrap_or_default()
+}
+
+/// The id of the (last) lead in a `GET /api/leads/?email=` answer whose email is exactly
+/// `email`, ignoring ASCII case: the API's filter is a substring match.
+pub fn exact_email_match(body: &str, email: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let mut found = None;
+    for list in [&v["open_leads"]["open_leads"], &v["close_leads"]["close_leads"]] {
+        for lead in list.as_array().into_iter().flatten() {
+            let same = lead["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(email));
+            if same {
+                found = lead["id"].as_str().map(str::to_owned);
             }
         }
-        Ok(found)
     }
+    found
 }
 
 pub(crate) fn secret_reason(e: &SecretError) -> String {

@@ -5,19 +5,24 @@
 //! 10 s on our side (HubSpot's private-app limit is 190/10 s) and pause when the server says
 //! none remain in its window.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::{Change, Credential, FieldMap, Outcome, classify, read, transport};
+use crate::{Change, Credential, FieldMap, Outcome, check_status, classify, read, transport};
 
 /// HubSpot's documented private-app limit.
 pub const MAX_REQUESTS: usize = 190;
 pub const WINDOW: Duration = Duration::from_secs(10);
+/// The longest the client window pauses for one answer. A CRM may ask for more (`Retry-After:
+/// 10000000000000000000` read as seconds overflowed `Instant` and panicked, found by the
+/// property tests); the relay still keeps the whole `Retry-After` for deliveries.
+pub const MAX_PAUSE: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Clone)]
 pub struct HubSpot {
@@ -66,6 +71,11 @@ impl RequestWindow {
     pub fn pause(&mut self, until: Instant) {
         self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
     }
+
+    /// Pauses for `wait` from `now` (what [`server_pause`] asked for), at most [`MAX_PAUSE`].
+    pub fn pause_for(&mut self, now: Instant, wait: Duration) {
+        self.pause(now + wait.min(MAX_PAUSE));
+    }
 }
 
 impl HubSpot {
@@ -110,9 +120,9 @@ impl HubSpot {
             }
         };
         let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
-        // email (lower-cased) → the batch positions holding it. One input per email: a second
+        // The emails sent (lower-cased) and their batch positions. One input per email: a second
         // lead with the same email waits for the next batch.
-        let mut by_email: HashMap<String, usize> = HashMap::new();
+        let (mut emails, mut positions, mut seen) = (Vec::new(), Vec::new(), HashSet::new());
         let mut inputs = Vec::new();
         for (i, change) in batch.iter().enumerate() {
             let mut props = self.map.to_crm(&change.fields);
@@ -122,13 +132,14 @@ impl HubSpot {
                 });
                 continue;
             };
-            if by_email.contains_key(&email) {
+            if !seen.insert(email.clone()) {
                 outcomes[i] = Some(Outcome::Failed { reason: "same email later in batch".into() });
                 continue;
             }
             props.insert("email".into(), email.clone());
-            by_email.insert(email.clone(), i);
             inputs.push(json!({ "idProperty": "email", "id": email, "properties": props }));
+            emails.push(email);
+            positions.push(i);
         }
         if !inputs.is_empty() {
             self.wait_turn().await;
@@ -140,29 +151,17 @@ impl HubSpot {
                 .json(&json!({ "inputs": inputs }))
                 .send()
                 .await;
-            let batch_outcome = match sent {
-                Err(e) => Some(transport(e)),
+            let replies = match sent {
+                Err(e) => vec![transport(e); emails.len()],
                 Ok(resp) => {
-                    self.note_limits(resp.headers()).await;
+                    let headers = resp.headers().clone();
                     let (status, retry_after, text) = read(resp).await;
-                    if status == 429 {
-                        let after = retry_after.unwrap_or(Duration::from_secs(10));
-                        self.window.lock().await.pause(Instant::now() + after);
-                    }
-                    if status == 200 || status == 201 || status == 207 {
-                        per_record(&text, &by_email, &mut outcomes);
-                        None
-                    } else {
-                        Some(classify(status, &text, retry_after))
-                    }
+                    self.honour(status, retry_after, &headers).await;
+                    upsert_reply(status, &text, retry_after, &emails)
                 }
             };
-            for (_, &i) in by_email.iter() {
-                if outcomes[i].is_none() {
-                    outcomes[i] = Some(batch_outcome.clone().unwrap_or(Outcome::Failed {
-                        reason: "the CRM's answer did not mention this record".into(),
-                    }));
-                }
+            for (&i, outcome) in positions.iter().zip(replies) {
+                outcomes[i] = Some(outcome);
             }
         }
         outcomes
@@ -189,34 +188,75 @@ impl HubSpot {
             .send()
             .await
             .map_err(transport)?;
-        self.note_limits(resp.headers()).await;
+        let headers = resp.headers().clone();
         let (status, retry_after, text) = read(resp).await;
-        if status == 429 {
-            let after = retry_after.unwrap_or(Duration::from_secs(10));
-            self.window.lock().await.pause(Instant::now() + after);
-        }
-        if !(200..300).contains(&status) {
-            return Err(classify(status, &text, retry_after));
-        }
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let crm: BTreeMap<String, String> = body["properties"]
-            .as_object()
-            .map(|o| {
-                o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect()
-            })
-            .unwrap_or_default();
-        Ok(self.map.from_crm(&crm))
+        self.honour(status, retry_after, &headers).await;
+        check_status(status, &text, retry_after)?;
+        Ok(self.map.from_crm(&contact_values(&text)))
     }
 
-    /// `X-HubSpot-RateLimit-Remaining: 0` → wait out `X-HubSpot-RateLimit-Interval-Milliseconds`.
-    async fn note_limits(&self, headers: &reqwest::header::HeaderMap) {
-        let num =
-            |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
-        if num("x-hubspot-ratelimit-remaining") == Some(0) {
-            let interval = num("x-hubspot-ratelimit-interval-milliseconds").unwrap_or(10_000);
-            self.window.lock().await.pause(Instant::now() + Duration::from_millis(interval));
+    /// Holds back the next requests as long as the answer asks ([`server_pause`]).
+    async fn honour(&self, status: u16, retry_after: Option<Duration>, headers: &HeaderMap) {
+        if let Some(wait) = server_pause(status, retry_after, headers) {
+            self.window.lock().await.pause_for(Instant::now(), wait);
         }
     }
+}
+
+/// How long an answer asks us to send nothing more: a 429's `Retry-After` (10 s without one),
+/// and `X-HubSpot-RateLimit-Remaining: 0` → `X-HubSpot-RateLimit-Interval-Milliseconds` (10 s
+/// without one); the longer of the two, at most [`MAX_PAUSE`]. `None`: no pause.
+pub fn server_pause(
+    status: u16,
+    retry_after: Option<Duration>,
+    headers: &HeaderMap,
+) -> Option<Duration> {
+    let num = |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+    let limited = (num("x-hubspot-ratelimit-remaining") == Some(0)).then(|| {
+        Duration::from_millis(num("x-hubspot-ratelimit-interval-milliseconds").unwrap_or(10_000))
+    });
+    let throttled = (status == 429).then(|| retry_after.unwrap_or(Duration::from_secs(10)));
+    limited.max(throttled).map(|wait| wait.min(MAX_PAUSE))
+}
+
+/// What a batch upsert's answer means for each email sent (distinct, lower-cased), in order:
+/// a 200/201/207 body's `results` are delivered and its `errors` rejected (per record, below);
+/// a record it does not mention is a failure to retry; any other status is [`classify`]'d for
+/// every record.
+pub fn upsert_reply(
+    status: u16,
+    body: &str,
+    retry_after: Option<Duration>,
+    emails: &[String],
+) -> Vec<Outcome> {
+    let mut outcomes = vec![None; emails.len()];
+    let batch_outcome = if status == 200 || status == 201 || status == 207 {
+        let by_email: HashMap<String, usize> =
+            emails.iter().enumerate().map(|(i, e)| (e.clone(), i)).collect();
+        per_record(body, &by_email, &mut outcomes);
+        None
+    } else {
+        Some(classify(status, body, retry_after))
+    };
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| {
+                batch_outcome.clone().unwrap_or(Outcome::Failed {
+                    reason: "the CRM's answer did not mention this record".into(),
+                })
+            })
+        })
+        .collect()
+}
+
+/// A contact's text properties under the CRM's names, from `GET /crm/v3/objects/contacts/{id}`.
+pub fn contact_values(body: &str) -> BTreeMap<String, String> {
+    let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    body["properties"]
+        .as_object()
+        .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+        .unwrap_or_default()
 }
 
 /// An id as one URL path segment (HubSpot ids are digits; anything else is escaped).

@@ -128,7 +128,7 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
 }
 
 /// Classifies a non-success HTTP answer. `retry_after` is the parsed header, if any.
-pub(crate) fn classify(status: u16, body: &str, retry_after: Option<Duration>) -> Outcome {
+pub fn classify(status: u16, body: &str, retry_after: Option<Duration>) -> Outcome {
     let reason = format!("HTTP {status}: {}", truncate(body, 300));
     match status {
         429 => Outcome::Throttled { after: retry_after.unwrap_or(Duration::from_secs(10)), reason },
@@ -138,6 +138,19 @@ pub(crate) fn classify(status: u16, body: &str, retry_after: Option<Duration>) -
         400..=499 => Outcome::Rejected { reason },
         _ => Outcome::Failed { reason },
     }
+}
+
+/// `Ok` for a 2xx answer; anything else is what [`classify`] makes of it.
+pub fn check_status(status: u16, body: &str, retry_after: Option<Duration>) -> Result<(), Outcome> {
+    if (200..300).contains(&status) { Ok(()) } else { Err(classify(status, body, retry_after)) }
+}
+
+/// A response's `Retry-After` relative to `now`; `None` when absent or unreadable.
+pub fn retry_after(headers: &reqwest::header::HeaderMap, now: SystemTime) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| backoff::parse_retry_after(v, now))
 }
 
 /// A transport error (refused, reset, timed out) as a retryable outcome. Never includes headers.
@@ -155,11 +168,7 @@ pub(crate) fn transport(e: reqwest::Error) -> Outcome {
 /// A response's status, `Retry-After` and body text.
 pub(crate) async fn read(resp: reqwest::Response) -> (u16, Option<Duration>, String) {
     let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| backoff::parse_retry_after(v, SystemTime::now()));
+    let retry_after = retry_after(resp.headers(), SystemTime::now());
     let body = resp.text().await.unwrap_or_default();
     (status, retry_after, body)
 }

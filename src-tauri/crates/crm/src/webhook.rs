@@ -90,16 +90,22 @@ impl Webhook {
             Err(e) => transport(e),
             Ok(resp) => {
                 let (status, retry_after, text) = read(resp).await;
-                if (200..300).contains(&status) {
-                    let crm_id = serde_json::from_str::<serde_json::Value>(&text)
-                        .ok()
-                        .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned));
-                    Outcome::Delivered { crm_id }
-                } else {
-                    classify(status, &text, retry_after)
-                }
+                reply_outcome(status, &text, retry_after)
             }
         }
+    }
+}
+
+/// What the receiver's answer means: a 2xx is delivered (with the `id` it names, if any);
+/// anything else is [`classify`]'d.
+pub fn reply_outcome(status: u16, body: &str, retry_after: Option<Duration>) -> Outcome {
+    if (200..300).contains(&status) {
+        let crm_id = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned));
+        Outcome::Delivered { crm_id }
+    } else {
+        classify(status, body, retry_after)
     }
 }
 
