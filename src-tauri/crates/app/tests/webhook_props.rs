@@ -1,7 +1,9 @@
 //! Property tests of the inbound webhook's request check (`closer_channels::webhook::verify`):
 //! whatever headers and body arrive, it never panics; without the secret nothing is accepted and
 //! nothing is parsed (401); a signed body is accepted only when it is a valid message, and a
-//! generated valid message round-trips. Failures persist under `proptest-regressions/`.
+//! generated valid message round-trips; `i64::MIN` / `i64::MAX` timestamps are refused as stale,
+//! not a panic (an example test pins the overflow the properties found). Failures persist under
+//! `proptest-regressions/`; `PROPTEST_CASES` raises the count.
 
 use closer_channels::webhook::{WebhookConfig, sign, verify};
 use proptest::prelude::*;
@@ -76,5 +78,36 @@ proptest! {
         let e = verify(&config(), Some(&NOW.to_string()), Some(&sig), &tampered, NOW, 65_536)
             .expect_err("tampered");
         prop_assert_eq!(e.status, 401);
+    }
+}
+
+/// The overflow `signed_extreme_timestamps_are_refused_not_panics` found, pinned as examples (its
+/// strategy only usually draws `i64::MIN`): a correctly signed request stamped at either end of
+/// `i64`, or received when the clock reads one, is refused as stale — not a panic in debug builds
+/// (`now - timestamp` overflowed before the check used `abs_diff`).
+#[test]
+fn signed_i64_min_and_max_timestamps_are_stale_not_a_panic() {
+    let body = br#"{"message_id":"m1","sender":{"id":"u1"},"text":"hi"}"#;
+    let cases = [
+        (i64::MIN, NOW),
+        (i64::MAX, NOW),
+        (i64::MIN + 1, NOW),
+        (NOW, i64::MIN),
+        (NOW, i64::MAX),
+        (i64::MIN, i64::MAX),
+        (i64::MAX, i64::MIN),
+    ];
+    for (ts, now) in cases {
+        let sig = sign(SECRET, ts, body);
+        let e = verify(&config(), Some(&ts.to_string()), Some(&sig), body, now, 65_536)
+            .expect_err("far from now");
+        assert_eq!((e.status, e.code), (401, "stale_timestamp"), "timestamp {ts}, now {now}");
+    }
+    // At the ends of i64 but within the window of a clock there: accepted.
+    for ts in [i64::MIN, i64::MAX] {
+        let sig = sign(SECRET, ts, body);
+        let m = verify(&config(), Some(&ts.to_string()), Some(&sig), body, ts, 65_536)
+            .expect("fresh at the same instant");
+        assert_eq!(m.text, "hi");
     }
 }
