@@ -303,7 +303,7 @@ pub fn decode_frame(data: &[u8], limits: &Limits) -> Result<VisitorFrame, FrameR
             if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
                 return Err(refusal(
                     "malformed",
-                    "a message id is 1-64 printable characters",
+                    "a message id is 1-64 bytes of printable characters",
                     None,
                 ));
             }

@@ -118,6 +118,10 @@ pub fn now_millis() -> Millis {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The longest a 429 makes the relay wait: a broken or hostile `Retry-After` (years, or beyond
+/// u64 seconds) must not stop CRM sync for good; a day covers real daily quotas.
+pub const MAX_THROTTLE: Duration = Duration::from_secs(24 * 3600);
+
 fn ms(d: Duration) -> Millis {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
 }
@@ -215,7 +219,13 @@ impl<O: Outbox> Relay<O> {
                 }
                 Outcome::Throttled { after, reason } => {
                     round.throttled = true;
-                    let at = done + ms(after);
+                    if after > MAX_THROTTLE {
+                        tracing::warn!(
+                            asked_secs = after.as_secs(),
+                            "crm: a Retry-After beyond a day is taken as a day"
+                        );
+                    }
+                    let at = done + ms(after.min(MAX_THROTTLE));
                     horizon = Some(horizon.map_or(at, |h| h.max(at)));
                     settlements.push(Settlement::Retry { id, at, error: reason });
                 }
