@@ -719,6 +719,26 @@ impl Api {
                 });
             }
             self.store.record_all(lead_conversation, &events, "salesperson")?;
+            // The CRM's timeline of the lead gets the call as a note, once (keyed by the call).
+            let name = if script.name.get(language).is_empty() {
+                script.id.as_str()
+            } else {
+                script.name.get(language)
+            };
+            let status = outcome.lead_status.as_str();
+            let text = match language {
+                Language::Zh => format!(
+                    "外呼（{name}）：结果 {}，线索状态 {status}；客户回答 {answers} 次（Closer 会话 {id}）",
+                    outcome.code
+                ),
+                Language::En => format!(
+                    "Outbound call ({name}): outcome {}, lead status {status}; {answers} answers \
+                     (Closer conversation {id})",
+                    outcome.code
+                ),
+            };
+            let note = closer_store::OutboxNote { key: format!("call-{id}"), text };
+            self.store.add_lead_note(lead_conversation, &note, "salesperson", at)?;
             self.updated(lead_conversation);
             tracing::info!(conversation_id = id, outcome = %outcome.code, "call session logged");
             reports.push(CallReport {

@@ -770,6 +770,15 @@ fn call_sessions_walk_the_script_and_log_outcomes_to_the_leads() {
     assert_eq!(customer_texts(&api, first.conversation_id), targets[0].answers);
     assert!(transcript.messages.first().is_some_and(|m| m.role == Role::Salesperson));
     assert!(transcript.turns.len() >= 2, "the answers were analysed like any customer message");
+    // The CRM gets the call as a note on the lead, with the lead's record, once.
+    let lead_id = api.store().lead_of_conversation(lead).expect("lead id");
+    let claims = api.store().claim_outbox(i64::MAX / 2, 100).expect("claim");
+    let claim = claims.iter().find(|c| c.lead_id == lead_id).expect("the lead's change");
+    let key = format!("call-{}", first.conversation_id);
+    assert_eq!(claim.notes.iter().filter(|n| n.key == key).count(), 1, "{:?}", claim.notes);
+    let note = &claim.notes.iter().find(|n| n.key == key).expect("note").text;
+    assert!(note.contains("interested") && note.contains("qualified"), "{note}");
+    assert_eq!(claim.fields.get("call_outcome").map(String::as_str), Some("interested"));
 
     // A decline: the walk's suggested outcome wins over the target's.
     let second = &reports[1];

@@ -4,6 +4,10 @@
 //! (`PATCH /api/leads/<id>/`), because the webhook's merge fills blanks and never overwrites.
 //! Once the CRM's id is known, updates go straight to the REST API.
 //!
+//! Notes go to the lead's comments (`POST /api/leads/<id>/` with `comment`), each carrying its
+//! key as a marker; the lead's comments are read first and a note already there is not posted
+//! again, so a change retried after a crash posts each note once.
+//!
 //! Its search (`?email=`) is a case-insensitive substring match, so [`BottleCrm::find_by_email`]
 //! checks for an exact match itself. Its API answers a bad token with 403 (not 401).
 
@@ -13,7 +17,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
-use crate::{Change, Credential, FieldMap, Outcome, SecretError, check_status, read, transport};
+use crate::{
+    Change, Credential, FieldMap, Note, Outcome, SecretError, check_status, read, transport,
+};
 
 /// Requests in flight at once (the server is a small gunicorn pool).
 const CONCURRENCY: usize = 4;
@@ -67,6 +73,23 @@ impl BottleCrm {
     }
 
     async fn upsert(
+        &self,
+        change: &Change,
+        intake_key: &crate::Sensitive,
+        token: &crate::Sensitive,
+    ) -> Outcome {
+        match self.upsert_fields(change, intake_key, token).await {
+            Outcome::Delivered { crm_id: Some(id) } if !change.notes.is_empty() => {
+                match self.post_notes(&id, &change.notes, token).await {
+                    Ok(()) => Outcome::Delivered { crm_id: Some(id) },
+                    Err(outcome) => outcome,
+                }
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn upsert_fields(
         &self,
         change: &Change,
         intake_key: &crate::Sensitive,
@@ -129,6 +152,36 @@ impl BottleCrm {
             .map_err(transport)?;
         let (status, retry_after, text) = read(resp).await;
         check_status(status, &text, retry_after)
+    }
+
+    /// Posts the notes the lead's comments do not hold yet (by their markers).
+    async fn post_notes(
+        &self,
+        crm_id: &str,
+        notes: &[Note],
+        token: &crate::Sensitive,
+    ) -> Result<(), Outcome> {
+        let url = format!("{}/api/leads/{crm_id}/", self.base_url);
+        let resp = self.client.get(&url).bearer_auth(token.expose()).send().await;
+        let (status, retry_after, text) = read(resp.map_err(transport)?).await;
+        check_status(status, &text, retry_after)?;
+        let posted = lead_comments(&text);
+        for note in notes {
+            let marker = note.marker();
+            if posted.iter().any(|c| c.contains(&marker)) {
+                continue;
+            }
+            let resp = self
+                .client
+                .post(&url)
+                .bearer_auth(token.expose())
+                .json(&json!({ "comment": note.crm_text() }))
+                .send()
+                .await;
+            let (status, retry_after, text) = read(resp.map_err(transport)?).await;
+            check_status(status, &text, retry_after)?;
+        }
+        Ok(())
     }
 
     /// The lead's current values under our field names (to record as CRM-sourced).
@@ -196,6 +249,17 @@ pub fn lead_values(body: &str) -> BTreeMap<String, String> {
     lead.as_object()
         .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
         .unwrap_or_default()
+}
+
+/// The texts of a lead's comments in a `GET /api/leads/<id>/` answer (`comments[].comment`).
+pub fn lead_comments(body: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    v["comments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["comment"].as_str().map(str::to_owned))
+        .collect()
 }
 
 /// The id of the (last) lead in a `GET /api/leads/?email=` answer whose email is exactly

@@ -3,7 +3,9 @@
 //! become two contacts). A 207 answer carries results and errors per record; `429` carries
 //! `Retry-After`; every answer carries `X-HubSpot-RateLimit-*`. We stay within 190 requests per
 //! 10 s on our side (HubSpot's private-app limit is 190/10 s) and pause when the server says
-//! none remain in its window.
+//! none remain in its window. A change's notes are not sent here: HubSpot keeps notes as
+//! engagements, outside the contacts API this adapter speaks (they stay in the local outbox
+//! row and export).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;

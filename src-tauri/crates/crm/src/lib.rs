@@ -46,6 +46,30 @@ pub struct Change {
     pub crm_id: Option<String>,
     /// The lead's fields under our names.
     pub fields: BTreeMap<String, String>,
+    /// Notes for the lead's timeline in the CRM (a call's outcome…), each once: an adapter that
+    /// keeps notes posts the ones the CRM does not hold yet (found by their key), so a retried
+    /// change never posts a note twice.
+    pub notes: Vec<Note>,
+}
+
+/// A note about a lead, with a key that is stable across retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// Unique per note (e.g. `call-<conversation>`); written into the CRM's copy as a marker.
+    pub key: String,
+    pub text: String,
+}
+
+impl Note {
+    /// The marker that identifies this note in the CRM's copy of it.
+    pub fn marker(&self) -> String {
+        format!("[closer:{}]", self.key)
+    }
+
+    /// The text as the CRM stores it: the note, then its marker on a line of its own.
+    pub fn crm_text(&self) -> String {
+        format!("{}\n{}", self.text, self.marker())
+    }
 }
 
 /// What became of one change at the CRM.

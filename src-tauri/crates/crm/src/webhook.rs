@@ -73,6 +73,7 @@ impl Webhook {
             "external_key": change.external_key,
             "crm_id": change.crm_id,
             "fields": self.map.to_crm(&change.fields),
+            "notes": change.notes.iter().map(|n| json!({ "key": n.key, "text": n.text })).collect::<Vec<_>>(),
         })
         .to_string();
         let ts = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());

@@ -703,6 +703,7 @@ fn a_relay_round_settles_every_change_whatever_the_crm_answers() {
                     ("email".to_owned(), format!("A{i}@x.io")),
                     ("name".to_owned(), format!("P{i}")),
                 ]),
+                notes: Vec::new(),
             })
             .collect();
         let outbox = Arc::new(MemOutbox::default());

@@ -29,7 +29,8 @@ pub use conversations::{ConversationRow, LeadRow, NewConversation, Recorded};
 pub use error::StoreError;
 pub use nlu::{IntentExample, NewNluHead, NluHeadKind, NluHeadRow};
 pub use outbox::{
-    CrmPull, DeadLetter, LeadSyncStatus, OutboxClaim, OutboxRow, OutboxSettlement, OutboxSummary,
+    CrmPull, DeadLetter, LeadSyncStatus, OutboxClaim, OutboxNote, OutboxRow, OutboxSettlement,
+    OutboxSummary,
 };
 pub use products::Product;
 pub use search::{SearchHit, SearchOrder, SearchQuery, SnippetPart};

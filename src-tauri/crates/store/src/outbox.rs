@@ -15,14 +15,52 @@ pub struct OutboxRow {
     pub delivered_at: Option<Millis>,
 }
 
+/// A note for the lead's timeline in the CRM, carried by the lead's upsert (`payload.notes`).
+/// The key is unique per note and stable across retries: the CRM side posts a note only when it
+/// does not hold that key yet.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutboxNote {
+    pub key: String,
+    pub text: String,
+}
+
+fn payload_notes(payload: &serde_json::Value) -> Vec<OutboxNote> {
+    payload
+        .get("notes")
+        .and_then(|n| serde_json::from_value::<Vec<OutboxNote>>(n.clone()).ok())
+        .unwrap_or_default()
+}
+
 /// Queues an upsert of the lead's current fields. A pending upsert for the same lead is replaced
 /// rather than duplicated: the relay always sends the newest whole record, keyed by
-/// `external_key`, so intermediate states need not travel.
+/// `external_key`, so intermediate states need not travel. Notes the pending upsert carries are
+/// kept.
 pub(crate) fn enqueue_upsert(
     tx: &Transaction<'_>,
     lead_id: i64,
     external_key: &str,
     at: Millis,
+) -> Result<(), StoreError> {
+    enqueue(tx, lead_id, external_key, at, None)
+}
+
+/// Queues `note` with the lead's current record (see [`enqueue_upsert`]).
+pub(crate) fn enqueue_note(
+    tx: &Transaction<'_>,
+    lead_id: i64,
+    external_key: &str,
+    note: &OutboxNote,
+    at: Millis,
+) -> Result<(), StoreError> {
+    enqueue(tx, lead_id, external_key, at, Some(note))
+}
+
+fn enqueue(
+    tx: &Transaction<'_>,
+    lead_id: i64,
+    external_key: &str,
+    at: Millis,
+    note: Option<&OutboxNote>,
 ) -> Result<(), StoreError> {
     let fields: serde_json::Map<String, serde_json::Value> = {
         let mut stmt = tx.prepare_cached(
@@ -33,14 +71,37 @@ pub(crate) fn enqueue_upsert(
         })?
         .collect::<Result<_, _>>()?
     };
-    let payload = serde_json::json!({ "external_key": external_key, "fields": fields }).to_string();
-    let replaced = tx.execute(
-        "UPDATE crm_outbox SET payload = ?2, created_at = ?3
-         WHERE lead_id = ?1 AND op = 'upsert' AND attempts = 0
-           AND delivered_at IS NULL AND dead_at IS NULL",
-        params![lead_id, payload, at],
-    )?;
-    if replaced == 0 {
+    let waiting: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT id, payload FROM crm_outbox
+             WHERE lead_id = ?1 AND op = 'upsert' AND attempts = 0
+               AND delivered_at IS NULL AND dead_at IS NULL
+             ORDER BY id DESC LIMIT 1",
+            [lead_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let mut notes = waiting
+        .as_ref()
+        .map(|(_, p)| payload_notes(&serde_json::from_str(p).unwrap_or_default()))
+        .unwrap_or_default();
+    if let Some(note) = note
+        && !notes.iter().any(|n| n.key == note.key)
+    {
+        notes.push(note.clone());
+    }
+    let mut payload = serde_json::json!({ "external_key": external_key, "fields": fields });
+    if !notes.is_empty() {
+        payload["notes"] =
+            notes.iter().map(|n| serde_json::json!({ "key": n.key, "text": n.text })).collect();
+    }
+    let payload = payload.to_string();
+    if let Some((id, _)) = waiting {
+        tx.execute(
+            "UPDATE crm_outbox SET payload = ?2, created_at = ?3 WHERE id = ?1",
+            params![id, payload, at],
+        )?;
+    } else {
         tx.execute(
             "INSERT INTO crm_outbox (lead_id, op, payload, created_at, next_attempt_at)
              VALUES (?1, 'upsert', ?2, ?3, ?3)",
@@ -51,6 +112,39 @@ pub(crate) fn enqueue_upsert(
 }
 
 impl Store {
+    /// Queues a note for the CRM's timeline of the lead of `conversation` (with the lead's
+    /// current record, one transaction, audited). A note whose key is already waiting is not
+    /// queued twice.
+    pub fn add_lead_note(
+        &self,
+        conversation: i64,
+        note: &OutboxNote,
+        actor: &str,
+        at: Millis,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let (lead_id, external_key): (i64, String) = tx
+            .query_row(
+                "SELECT id, external_key FROM leads WHERE conversation_id = ?1",
+                [conversation],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or(StoreError::ConversationNotFound(conversation))?;
+        enqueue_note(&tx, lead_id, &external_key, note, at)?;
+        crate::audit::append(
+            &tx,
+            at,
+            actor,
+            "lead.note_queued",
+            &format!("lead:{lead_id}"),
+            &serde_json::json!({ "id": note.key }),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Outbox rows neither delivered nor dead-lettered, oldest first.
     pub fn pending_outbox(&self) -> Result<Vec<OutboxRow>, StoreError> {
         let conn = self.conn();
@@ -89,6 +183,8 @@ pub struct OutboxClaim {
     pub crm_id: Option<String>,
     /// The lead's fields as they were when the change was queued.
     pub fields: std::collections::BTreeMap<String, String>,
+    /// The notes of this row and of the lead's older rows still waiting (settled with it).
+    pub notes: Vec<OutboxNote>,
     /// Attempts including this one.
     pub attempts: i64,
 }
@@ -169,6 +265,24 @@ impl Store {
         let mut claims = Vec::with_capacity(rows.len());
         for (id, lead_id, payload, external_key, crm_id, attempts) in rows {
             tx.execute("UPDATE crm_outbox SET attempts = attempts + 1 WHERE id = ?1", [id])?;
+            // Older waiting rows are settled with this one: their notes travel with it.
+            let mut notes: Vec<OutboxNote> = Vec::new();
+            {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT payload FROM crm_outbox WHERE lead_id = ?1 AND id <= ?2
+                       AND delivered_at IS NULL AND dead_at IS NULL ORDER BY id",
+                )?;
+                let payloads = stmt
+                    .query_map(params![lead_id, id], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                for p in payloads {
+                    for note in payload_notes(&serde_json::from_str(&p).unwrap_or_default()) {
+                        if !notes.iter().any(|n| n.key == note.key) {
+                            notes.push(note);
+                        }
+                    }
+                }
+            }
             let payload: serde_json::Value = serde_json::from_str(&payload)
                 .map_err(|e| StoreError::BadValue(format!("outbox payload {id}: {e}")))?;
             let fields = payload
@@ -186,6 +300,7 @@ impl Store {
                 external_key,
                 crm_id,
                 fields,
+                notes,
                 attempts: attempts + 1,
             });
         }

@@ -2,7 +2,7 @@
 //! relay's own state, against real SQLite files.
 
 use closer_dialogue::{Channel, Event, FieldSource};
-use closer_store::{LeadSyncStatus, NewConversation, OutboxSettlement, Store};
+use closer_store::{LeadSyncStatus, NewConversation, OutboxNote, OutboxSettlement, Store};
 
 fn lead(store: &Store, name: &str) -> (i64, i64) {
     let conversation = store
@@ -62,6 +62,52 @@ fn a_lead_change_and_its_outbox_row_commit_together_and_coalesce_until_claimed()
         LeadSyncStatus::Synced { at: 7_000, crm_id: Some("crm-1".into()) }
     );
     assert_eq!(store.conversation(c).expect("row").0.lead.crm_id.as_deref(), Some("crm-1"));
+}
+
+#[test]
+fn notes_ride_with_the_lead_record_survive_coalescing_and_retries_and_go_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_in(dir.path()).expect("open");
+    let (c, lead_id) = lead(&store, "Ann");
+    let note = |key: &str| OutboxNote { key: key.into(), text: format!("note {key}") };
+    set(&store, c, "email", "ann@example.com", 2_000);
+    store.add_lead_note(c, &note("call-1"), "salesperson", 2_001).expect("note");
+    // A later field change rewrites the waiting row: the note stays; the same key stays once.
+    set(&store, c, "name", "Ann", 2_002);
+    store.add_lead_note(c, &note("call-1"), "salesperson", 2_003).expect("same note");
+    assert_eq!(store.pending_outbox().expect("pending").len(), 1);
+    let claims = store.claim_outbox(5_000, 10).expect("claim");
+    assert_eq!(claims[0].notes, vec![note("call-1")]);
+    assert_eq!(claims[0].fields.get("name").map(String::as_str), Some("Ann"));
+    // That attempt fails; a second note queues a new row while it waits.
+    store
+        .settle_outbox(
+            5_100,
+            &[OutboxSettlement::Retry { id: claims[0].id, at: 5_200, error: "HTTP 503".into() }],
+        )
+        .expect("retry");
+    store.add_lead_note(c, &note("call-2"), "salesperson", 5_150).expect("second note");
+    assert_eq!(store.pending_outbox().expect("pending").len(), 2);
+    // The newest row is claimed with the older waiting row's note too, and settles both.
+    let claims = store.claim_outbox(6_000, 10).expect("claim");
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0].notes, vec![note("call-1"), note("call-2")]);
+    store
+        .settle_outbox(6_100, &[OutboxSettlement::Delivered { id: claims[0].id, crm_id: None }])
+        .expect("settle");
+    assert!(store.pending_outbox().expect("pending").is_empty());
+    // A note is audited without its text; an unknown conversation is a typed error.
+    let audit = store.audit_log(50).expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "lead.note_queued" && e.subject == format!("lead:{lead_id}"))
+    );
+    assert!(!audit.iter().any(|e| e.detail.to_string().contains("note call-")));
+    assert!(matches!(
+        store.add_lead_note(9_999, &note("x"), "salesperson", 7_000),
+        Err(closer_store::StoreError::ConversationNotFound(9_999))
+    ));
 }
 
 #[test]

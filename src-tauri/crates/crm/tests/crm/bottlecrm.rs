@@ -1,7 +1,8 @@
 //! Against a real BottleCRM (django-crm 1.35.0 under gunicorn, PostgreSQL): upserts, a dead
 //! letter, a rotated token, and the outage drill — 1,000 lead changes while the CRM refuses
 //! connections, then answers 5xx, then hangs, with the relay process SIGKILLed at 20 random
-//! moments — after which every lead is in the CRM exactly once with its latest values.
+//! moments — after which every lead is in the CRM exactly once with its latest values; notes
+//! reach the lead's comments once, also when a change is sent again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -79,6 +80,57 @@ async fn bottlecrm_upserts_once_dead_letters_invalid_and_takes_a_rotated_token()
     // Values read back from the CRM come under our field names (the app records them as CRM).
     let pulled = bottle.pull(&crm_id).await.expect("pull");
     assert_eq!(pulled.get("name").map(String::as_str), Some("Annie"));
+}
+
+/// Notes (a call's outcome…) reach the lead's comments in the real BottleCRM with the lead's
+/// record, once each: the same change sent again — as after a crash between the CRM's answer and
+/// the settlement — posts no note twice; a later note on the same lead is added beside them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bottlecrm_notes_reach_the_lead_comments_once_even_when_a_change_is_sent_again() {
+    use closer_crm::Outbox;
+    let env = bottlecrm();
+    let (_dir, store) = crate::store();
+    let tag = format!("n{}", closer_crm::relay::now_millis());
+    let (c, _lead) = new_lead(&store, "Nora");
+    set_field(&store, c, "email", &format!("nora.{tag}@example.com"));
+    let note = |k: u32| closer_store::OutboxNote {
+        key: format!("call-{tag}-{k}"),
+        text: format!("外呼（营销）：结果 interested，线索状态 qualified — {k}"),
+    };
+    let now = closer_crm::relay::now_millis();
+    store.add_lead_note(c, &note(1), "salesperson", now).expect("note 1");
+    store.add_lead_note(c, &note(2), "salesperson", now + 1).expect("note 2");
+    let crm =
+        adapter(&env, &env.get("BOTTLECRM_URL"), Credential::fixed(&env.get("BOTTLECRM_TOKEN")));
+    let outbox = StoreOutbox(store.clone());
+    let claimed = outbox.claim(now + 10, 10).expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let change = claimed[0].0.clone();
+    assert_eq!(change.notes.len(), 2);
+    let count = |k: u32| {
+        env.sql(&format!(
+            "SELECT count(*) FROM comment WHERE comment LIKE '%[closer:call-{tag}-{k}]%'"
+        ))[0][0]
+            .clone()
+    };
+    for attempt in 0..2 {
+        let out = crm.send(std::slice::from_ref(&change)).await;
+        assert!(matches!(out[0], closer_crm::Outcome::Delivered { crm_id: Some(_) }), "{out:?}");
+        assert_eq!((count(1), count(2)), ("1".to_owned(), "1".to_owned()), "attempt {attempt}");
+    }
+    let rows = env
+        .sql(&format!("SELECT comment FROM comment WHERE comment LIKE '%[closer:call-{tag}-1]%'"));
+    assert!(rows[0][0].starts_with("外呼（营销）：结果 interested"), "{rows:?}");
+    // Settled; a third note later goes with the next change, and only it is posted.
+    outbox
+        .settle(now + 20, &[closer_crm::Settlement::Delivered { id: change.id, crm_id: None }])
+        .expect("settle");
+    store.add_lead_note(c, &note(3), "salesperson", now + 30).expect("note 3");
+    let mut relay =
+        Relay::new(Arc::new(StoreOutbox(store.clone())), crm.clone(), crate::config(&crm));
+    let round = relay.round().await.expect("round").expect("sent");
+    assert_eq!(round.delivered, 1, "{round:?}");
+    assert_eq!((count(1), count(2), count(3)), ("1".into(), "1".into(), "1".into()));
 }
 
 /// A value edited in the real BottleCRM comes back as a CRM-sourced lead field (its event and

@@ -131,6 +131,7 @@ async fn hubspot_client_window_keeps_under_the_server_limit() {
             external_key: format!("k{i}"),
             crm_id: None,
             fields: [("email".to_owned(), format!("p{i}@x.io"))].into_iter().collect(),
+            notes: Vec::new(),
         };
         let out = hub.send(&[change]).await;
         assert!(matches!(out[0], closer_crm::Outcome::Delivered { .. }), "{out:?}");

@@ -32,6 +32,11 @@ impl Outbox for StoreOutbox {
                     external_key: c.external_key,
                     crm_id: c.crm_id,
                     fields: c.fields,
+                    notes: c
+                        .notes
+                        .into_iter()
+                        .map(|n| closer_crm::Note { key: n.key, text: n.text })
+                        .collect(),
                 };
                 (change, c.attempts)
             })
