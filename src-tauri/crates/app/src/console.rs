@@ -831,13 +831,9 @@ impl crate::Api {
         self.message_storage()
     }
 
-    /// Erases what the retention period says is due, now.
+    /// Erases what the retention period says is due, now (their export files too).
     pub fn purge_now(&self, _: NoArgs) -> Result<PurgeView, ApiError> {
-        let purge = self.purge()?;
-        for e in &purge.erased {
-            self.remove_exports(e.lead_id);
-        }
-        Ok(purge)
+        self.purge()
     }
 
     /// Writes the lead's export (every table that mentions it, redacted if asked) as a JSON
@@ -900,7 +896,7 @@ impl crate::Api {
     }
 
     /// Deletes the export files of one lead (after its erasure).
-    fn remove_exports(&self, lead: i64) {
+    pub(crate) fn remove_exports(&self, lead: i64) {
         let prefix = format!("{EXPORT_PREFIX}{lead}-");
         let Ok(entries) = std::fs::read_dir(self.exports_dir()) else { return };
         for entry in entries.flatten() {

@@ -198,22 +198,25 @@ impl crate::Api {
         Ok(self.store.retention_days()?)
     }
 
-    /// Erases what the retention period says is due (run at start-up and daily).
+    /// Erases what the retention period says is due (run at start-up and hourly), and the
+    /// erased leads' export files, which would otherwise keep what was erased.
     pub fn purge(&self) -> Result<PurgeView, ApiError> {
         let purge = self.store.purge((self.clock)(), "system")?;
         if !purge.erased.is_empty() {
             tracing::info!(erased = purge.erased.len(), "retention purge");
         }
-        for e in &purge.erased {
+        let view = PurgeView {
+            retention_days: self.store.retention_days()?,
+            erased: purge.erased.into_iter().map(ErasureView::from).collect(),
+            audit_rows_rewritten: purge.audit_rows_rewritten,
+        };
+        for e in &view.erased {
+            self.remove_exports(e.lead_id);
             if let Some(id) = e.conversation_id {
                 self.updated(id);
             }
         }
-        Ok(PurgeView {
-            retention_days: self.store.retention_days()?,
-            erased: purge.erased.into_iter().map(ErasureView::from).collect(),
-            audit_rows_rewritten: purge.audit_rows_rewritten,
-        })
+        Ok(view)
     }
 }
 

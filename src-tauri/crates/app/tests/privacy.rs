@@ -226,9 +226,22 @@ fn the_retention_job_purges_at_start_and_then_every_period() {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     };
+    // An export file of the lead the job will purge.
+    let export = |id: i64| {
+        let args = closer_app::privacy::ExportLeadArgs { conversation_id: id, redacted: false };
+        std::path::PathBuf::from(api.export_lead_file(args).expect("export").path)
+    };
+    let first_export = export(first);
+    assert!(first_export.exists());
     let job =
         api.start_retention_job_every(runtime.handle(), std::time::Duration::from_millis(300));
     wait(first);
+    // The job deletes the erased lead's export file, which would otherwise keep it all.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while first_export.exists() {
+        assert!(std::time::Instant::now() < deadline, "the purged lead's export was kept");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     // A conversation that became due after the first purge goes at a later run.
     let second = seeded(&api);
     assert!(!gone(second));
@@ -243,8 +256,10 @@ fn the_retention_job_purges_at_start_and_then_every_period() {
             at: clock(),
         })
         .expect("recent");
+    let recent_export = export(recent);
     std::thread::sleep(std::time::Duration::from_millis(900));
     assert!(!gone(recent), "a recent conversation was purged");
+    assert!(recent_export.exists(), "a kept lead's export was deleted");
     job.abort();
     let audit = api.store().audit_log(50).expect("audit");
     assert_eq!(audit.iter().filter(|a| a.action == "lead.erased").count(), 2);
