@@ -2,7 +2,23 @@
 // a quiet state for queries that cannot be searched yet. Kept apart from the component so vitest
 // covers it.
 import { api as defaultApi, toApiError, type Api } from './api';
-import type { ApiError, SearchHitView } from './bindings';
+import type { ApiError, Channel, Mode, SearchHitView, SearchMessagesArgs, Stage } from './bindings';
+
+/** The inbox filters a search keeps to ('all' or absent: no limit). */
+export type SearchScope = {
+  mode?: Mode | 'all';
+  stage?: Stage | 'all';
+  channel?: Channel | 'all';
+};
+
+/** The search arguments for a query within the inbox filters. */
+export function searchArgs(query: string, scope: SearchScope = {}): SearchMessagesArgs {
+  const args: SearchMessagesArgs = { query, limit: 50 };
+  if (scope.mode && scope.mode !== 'all') args.mode = scope.mode;
+  if (scope.stage && scope.stage !== 'all') args.stage = scope.stage;
+  if (scope.channel && scope.channel !== 'all') args.channel = scope.channel;
+  return args;
+}
 
 /** Wait this long after the last keystroke before searching. */
 export const SEARCH_DELAY_MS = 250;
@@ -32,8 +48,9 @@ export class MessageSearch {
     this.#api = backend;
   }
 
-  /** The user typed: search after a pause (or clear at once). */
-  set(query: string): void {
+  /** The user typed or changed a filter: search after a pause (or clear at once), within the
+   * inbox filters, like the conversation list beside it. */
+  set(query: string, scope: SearchScope = {}): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     const token = ++this.#token;
@@ -46,13 +63,15 @@ export class MessageSearch {
       return;
     }
     this.searching = true;
-    this.#timer = setTimeout(() => void this.#run(query.trim(), token), SEARCH_DELAY_MS);
+    const args = searchArgs(query.trim(), scope);
+    this.#timer = setTimeout(() => void this.#run(args, token), SEARCH_DELAY_MS);
   }
 
-  async #run(query: string, token: number): Promise<void> {
+  async #run(args: SearchMessagesArgs, token: number): Promise<void> {
+    const query = args.query;
     this.#timer = null;
     try {
-      const hits = await this.#api.searchMessages({ query, limit: 50 });
+      const hits = await this.#api.searchMessages(args);
       if (token !== this.#token) return; // a newer query is on its way
       this.hits = hits;
       this.error = null;

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SearchHitView } from './bindings';
-import { MessageSearch, SEARCH_DELAY_MS, searchable } from './search.svelte';
+import { MessageSearch, SEARCH_DELAY_MS, searchArgs, searchable } from './search.svelte';
 
 const hit = (conversationId: number, text: string): SearchHitView => ({
   conversationId,
@@ -28,6 +28,16 @@ describe('MessageSearch', () => {
     expect(searchMessages).toHaveBeenCalledWith({ query: '价格', limit: 50 });
     expect(s.hits.map((h) => h.snippet[0]!.text)).toEqual(['价格']);
     expect(s.done && !s.searching).toBe(true);
+  });
+
+  it('keeps to the inbox filters', async () => {
+    const searchMessages = vi.fn(async () => [hit(3, 'x')]);
+    const s = new MessageSearch({ searchMessages });
+    s.set(' 报价 ', { mode: 'all', stage: 'won', channel: 'webhook' });
+    await vi.advanceTimersByTimeAsync(SEARCH_DELAY_MS);
+    expect(searchMessages).toHaveBeenCalledWith({ query: '报价', limit: 50, stage: 'won', channel: 'webhook' });
+    expect(searchArgs('q', { mode: 'auto', stage: 'all' })).toEqual({ query: 'q', limit: 50, mode: 'auto' });
+    expect(searchArgs('q')).toEqual({ query: 'q', limit: 50 });
   });
 
   it('keeps only the newest answer', async () => {
