@@ -21,10 +21,11 @@ use crate::{Change, Credential, FieldMap, Outcome, check_status, classify, read,
 /// HubSpot's documented private-app limit.
 pub const MAX_REQUESTS: usize = 190;
 pub const WINDOW: Duration = Duration::from_secs(10);
-/// The longest the client window pauses for one answer. A CRM may ask for more (`Retry-After:
+/// The longest the client window pauses for one answer: the relay's own cap on a `Retry-After`
+/// ([`crate::relay::MAX_THROTTLE`], a day). A CRM may ask for more (`Retry-After:
 /// 10000000000000000000` read as seconds overflowed `Instant` and panicked, found by the
-/// property tests); the relay still keeps the whole `Retry-After` for deliveries.
-pub const MAX_PAUSE: Duration = Duration::from_secs(24 * 3600);
+/// property tests).
+pub const MAX_PAUSE: Duration = crate::relay::MAX_THROTTLE;
 
 #[derive(Debug, Clone)]
 pub struct HubSpot {

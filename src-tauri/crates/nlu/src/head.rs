@@ -237,12 +237,13 @@ fn standardise(dense: &[f32], mean: &[f32], inv_std: &[f32]) -> Vec<f32> {
     dense.iter().zip(mean).zip(inv_std).map(|((x, m), s)| (x - m) * s).collect()
 }
 
-/// A deterministic generator for shuffling (splitmix64).
+/// A deterministic generator for shuffling and initialisation (splitmix64), shared by the
+/// heads and the encoder's fine-tuning.
 #[derive(Debug)]
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -250,7 +251,12 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn shuffle<T>(&mut self, items: &mut [T]) {
+    /// Uniform in (0, 1).
+    pub(crate) fn unit(&mut self) -> f32 {
+        ((self.next() >> 40) as f32 + 0.5) / (1u64 << 24) as f32
+    }
+
+    pub(crate) fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
             let j = (self.next() % (i as u64 + 1)) as usize;
             items.swap(i, j);

@@ -185,6 +185,27 @@ struct Layer {
     output_norm: LayerNorm,
 }
 
+impl Layer {
+    /// Layer `index` (0-based) from the tensors `source` holds under the standard names.
+    fn load(
+        source: &mut dyn WeightSource,
+        index: usize,
+        eps: f64,
+        kernels: Kernels,
+    ) -> candle_core::Result<Self> {
+        let part = |p: &str| names::layer(index, p);
+        let qkv = ["query", "key", "value"].map(|w| part(&format!("attention.self.{w}")));
+        Ok(Layer {
+            qkv: Linear::load(source, &qkv, kernels)?,
+            attention_out: Linear::load(source, &[part("attention.output.dense")], kernels)?,
+            attention_norm: layer_norm(source, &part("attention.output.LayerNorm"), eps)?,
+            intermediate: Linear::load(source, &[part("intermediate.dense")], kernels)?,
+            output: Linear::load(source, &[part("output.dense")], kernels)?,
+            output_norm: layer_norm(source, &part("output.LayerNorm"), eps)?,
+        })
+    }
+}
+
 /// A loaded BERT encoder.
 #[derive(Debug)]
 pub struct Bert {
@@ -215,16 +236,7 @@ impl Bert {
         let embedding_norm = layer_norm(source, names::NORM, eps)?;
         let mut layers = Vec::with_capacity(shape.layers);
         for i in 0..shape.layers {
-            let part = |p: &str| names::layer(i, p);
-            let qkv = ["query", "key", "value"].map(|w| part(&format!("attention.self.{w}")));
-            let layer = Layer {
-                qkv: Linear::load(source, &qkv, kernels)?,
-                attention_out: Linear::load(source, &[part("attention.output.dense")], kernels)?,
-                attention_norm: layer_norm(source, &part("attention.output.LayerNorm"), eps)?,
-                intermediate: Linear::load(source, &[part("intermediate.dense")], kernels)?,
-                output: Linear::load(source, &[part("output.dense")], kernels)?,
-                output_norm: layer_norm(source, &part("output.LayerNorm"), eps)?,
-            };
+            let layer = Layer::load(source, i, eps, kernels)?;
             if layer.qkv.dims()? != (3 * shape.hidden, shape.hidden)
                 || layer.output.dims()?.0 != shape.hidden
             {
@@ -252,18 +264,7 @@ impl Bert {
         index: usize,
         source: &mut dyn WeightSource,
     ) -> candle_core::Result<()> {
-        let eps = self.shape.layer_norm_eps;
-        let kernels = self.kernels;
-        let part = |p: &str| names::layer(index, p);
-        let qkv = ["query", "key", "value"].map(|w| part(&format!("attention.self.{w}")));
-        let layer = Layer {
-            qkv: Linear::load(source, &qkv, kernels)?,
-            attention_out: Linear::load(source, &[part("attention.output.dense")], kernels)?,
-            attention_norm: layer_norm(source, &part("attention.output.LayerNorm"), eps)?,
-            intermediate: Linear::load(source, &[part("intermediate.dense")], kernels)?,
-            output: Linear::load(source, &[part("output.dense")], kernels)?,
-            output_norm: layer_norm(source, &part("output.LayerNorm"), eps)?,
-        };
+        let layer = Layer::load(source, index, self.shape.layer_norm_eps, self.kernels)?;
         let slot = self
             .layers
             .get_mut(index)

@@ -30,6 +30,7 @@ use super::bert::{WeightSource, names};
 use super::catalog::{self, GGUF_WEIGHTS_FILE};
 use super::{Encoder, GgufWeights, SafetensorsWeights};
 use crate::NluError;
+use crate::head::Rng;
 
 /// How to fine-tune.
 #[derive(Debug, Clone, PartialEq)]
@@ -229,30 +230,6 @@ fn original_layers(
         }
     }
     Ok(out)
-}
-
-/// A deterministic generator (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f32 {
-        ((self.next() >> 40) as f32 + 0.5) / (1u64 << 24) as f32
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            items.swap(i, j);
-        }
-    }
 }
 
 /// One tuned layer's variables, in [`PARTS`] order.
