@@ -138,9 +138,13 @@ pub enum ReplyState {
     Failed(CallbackError),
 }
 
+/// A reply still pending when the app stopped is posted again at start-up only if it is younger
+/// than this; an older one is recorded as [`CallbackError::Expired`].
+pub const RESEND_WITHIN_MS: i64 = 24 * 3600 * 1000;
+
 impl Ingest {
-    /// Records and announces what became of a reply.
-    fn reply_state(&self, conversation_id: i64, reply_id: &str, state: ReplyState) {
+    /// Records (in memory and in the store) and announces what became of a reply.
+    fn reply_state(&self, conversation_id: i64, reply_id: &str, message_at: i64, state: ReplyState) {
         let (name, code, message, attempts) = match &state {
             ReplyState::Pending => ("pending", None, None, 0),
             ReplyState::Delivered { attempts } => ("delivered", None, None, *attempts),
@@ -148,7 +152,7 @@ impl Ingest {
                 let attempts = match e {
                     CallbackError::GaveUp { attempts, .. } => *attempts,
                     CallbackError::Refused { .. } => 1,
-                    CallbackError::NotConfigured { .. } => 0,
+                    CallbackError::NotConfigured { .. } | CallbackError::Expired { .. } => 0,
                 };
                 ("failed", Some(e.code().to_owned()), Some(e.to_string()), attempts)
             }
@@ -157,6 +161,19 @@ impl Ingest {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(reply_id.to_owned(), state.clone());
+        let row = closer_store::WebhookReplyRow {
+            reply_id: reply_id.to_owned(),
+            conversation_id,
+            message_at,
+            state: name.to_owned(),
+            attempts,
+            code: code.clone(),
+            updated_at: (self.api.clock)(),
+        };
+        if let Err(e) = self.api.store.record_webhook_reply(&row) {
+            // The post goes ahead; only a restart before it settles would not resend it.
+            tracing::warn!(conversation_id, "a reply's delivery state was not stored: {e}");
+        }
         if state != ReplyState::Pending {
             self.api.events.publish(crate::events::AppEvent::ReplyDelivery {
                 conversation_id,
@@ -167,6 +184,50 @@ impl Ingest {
                 attempts,
             });
         }
+    }
+
+    /// Hands the replies still pending from before a restart to `sink` again (same ids, so a
+    /// platform that did receive one can tell), except those older than [`RESEND_WITHIN_MS`].
+    /// Returns how many were handed over.
+    fn resend_pending(&self, sink: &dyn CustomerSink) -> usize {
+        let pending = match self.api.store.pending_webhook_replies() {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!("the replies pending before the restart could not be read: {e}");
+                return 0;
+            }
+        };
+        let now = (self.api.clock)();
+        let mut resent = 0;
+        for row in pending {
+            let id = row.conversation_id;
+            let found = self.api.store.conversation(id).ok().and_then(|(_, state)| {
+                state
+                    .messages
+                    .into_iter()
+                    .filter(|m| m.at == row.message_at)
+                    .map(|m| Outgoing { conversation_id: id, text: m.text, by: m.role, at: m.at })
+                    .find(|o| o.reply_id() == row.reply_id)
+            });
+            let Some(outgoing) = found else {
+                let lost = CallbackError::GaveUp {
+                    attempts: 0,
+                    last: "the reply is no longer in its conversation".into(),
+                };
+                self.reply_state(id, &row.reply_id, row.message_at, ReplyState::Failed(lost));
+                continue;
+            };
+            let age = now.saturating_sub(row.message_at);
+            if age > RESEND_WITHIN_MS {
+                let expired = CallbackError::Expired { age_secs: (age / 1000).max(0) as u64 };
+                self.reply_state(id, &row.reply_id, row.message_at, ReplyState::Failed(expired));
+                continue;
+            }
+            tracing::info!(conversation_id = id, "posting a reply pending before the restart");
+            sink.deliver(&outgoing);
+            resent += 1;
+        }
+        resent
     }
 }
 
@@ -267,7 +328,8 @@ impl Inbox for Ingest {
             Ok(attempts) => ReplyState::Delivered { attempts: *attempts },
             Err(e) => ReplyState::Failed(e.clone()),
         };
-        self.reply_state(report.reply.conversation_id, &report.reply.reply_id, state);
+        let reply = &report.reply;
+        self.reply_state(reply.conversation_id, &reply.reply_id, reply.at, state);
     }
 
     fn typing(&self, conversation_id: i64, on: bool) {
@@ -391,10 +453,10 @@ impl CustomerSink for WebhookSink {
             by: outgoing.by.as_str().to_owned(),
             at: outgoing.at,
         };
-        self.ingest.reply_state(id, &reply_id, ReplyState::Pending);
+        self.ingest.reply_state(id, &reply_id, outgoing.at, ReplyState::Pending);
         if let Err(e) = self.replier.send(reply) {
             tracing::info!(conversation_id = id, "reply kept in the conversation: {e}");
-            self.ingest.reply_state(id, &reply_id, ReplyState::Failed(e));
+            self.ingest.reply_state(id, &reply_id, outgoing.at, ReplyState::Failed(e));
         }
     }
 }
@@ -567,8 +629,12 @@ impl Api {
         self.deliveries().register(Channel::Simulator, sink);
         if let Some(replier) = server.replier() {
             let ingest = Arc::clone(&ingest);
-            let sink = WebhookSink { ingest, replier: replier.clone() };
-            self.deliveries().register(Channel::Webhook, Arc::new(sink));
+            let sink = Arc::new(WebhookSink { ingest: Arc::clone(&ingest), replier: replier.clone() });
+            self.deliveries().register(Channel::Webhook, Arc::clone(&sink) as Arc<dyn CustomerSink>);
+            let resent = ingest.resend_pending(sink.as_ref());
+            if resent > 0 {
+                tracing::info!(resent, "replies pending before the restart handed to the webhook");
+            }
         }
         Ok(LiveChannels { api: self.clone(), server, ingest, simulator: None })
     }

@@ -472,6 +472,124 @@ fn webhook_replies_reach_the_platform_signed_and_only_when_approved() {
     );
 }
 
+/// A reply still pending when the app stops (its platform was down; the process went away
+/// mid-retry) is posted when the app starts again — once, with the same idempotency key — and
+/// one that has waited more than a day is recorded as expired instead of being sent late.
+#[test]
+fn a_reply_pending_at_a_restart_is_posted_when_the_app_starts_again() {
+    use closer_app::live::{Callback, RESEND_WITHIN_MS, RetryPolicy};
+    use closer_channels::callback::{IDEMPOTENCY_HEADER, WebhookReply};
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = b"a-long-enough-webhook-secret".to_vec();
+    let settings = |url: String, first_backoff| ChannelSettings {
+        webhook_secret: Some(secret.clone()),
+        webhook_callbacks: vec![Callback { platform: "wecom".into(), url }],
+        webhook_retry: RetryPolicy {
+            attempts: 3,
+            first_backoff,
+            max_backoff: first_backoff,
+            timeout: Duration::from_secs(5),
+        },
+        ..ChannelSettings::default()
+    };
+    // Nothing listens here: the first attempt fails and the next waits an hour.
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}/replies", listener.local_addr().expect("addr"))
+    };
+    let (id, reply_text, old_id) = {
+        let api = open(dir.path());
+        api.choose_model(ModelChoice::Local(Some("no-such-model".into())));
+        let live = api
+            .start_channels(settings(down, Duration::from_secs(3600)))
+            .expect("channels start");
+        let now = closer_app::system_clock() / 1000;
+        let body = r#"{"message_id":"im-7","sender":{"id":"wx_wang"},"text":"你好，报价发我一下","platform":"wecom"}"#;
+        let headers = vec![
+            (TIMESTAMP_HEADER, now.to_string()),
+            (SIGNATURE_HEADER, sign(&secret, now, body.as_bytes())),
+        ];
+        assert_eq!(post(live.addr(), &headers, body.as_bytes()).0, 202);
+        assert!(live.drain(T));
+        let id = api.store().find_contact(Channel::Webhook, "wecom:wx_wang").expect("s").expect("id");
+        let text = "报价已发到您的邮箱，请查收。".to_owned();
+        api.send_reply(SendReplyArgs { conversation_id: id, text: text.clone() }).expect("reply");
+        assert!(
+            wait_until(T, || api.store().pending_webhook_replies().expect("pending").len() == 1),
+            "the reply is pending in the store"
+        );
+        // One reply from two days ago, pending since then (the app was off all that time).
+        let old_at = closer_app::system_clock() - 2 * RESEND_WITHIN_MS;
+        let old = closer_dialogue::Event::Message {
+            role: Role::Salesperson,
+            text: "昨天的回复".into(),
+            at: old_at,
+        };
+        api.store().record(id, &old, "test").expect("old reply");
+        let old_id = closer_app::deliver::Outgoing {
+            conversation_id: id,
+            text: "昨天的回复".into(),
+            by: Role::Salesperson,
+            at: old_at,
+        }
+        .reply_id();
+        api.store()
+            .record_webhook_reply(&closer_store::WebhookReplyRow {
+                reply_id: old_id.clone(),
+                conversation_id: id,
+                message_at: old_at,
+                state: "pending".into(),
+                attempts: 1,
+                code: None,
+                updated_at: old_at,
+            })
+            .expect("old state");
+        (id, text, old_id)
+        // The app goes away here, its reply still waiting for the retry an hour away.
+    };
+
+    // Started again, the platform up: the reply arrives once, signed, with its key.
+    let receiver = reply_receiver(0);
+    let api = open(dir.path());
+    api.choose_model(ModelChoice::Local(Some("no-such-model".into())));
+    let events = api.subscribe();
+    let live = api
+        .start_channels(settings(receiver.url.clone(), Duration::from_millis(50)))
+        .expect("channels start again");
+    assert!(
+        wait_until(T, || api.store().pending_webhook_replies().expect("pending").is_empty()),
+        "nothing is left pending"
+    );
+    let seen = receiver.seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 1, "posted once; the expired reply is not posted");
+    let (headers, body) = &seen[0];
+    let reply: WebhookReply = serde_json::from_slice(body).expect("the documented JSON");
+    assert_eq!((reply.conversation_id, reply.text.as_str()), (id, reply_text.as_str()));
+    assert_eq!(headers[IDEMPOTENCY_HEADER], reply.reply_id);
+    let ts: i64 = headers[TIMESTAMP_HEADER].parse().expect("timestamp");
+    assert_eq!(headers[SIGNATURE_HEADER], sign(&secret, ts, body), "signed");
+    let rows = api.store().conversation_webhook_replies(id).expect("rows");
+    let state_of = |reply_id: &str| {
+        rows.iter()
+            .find(|r| r.reply_id == reply_id)
+            .map(|r| (r.state.clone(), r.code.clone()))
+            .expect("a row")
+    };
+    assert_eq!(state_of(&reply.reply_id), ("delivered".into(), None));
+    assert_eq!(state_of(&old_id), ("failed".into(), Some("expired".into())));
+    let mut heard = Vec::new();
+    wait_until(T, || {
+        heard.extend(events.try_iter().filter_map(|e| match e {
+            AppEvent::ReplyDelivery { reply_id, state, code, .. } => Some((reply_id, state, code)),
+            _ => None,
+        }));
+        heard.len() >= 2
+    });
+    assert!(heard.contains(&(reply.reply_id.clone(), "delivered".into(), None)), "{heard:?}");
+    assert!(heard.contains(&(old_id, "failed".into(), Some("expired".into()))), "{heard:?}");
+    drop(live);
+}
+
 /// Demo mode with the real default model: simulated customers arrive at a human pace and get
 /// answers (auto mode) within a minute of the start.
 #[test]

@@ -15,8 +15,9 @@
 //! - One queue per platform, in order: a conversation's replies arrive in the order they were
 //!   sent. The outcome of every reply — delivered after n attempts, or a typed
 //!   [`CallbackError`] — goes back to the [`Inbox`](crate::Inbox).
-//! - Retries live in memory: a reply still being retried when the app stops is not sent later
-//!   (it stays in the conversation, and the console was never told it was delivered).
+//! - Retries live in memory; where each reply stands is the app's to keep (it records every state
+//!   in its store and hands a reply still pending at a restart to [`Replier::send`] again, with
+//!   the same id, unless it is older than a day: [`CallbackError::Expired`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -98,15 +99,20 @@ pub enum CallbackError {
     Refused { status: u16, body: String },
     #[error("gave up after {attempts} attempts; the last: {last}")]
     GaveUp { attempts: u32, last: String },
+    /// Still waiting when the app stopped, and older than the resend limit when it started
+    /// again: a late answer would confuse more than help, so it was not posted.
+    #[error("the reply waited {age_secs} s while the app was stopped; it was not posted")]
+    Expired { age_secs: u64 },
 }
 
 impl CallbackError {
-    /// A stable code: `not_configured`, `refused`, `gave_up`.
+    /// A stable code: `not_configured`, `refused`, `gave_up`, `expired`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotConfigured { .. } => "not_configured",
             Self::Refused { .. } => "refused",
             Self::GaveUp { .. } => "gave_up",
+            Self::Expired { .. } => "expired",
         }
     }
 }

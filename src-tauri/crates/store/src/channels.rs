@@ -1,6 +1,7 @@
 //! Customer channels' bookkeeping: which conversation a channel's contact (a widget visitor, a
 //! webhook sender, a simulated persona) belongs to, and which inbound message ids were already
-//! taken, so a message delivered twice is ingested once.
+//! taken, so a message delivered twice is ingested once; and where each reply posted to a
+//! webhook platform stands, so one still waiting when the app stops is posted when it starts.
 
 use closer_dialogue::Channel;
 use rusqlite::{OptionalExtension, params};
@@ -124,6 +125,89 @@ impl Store {
     }
 }
 
+/// Where a reply posted to a webhook platform stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookReplyRow {
+    pub reply_id: String,
+    pub conversation_id: i64,
+    /// The reply message's time.
+    pub message_at: i64,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    pub attempts: u32,
+    /// Why it failed for good.
+    pub code: Option<String>,
+    pub updated_at: i64,
+}
+
+impl Store {
+    /// Records where reply `row.reply_id` stands (replacing what was recorded before). A
+    /// conversation that no longer exists (erased meanwhile) records nothing.
+    pub fn record_webhook_reply(&self, row: &WebhookReplyRow) -> Result<(), StoreError> {
+        if !matches!(row.state.as_str(), "pending" | "delivered" | "failed") {
+            return Err(StoreError::BadValue(format!("reply state {:?}", row.state)));
+        }
+        self.conn().execute(
+            "INSERT INTO webhook_replies
+                 (reply_id, conversation_id, message_at, state, attempts, code, updated_at)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?2)
+             ON CONFLICT (reply_id) DO UPDATE SET
+                 state = excluded.state, attempts = excluded.attempts, code = excluded.code,
+                 updated_at = excluded.updated_at",
+            params![
+                row.reply_id,
+                row.conversation_id,
+                row.message_at,
+                row.state,
+                row.attempts,
+                row.code,
+                row.updated_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Replies still waiting to be posted, oldest first.
+    pub fn pending_webhook_replies(&self) -> Result<Vec<WebhookReplyRow>, StoreError> {
+        self.webhook_replies("WHERE state = 'pending' ORDER BY updated_at, reply_id", [])
+    }
+
+    /// Where the replies of `conversation_id` stand, by their messages' time.
+    pub fn conversation_webhook_replies(
+        &self,
+        conversation_id: i64,
+    ) -> Result<Vec<WebhookReplyRow>, StoreError> {
+        self.webhook_replies(
+            "WHERE conversation_id = ?1 ORDER BY message_at, reply_id",
+            [conversation_id],
+        )
+    }
+
+    fn webhook_replies(
+        &self,
+        clause: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<WebhookReplyRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT reply_id, conversation_id, message_at, state, attempts, code, updated_at
+             FROM webhook_replies {clause}"
+        ))?;
+        let rows = stmt.query_map(args, |r| {
+            Ok(WebhookReplyRow {
+                reply_id: r.get(0)?,
+                conversation_id: r.get(1)?,
+                message_at: r.get(2)?,
+                state: r.get(3)?,
+                attempts: r.get(4)?,
+                code: r.get(5)?,
+                updated_at: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +256,38 @@ mod tests {
         let texts: Vec<String> =
             store.state(id).expect("state").messages.into_iter().map(|m| m.text).collect();
         assert_eq!(texts, ["hi"]);
+    }
+
+    #[test]
+    fn webhook_reply_states_are_kept_and_go_with_their_conversation() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open_in(dir.path()).expect("store");
+        let (id, _) = store.contact_conversation("wecom:a", &new(Channel::Webhook)).expect("id");
+        let row = |reply: &str, state: &str, attempts, at| WebhookReplyRow {
+            reply_id: reply.into(),
+            conversation_id: id,
+            message_at: 10,
+            state: state.into(),
+            attempts,
+            code: (state == "failed").then(|| "gave_up".to_owned()),
+            updated_at: at,
+        };
+        store.record_webhook_reply(&row("r-1", "pending", 0, 20)).expect("r-1");
+        store.record_webhook_reply(&row("r-2", "pending", 0, 21)).expect("r-2");
+        store.record_webhook_reply(&row("r-3", "pending", 0, 19)).expect("r-3");
+        store.record_webhook_reply(&row("r-2", "delivered", 2, 30)).expect("r-2 delivered");
+        store.record_webhook_reply(&row("r-3", "failed", 6, 31)).expect("r-3 failed");
+        let pending = store.pending_webhook_replies().expect("pending");
+        assert_eq!(pending, [row("r-1", "pending", 0, 20)]);
+        let all = store.conversation_webhook_replies(id).expect("all");
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[1], row("r-2", "delivered", 2, 30));
+        assert_eq!(all[2], row("r-3", "failed", 6, 31));
+        assert!(store.record_webhook_reply(&row("r-4", "lost", 0, 1)).is_err(), "a typed error");
+        // A conversation that is gone records nothing; erasing one takes its rows.
+        let gone = WebhookReplyRow { conversation_id: id + 99, ..row("r-5", "pending", 0, 1) };
+        store.record_webhook_reply(&gone).expect("nothing to record");
+        store.conn().execute("DELETE FROM conversations WHERE id = ?1", [id]).expect("erase");
+        assert!(store.pending_webhook_replies().expect("pending").is_empty());
     }
 }

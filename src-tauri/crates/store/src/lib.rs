@@ -25,6 +25,7 @@ use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
 pub use audit::AuditEntry;
+pub use channels::WebhookReplyRow;
 pub use conversations::{ConversationRow, LeadRow, NewConversation, Recorded};
 pub use error::StoreError;
 pub use nlu::{IntentExample, NewNluHead, NluHeadKind, NluHeadRow};
@@ -48,13 +49,14 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0002_nlu.sql")),
         M::up(include_str!("migrations/0003_channels.sql")),
         M::up(include_str!("migrations/0004_search.sql")),
+        M::up(include_str!("migrations/0005_webhook_replies.sql")),
     ])
 }
 
 /// The schema version this build migrates to.
 pub fn latest_schema_version() -> i64 {
     // One migration per entry; user_version counts them.
-    const COUNT: i64 = 4;
+    const COUNT: i64 = 5;
     COUNT
 }
 

@@ -40,6 +40,7 @@ pub const LEAD_TABLES: &[&str] = &[
     "conversation_events",
     "channel_contacts",
     "channel_inbound",
+    "webhook_replies",
     "crm_outbox",
     "audit_log",
     "message_fts",
@@ -58,7 +59,7 @@ pub const INDEX_TABLES: &[&str] = &[
 
 /// Tables keyed by `conversation_id` (exported and erased by it).
 const CONVERSATION_TABLES: &[&str] =
-    &["conversation_events", "channel_contacts", "channel_inbound"];
+    &["conversation_events", "channel_contacts", "channel_inbound", "webhook_replies"];
 
 /// What an erasure removed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -57,6 +57,18 @@ fn seed(store: &Store, name: &str, phone: &str, email: &str, at: i64) -> i64 {
         Event::Message { role: Role::Customer, text: "谢谢".into(), at: at + 5 },
     ];
     store.record_all(id, &events, "test").expect("recorded");
+    // The salesperson's reply, posted to a platform (as if the conversation were a webhook's).
+    store
+        .record_webhook_reply(&closer_store::WebhookReplyRow {
+            reply_id: format!("r-{id}-{}-0a1b2c", at + 4),
+            conversation_id: id,
+            message_at: at + 4,
+            state: "delivered".into(),
+            attempts: 1,
+            code: None,
+            updated_at: at + 6,
+        })
+        .expect("reply state");
     id
 }
 

@@ -252,7 +252,8 @@ fn messages_stored_before_the_index_are_back_filled_by_the_migration() {
     let (dir, store, [a, ..]) = seeded();
     let path = store.path().to_path_buf();
     drop(store);
-    // Put the file back to schema 3: no index, no triggers; then store one more message.
+    // Put the file back to schema 3: no index, no triggers, no later tables; then store one more
+    // message.
     {
         let conn = rusqlite::Connection::open(&path).expect("raw");
         conn.execute_batch(
@@ -260,6 +261,7 @@ fn messages_stored_before_the_index_are_back_filled_by_the_migration() {
              DROP TRIGGER conversation_events_fts_delete;
              DROP TRIGGER conversation_events_fts_update;
              DROP TABLE message_fts;
+             DROP TABLE webhook_replies;
              DELETE FROM meta WHERE key IN ('conversation_id_high', 'lead_id_high');
              PRAGMA user_version = 3;",
         )
