@@ -27,7 +27,22 @@ language: string, stage: Stage, mode: Mode, handoffRequested: boolean, lastMessa
  */
 waitingSince: number | null, unread: number, };
 
-export type MessageView = { role: Role, text: string, at: number, };
+export type MessageView = { role: Role, text: string, at: number, 
+/**
+ * A reply posted to a webhook platform: where its delivery stands (none for other
+ * channels, whose replies go over the visitor's own connection).
+ */
+delivery: DeliveryView | null, };
+
+export type DeliveryView = { 
+/**
+ * `pending`, `delivered` or `failed`.
+ */
+state: string, 
+/**
+ * Why it failed: `not_configured`, `refused`, `gave_up`, `expired`.
+ */
+code: string | null, attempts: number, };
 
 export type LeadFieldView = { field: string, value: string, source: FieldSource, confidence: number, updatedAt: number, };
 

@@ -111,3 +111,18 @@ describe('initialLang', () => {
     expect(initialLang(null, undefined)).toBe('en');
   });
 });
+
+describe('webhook reply delivery', () => {
+  // The states and failure codes of `DeliveryView` (app/src/dto.rs; codes from CallbackError).
+  const states = ['pending', 'delivered', 'failed'];
+  const codes = ['not_configured', 'refused', 'gave_up', 'expired'];
+
+  it('labels every state and explains every failure in both languages', () => {
+    for (const language of ['en', 'zh'] as const) {
+      for (const state of states) expect(enumLabel('delivery', state, language), state).not.toBe(state);
+      for (const code of codes) expect(enumLabel('deliveryWhy', code, language), code).not.toBe(code);
+    }
+    expect(enumLabel('delivery', 'failed', 'zh')).toBe('未送达');
+    expect(enumLabel('delivery', 'failed', 'en')).toBe('Not delivered');
+  });
+});

@@ -86,6 +86,14 @@ export const en = {
   'role.ai': 'AI',
   'role.system': 'System',
 
+  'delivery.pending': 'Sending to the platform…',
+  'delivery.delivered': 'Delivered',
+  'delivery.failed': 'Not delivered',
+  'deliveryWhy.not_configured': 'No callback URL is set for this platform (Settings → Channels); the customer has not seen this reply.',
+  'deliveryWhy.refused': 'The platform refused the reply; the customer has not seen it.',
+  'deliveryWhy.gave_up': 'The platform could not be reached after several tries; the customer has not seen this reply.',
+  'deliveryWhy.expired': 'The app was closed while this reply waited, for more than a day; it was not sent late.',
+
   'language.zh': 'Chinese',
   'language.en': 'English',
 
@@ -499,6 +507,14 @@ export const zh: Record<MessageKey, string> = {
   'role.salesperson': '你',
   'role.ai': 'AI',
   'role.system': '系统',
+
+  'delivery.pending': '正在发送到平台…',
+  'delivery.delivered': '已送达',
+  'delivery.failed': '未送达',
+  'deliveryWhy.not_configured': '该平台未设置回调地址（设置 → 渠道），客户没有收到这条回复。',
+  'deliveryWhy.refused': '平台拒收了这条回复，客户没有收到。',
+  'deliveryWhy.gave_up': '多次重试仍无法连上平台，客户没有收到这条回复。',
+  'deliveryWhy.expired': '这条回复等待期间应用已关闭超过一天，为免迟到的回复打扰客户，未再发送。',
 
   'language.zh': '中文',
   'language.en': '英文',

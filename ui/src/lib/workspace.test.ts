@@ -25,7 +25,7 @@ function view(id: number, patch: Partial<ConversationSummary> = {}): Conversatio
   return {
     summary: summary(id, patch),
     stageReason: '',
-    messages: [{ role: 'customer', text: 'hello', at: 1_000 }],
+    messages: [{ role: 'customer', text: 'hello', at: 1_000, delivery: null }],
     lead: { id, externalKey: `lead-${id}`, crmId: null, pendingSync: 0, sync: { state: 'not_queued' }, fields: [] },
   };
 }

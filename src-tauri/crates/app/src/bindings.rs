@@ -19,7 +19,7 @@ use crate::console::{
 };
 use crate::crm::{CrmSecret, CrmSettings, CrmStatusView, DeadLetterView};
 use crate::dto::{
-    AnalysisView, AppInfo, ConversationSummary, ConversationView, ExportTableView,
+    AnalysisView, AppInfo, ConversationSummary, ConversationView, DeliveryView, ExportTableView,
     IntentExampleAdded, IntentHeadView, IntentLabelView, IntentTestScores, IntentsView,
     LabelScoreView, LeadExportView, LeadFieldSaved, LeadFieldView, LeadSyncView, LeadView,
     MessageView, ModelView, NluStatus, ProductView, RetentionView, RetrainResult, ScoreSummary,
@@ -54,6 +54,7 @@ pub fn typescript() -> String {
         AppInfo::decl(&cfg),
         ConversationSummary::decl(&cfg),
         MessageView::decl(&cfg),
+        DeliveryView::decl(&cfg),
         LeadFieldView::decl(&cfg),
         LeadSyncView::decl(&cfg),
         LeadView::decl(&cfg),

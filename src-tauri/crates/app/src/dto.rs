@@ -52,6 +52,20 @@ pub struct MessageView {
     pub text: String,
     #[ts(type = "number")]
     pub at: i64,
+    /// A reply posted to a webhook platform: where its delivery stands (none for other
+    /// channels, whose replies go over the visitor's own connection).
+    pub delivery: Option<DeliveryView>,
+}
+
+/// Where a reply posted to a webhook platform stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryView {
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    /// Why it failed: `not_configured`, `refused`, `gave_up`, `expired`.
+    pub code: Option<String>,
+    pub attempts: u32,
 }
 
 /// A lead field with its provenance.

@@ -40,7 +40,7 @@ use args::{
     ImportModelArgs, NoArgs, SendReplyArgs, SetLeadFieldArgs, SetModeArgs,
 };
 use dto::{
-    AnalysisView, AppInfo, ConversationSummary, ConversationView, IntentExampleAdded,
+    AnalysisView, AppInfo, ConversationSummary, ConversationView, DeliveryView, IntentExampleAdded,
     IntentHeadView, IntentLabelView, IntentsView, LeadFieldSaved, LeadFieldView, LeadView,
     MessageView, ModelView, NluStatus, ProductView, RetrainResult,
 };
@@ -466,6 +466,13 @@ impl Api {
 
     fn conversation_view(&self, id: i64) -> Result<ConversationView, ApiError> {
         let (row, state) = self.store.conversation(id)?;
+        // Webhook replies' delivery states, by their message's time (the reply id, from the
+        // text and author, tells apart two messages at one time).
+        let mut replies: std::collections::HashMap<i64, Vec<closer_store::WebhookReplyRow>> =
+            std::collections::HashMap::new();
+        for r in self.store.conversation_webhook_replies(id)? {
+            replies.entry(r.message_at).or_default().push(r);
+        }
         let lead = LeadView {
             id: row.lead.id,
             external_key: row.lead.external_key.clone(),
@@ -491,7 +498,24 @@ impl Api {
             messages: state
                 .messages
                 .into_iter()
-                .map(|m| MessageView { role: m.role, text: m.text, at: m.at })
+                .map(|m| {
+                    let reply = matches!(m.role, Role::Salesperson | Role::Ai);
+                    let delivery = replies.get(&m.at).filter(|_| reply).and_then(|rows| {
+                        let outgoing = deliver::Outgoing {
+                            conversation_id: id,
+                            text: m.text.clone(),
+                            by: m.role,
+                            at: m.at,
+                        };
+                        let reply_id = outgoing.reply_id();
+                        rows.iter().find(|r| r.reply_id == reply_id).map(|r| DeliveryView {
+                            state: r.state.clone(),
+                            code: r.code.clone(),
+                            attempts: r.attempts,
+                        })
+                    });
+                    MessageView { role: m.role, text: m.text, at: m.at, delivery }
+                })
                 .collect(),
             lead,
         })

@@ -144,7 +144,13 @@ pub const RESEND_WITHIN_MS: i64 = 24 * 3600 * 1000;
 
 impl Ingest {
     /// Records (in memory and in the store) and announces what became of a reply.
-    fn reply_state(&self, conversation_id: i64, reply_id: &str, message_at: i64, state: ReplyState) {
+    fn reply_state(
+        &self,
+        conversation_id: i64,
+        reply_id: &str,
+        message_at: i64,
+        state: ReplyState,
+    ) {
         let (name, code, message, attempts) = match &state {
             ReplyState::Pending => ("pending", None, None, 0),
             ReplyState::Delivered { attempts } => ("delivered", None, None, *attempts),
@@ -629,8 +635,10 @@ impl Api {
         self.deliveries().register(Channel::Simulator, sink);
         if let Some(replier) = server.replier() {
             let ingest = Arc::clone(&ingest);
-            let sink = Arc::new(WebhookSink { ingest: Arc::clone(&ingest), replier: replier.clone() });
-            self.deliveries().register(Channel::Webhook, Arc::clone(&sink) as Arc<dyn CustomerSink>);
+            let sink =
+                Arc::new(WebhookSink { ingest: Arc::clone(&ingest), replier: replier.clone() });
+            self.deliveries()
+                .register(Channel::Webhook, Arc::clone(&sink) as Arc<dyn CustomerSink>);
             let resent = ingest.resend_pending(sink.as_ref());
             if resent > 0 {
                 tracing::info!(resent, "replies pending before the restart handed to the webhook");

@@ -500,9 +500,8 @@ fn a_reply_pending_at_a_restart_is_posted_when_the_app_starts_again() {
     let (id, reply_text, old_id) = {
         let api = open(dir.path());
         api.choose_model(ModelChoice::Local(Some("no-such-model".into())));
-        let live = api
-            .start_channels(settings(down, Duration::from_secs(3600)))
-            .expect("channels start");
+        let live =
+            api.start_channels(settings(down, Duration::from_secs(3600))).expect("channels start");
         let now = closer_app::system_clock() / 1000;
         let body = r#"{"message_id":"im-7","sender":{"id":"wx_wang"},"text":"你好，报价发我一下","platform":"wecom"}"#;
         let headers = vec![
@@ -511,7 +510,8 @@ fn a_reply_pending_at_a_restart_is_posted_when_the_app_starts_again() {
         ];
         assert_eq!(post(live.addr(), &headers, body.as_bytes()).0, 202);
         assert!(live.drain(T));
-        let id = api.store().find_contact(Channel::Webhook, "wecom:wx_wang").expect("s").expect("id");
+        let id =
+            api.store().find_contact(Channel::Webhook, "wecom:wx_wang").expect("s").expect("id");
         let text = "报价已发到您的邮箱，请查收。".to_owned();
         api.send_reply(SendReplyArgs { conversation_id: id, text: text.clone() }).expect("reply");
         assert!(
@@ -587,6 +587,17 @@ fn a_reply_pending_at_a_restart_is_posted_when_the_app_starts_again() {
     });
     assert!(heard.contains(&(reply.reply_id.clone(), "delivered".into(), None)), "{heard:?}");
     assert!(heard.contains(&(old_id, "failed".into(), Some("expired".into()))), "{heard:?}");
+    // The console shows each reply's delivery beside it; the customer's message has none.
+    let view = api
+        .open_conversation(closer_app::args::ConversationArgs { conversation_id: id })
+        .expect("open");
+    let delivery = |text: &str| {
+        let m = view.messages.iter().find(|m| m.text == text).expect("the message");
+        m.delivery.as_ref().map(|d| (d.state.clone(), d.code.clone()))
+    };
+    assert_eq!(delivery(&reply_text), Some(("delivered".into(), None)));
+    assert_eq!(delivery("昨天的回复"), Some(("failed".into(), Some("expired".into()))));
+    assert_eq!(delivery("你好，报价发我一下"), None);
     drop(live);
 }
 
