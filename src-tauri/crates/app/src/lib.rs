@@ -91,6 +91,9 @@ pub struct Api {
     channels: Arc<std::sync::Mutex<console::ChannelsRuntime>>,
     /// The model fetch started from the settings ([`Api::fetch_model`]), running or last run.
     fetch: models::FetchSlot,
+    /// Set by the first channel start of the process, which queues again the customer messages
+    /// an earlier process left un-understood (later starts — a settings change — lose none).
+    unread_requeued: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The longest a customer message waits for the NLU to finish loading.
@@ -142,6 +145,7 @@ impl Api {
             runtime: Arc::default(),
             channels: Arc::default(),
             fetch: Arc::default(),
+            unread_requeued: Arc::default(),
         };
         // The model the settings chose (an installed one, or a remote server); unreadable
         // settings leave the default model chosen.

@@ -18,6 +18,9 @@
 //!   superseded by the customer's next message before anyone could answer it.
 //! - A channel's contact (a visitor's token, a webhook sender) maps to one conversation, kept in
 //!   the store, so a visitor who comes back sees the same thread.
+//! - A stop loses no work: customer messages stored but not yet understood when the process went
+//!   away are queued again when the channels start (at most a day old, with no reply after
+//!   them), and webhook replies still pending are posted again with the same id.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -190,6 +193,52 @@ impl Ingest {
                 attempts,
             });
         }
+    }
+
+    /// Queues again the customer messages a stop left un-understood (stored, but the process
+    /// went away before the NLU read them): the trailing customer messages of channel
+    /// conversations, at most [`RESEND_WITHIN_MS`] old, that no reply followed and no turn was
+    /// recorded for. Their turns (lead fields included) are recorded and the latest answered as
+    /// if they had just arrived. Demo-seeded conversations (no channel contact) are left alone.
+    /// Returns how many were queued.
+    fn requeue_unanalysed(&self) -> usize {
+        let since = (self.api.clock)() - RESEND_WITHIN_MS;
+        let ids = match self.api.store.channel_conversations_awaiting(since) {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!("the conversations awaiting an answer could not be read: {e}");
+                return 0;
+            }
+        };
+        let mut queued = 0;
+        for id in ids {
+            let Ok(state) = self.api.store.state(id) else { continue };
+            let analysed: HashSet<i64> = state.turns.iter().map(|t| t.at).collect();
+            let tail = state.messages.iter().rev().take_while(|m| m.role == Role::Customer);
+            let mut waiting: Vec<StoredMessage> = tail
+                .filter(|m| m.at >= since && !analysed.contains(&m.at))
+                .map(|m| StoredMessage {
+                    conversation_id: id,
+                    text: m.text.clone(),
+                    stored_text: m.text.clone(),
+                    at: m.at,
+                })
+                .collect();
+            waiting.reverse();
+            let shard = id.unsigned_abs() as usize % self.queues.len().max(1);
+            let Some(queue) = self.queues.get(shard) else { return queued };
+            let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+            for message in waiting {
+                tracing::info!(conversation_id = id, "understanding a message a stop left unread");
+                self.stats.queued.fetch_add(1, Ordering::Relaxed);
+                if queue.send(message).is_err() {
+                    self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    queued += 1;
+                }
+            }
+        }
+        queued
     }
 
     /// Hands the replies still pending from before a restart to `sink` again (same ids, so a
@@ -643,6 +692,14 @@ impl Api {
             if resent > 0 {
                 tracing::info!(resent, "replies pending before the restart handed to the webhook");
             }
+        }
+        // With every sink in place, so an answer (auto mode) reaches its customer; once per
+        // process (a restart of the channels in this process leaves nothing unread: the old
+        // workers finish their queue).
+        let first_start = !self.unread_requeued.swap(true, Ordering::SeqCst);
+        let requeued = if first_start { ingest.requeue_unanalysed() } else { 0 };
+        if requeued > 0 {
+            tracing::info!(requeued, "customer messages a stop left unread are being understood");
         }
         Ok(LiveChannels { api: self.clone(), server, ingest, simulator: None })
     }

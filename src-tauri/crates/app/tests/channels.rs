@@ -601,6 +601,73 @@ fn a_reply_pending_at_a_restart_is_posted_when_the_app_starts_again() {
     drop(live);
 }
 
+/// A customer message stored just before the process went away (not yet understood) is
+/// understood when the channels start again: its turn and lead fields are recorded and it gets a
+/// suggestion. A message that waited more than a day, one already replied to, and the
+/// demo-seeded conversations (no channel contact) are left alone.
+#[test]
+fn messages_a_stop_left_unread_are_understood_at_the_next_start() {
+    use closer_app::live::RESEND_WITHIN_MS;
+    use closer_store::NewConversation;
+    let dir = tempfile::tempdir().expect("dir");
+    let api = open(dir.path());
+    api.choose_model(ModelChoice::Local(Some("no-such-model".into())));
+    let now = closer_app::system_clock();
+    let contact = |key: &str| {
+        let new = NewConversation {
+            channel: Channel::Webhook,
+            customer_name: key.into(),
+            language: "zh".into(),
+            at: now - 3 * RESEND_WITHIN_MS,
+        };
+        api.store().contact_conversation(key, &new).expect("conversation").0
+    };
+    let (fresh, old, answered) =
+        (contact("wecom:fresh"), contact("wecom:old"), contact("wecom:ans"));
+    // Stored as the ingest path stores them, but never queued: the process "stopped" here.
+    let text = "你好，我想买两台云服务器，我的手机是13912345678";
+    api.store_customer_message(fresh, text, None).expect("stored").expect("new");
+    let message =
+        |role, text: &str, at| closer_dialogue::Event::Message { role, text: text.into(), at };
+    let long_ago = now - 2 * RESEND_WITHIN_MS;
+    api.store()
+        .record(old, &message(Role::Customer, "我的手机是13800001111", long_ago), "t")
+        .expect("old");
+    api.store()
+        .record(answered, &message(Role::Customer, "报价多少？", now - 5_000), "t")
+        .expect("q");
+    api.store().record(answered, &message(Role::Salesperson, "稍等", now - 4_000), "t").expect("a");
+    let seeded: Vec<i64> = api
+        .store()
+        .list_conversations()
+        .expect("list")
+        .into_iter()
+        .map(|c| c.id)
+        .filter(|id| ![fresh, old, answered].contains(id))
+        .collect();
+    let seeded_turns = |api: &Api| -> usize {
+        seeded.iter().map(|&id| api.store().state(id).expect("state").turns.len()).sum()
+    };
+    let before = seeded_turns(&api);
+    assert!(!seeded.is_empty());
+
+    let live = api.start_channels(ChannelSettings::default()).expect("channels start");
+    assert!(live.drain(T), "the queue empties");
+    let state = api.store().state(fresh).expect("state");
+    assert_eq!(state.turns.len(), 1, "the unread message is understood");
+    assert_eq!(
+        state.lead.fields.get("phone").map(|v| v.value.as_str()),
+        Some("13912345678"),
+        "its lead field is recorded"
+    );
+    assert!(!state.suggestions.is_empty(), "and it is answered (a suggestion in draft mode)");
+    assert!(api.store().state(old).expect("old").turns.is_empty(), "a day-old message stays");
+    assert!(api.store().state(old).expect("old").lead.fields.is_empty());
+    assert!(api.store().state(answered).expect("answered").turns.is_empty(), "replied to");
+    assert_eq!(seeded_turns(&api), before, "demo conversations are left alone");
+    assert_eq!(live.stats().queued.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
 /// Demo mode with the real default model: simulated customers arrive at a human pace and get
 /// answers (auto mode) within a minute of the start.
 #[test]

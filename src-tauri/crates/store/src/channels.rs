@@ -167,6 +167,19 @@ impl Store {
         Ok(())
     }
 
+    /// Conversations that came in through a channel whose latest message is a customer's, sent
+    /// at or after `since` (those whose customer may be waiting for an answer), oldest first.
+    pub fn channel_conversations_awaiting(&self, since: i64) -> Result<Vec<i64>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT c.id FROM conversations c JOIN channel_contacts cc ON cc.conversation_id = c.id
+             WHERE c.last_message_role = 'customer' AND c.last_message_at >= ?1
+             ORDER BY c.last_message_at, c.id",
+        )?;
+        let ids = stmt.query_map([since], |r| r.get(0))?;
+        Ok(ids.collect::<Result<_, _>>()?)
+    }
+
     /// Replies still waiting to be posted, oldest first.
     pub fn pending_webhook_replies(&self) -> Result<Vec<WebhookReplyRow>, StoreError> {
         self.webhook_replies("WHERE state = 'pending' ORDER BY updated_at, reply_id", [])
