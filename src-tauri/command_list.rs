@@ -31,6 +31,7 @@ pub const COMMANDS: &[&str] = &[
     "model_status",
     "choose_model",
     "fetch_model",
+    "cancel_fetch",
     "configure_remote_model",
     "set_remote_model_key",
     "crm_settings",

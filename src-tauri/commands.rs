@@ -241,6 +241,12 @@ pub fn fetch_model(api: State<'_, Api>, args: Args<FetchModelArgs>) -> Reply<Mod
     api.fetch_model(args.0)
 }
 
+// Sets the running fetch's stop flag; the fetch thread stops and reports `cancelled`.
+#[tauri::command(async)]
+pub fn cancel_fetch(api: State<'_, Api>, args: Args<NoArgs>) -> Reply<ModelStatusView> {
+    api.cancel_fetch(args.0)
+}
+
 // Connecting to the server is checked on the loader's thread; the status says how it went.
 #[tauri::command(async)]
 pub fn configure_remote_model(

@@ -119,6 +119,7 @@ pub fn run() -> ExitCode {
             commands::model_status,
             commands::choose_model,
             commands::fetch_model,
+            commands::cancel_fetch,
             commands::configure_remote_model,
             commands::set_remote_model_key,
             commands::crm_settings,

@@ -147,6 +147,8 @@ export const api = {
   chooseModel: (args: ChooseModelArgs): Promise<ModelStatusView> => call('choose_model', args),
   /** Starts fetching (or, with `verify`, re-hashing) a catalog model; `modelStatus().fetch` shows its progress. */
   fetchModel: (args: FetchModelArgs): Promise<ModelStatusView> => call('fetch_model', args),
+  /** Stops the running fetch; it ends as `cancelled`, nothing installed. */
+  cancelFetch: (): Promise<ModelStatusView> => call('cancel_fetch'),
   /** Writes suggestions with an OpenAI-compatible server; `modelStatus()` says whether it answered. */
   configureRemoteModel: (args: ConfigureRemoteModelArgs): Promise<ModelStatusView> =>
     call('configure_remote_model', args),

