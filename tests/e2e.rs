@@ -358,6 +358,24 @@ async fn the_console_in_a_real_window() {
     let stages = texts(&client, "[data-testid=conversation-row] .stage").await;
     assert_eq!(stages.len(), names.len());
 
+    // 1b. A webhook conversation shows where each reply's delivery stands: Daniel Brooks's
+    //     platform never got the last reply (seeded as failed), and the console says so and why.
+    let lang = language(&client).await;
+    open_row(&client, "Daniel Brooks").await;
+    wait_until("Daniel's delivery marks", || async {
+        count(&client, "[data-testid=delivery][data-state=failed]").await == 1
+    })
+    .await;
+    assert!(count(&client, "[data-testid=delivery][data-state=delivered]").await >= 1);
+    let failed = text_of(&client, "[data-testid=delivery][data-state=failed]").await;
+    let why = text_of(&client, ".delivery-why").await;
+    let (not_delivered, reason) = match lang {
+        "zh" => ("未送达", "多次重试"),
+        _ => ("Not delivered", "could not be reached"),
+    };
+    assert!(failed.contains(not_delivered) && why.contains(reason), "{failed:?} / {why:?}");
+    screenshot(&client, &format!("{lang}-08-reply-not-delivered")).await;
+
     // 2. Opening a conversation shows its messages and lead fields with their sources.
     let emily = open_row(&client, "Emily Carter").await;
     wait_until("Emily's messages", || async {

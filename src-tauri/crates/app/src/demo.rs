@@ -44,6 +44,10 @@ struct DemoConversation {
     language: String,
     mode: Mode,
     events: Vec<DemoEvent>,
+    /// A webhook conversation's replies were posted to its platform (delivered); with a code
+    /// here, the last one failed with it (`gave_up`, …), to show what the console shows then.
+    #[serde(default)]
+    last_reply_failed: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +113,7 @@ pub fn seed(store: &Store, now: Millis) -> Result<SeedReport, ApiError> {
             store.record(id, &Event::ModeChanged { mode: c.mode, at: start }, "demo")?;
             report.events += 1;
         }
+        let mut replies = Vec::new();
         for e in c.events {
             let at = minutes(e.min_ago);
             let event = match (e.message, e.field, e.stage, e.handoff) {
@@ -125,8 +130,32 @@ pub fn seed(store: &Store, now: Millis) -> Result<SeedReport, ApiError> {
                     ));
                 }
             };
+            if let Event::Message { role: role @ (Role::Salesperson | Role::Ai), text, at } = &event
+            {
+                replies.push(crate::deliver::Outgoing {
+                    conversation_id: id,
+                    text: text.clone(),
+                    by: *role,
+                    at: *at,
+                });
+            }
             store.record(id, &event, "demo")?;
             report.events += 1;
+        }
+        if c.channel == Channel::Webhook {
+            let last = replies.len().saturating_sub(1);
+            for (i, reply) in replies.iter().enumerate() {
+                let failed = c.last_reply_failed.as_ref().filter(|_| i == last);
+                store.record_webhook_reply(&closer_store::WebhookReplyRow {
+                    reply_id: reply.reply_id(),
+                    conversation_id: id,
+                    message_at: reply.at,
+                    state: if failed.is_some() { "failed" } else { "delivered" }.into(),
+                    attempts: if failed.is_some() { 6 } else { 1 },
+                    code: failed.cloned(),
+                    updated_at: reply.at + 60_000,
+                })?;
+            }
         }
         report.conversations += 1;
     }
