@@ -128,6 +128,7 @@ fn fetch_distribution(
     let fetch_error =
         |message: String| RegistryError::Download { package: package.requirement(), message };
     // pip downloads into a staging folder, so `downloads` only ever holds complete wheels.
+    remove_abandoned_staging(downloads);
     let staging = downloads.join(format!(".pip-{}", std::process::id()));
     create_dir(&staging)?;
     // pip's messages go to a file beside the staging folder (a pipe left unread could fill and
@@ -400,6 +401,35 @@ pub fn remove_quietly(path: &Path) {
     }
 }
 
+/// Deletes the staging folders and logs (`.pip-<pid>`, `.pip-<pid>.log`) of processes that are
+/// gone (a download interrupted by Ctrl-C or a crash leaves them; their names are never reused).
+/// Where processes cannot be looked up (no `/proc`), nothing is deleted.
+fn remove_abandoned_staging(downloads: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(downloads) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(".pip-") else { continue };
+        let pid = rest.strip_suffix(".log").unwrap_or(rest);
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        match removed {
+            Ok(()) => tracing::info!(path = %path.display(), "removed an abandoned pip download"),
+            Err(e) => tracing::debug!(path = %path.display(), "abandoned pip download kept: {e}"),
+        }
+    }
+}
+
 fn create_dir(path: &Path) -> Result<(), RegistryError> {
     std::fs::create_dir_all(path)
         .map_err(|source| RegistryError::Io { path: path.to_path_buf(), source })
@@ -465,6 +495,24 @@ mod tests {
         )
         .expect_err("cancelled");
         assert!(matches!(err, RegistryError::Cancelled { .. }));
+    }
+
+    #[test]
+    fn abandoned_staging_folders_are_removed_and_live_ones_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let downloads = dir.path();
+        // A pid no process has (above the kernel's pid_max) and this process's own.
+        let gone = downloads.join(".pip-4294967290");
+        std::fs::create_dir(&gone).expect("gone");
+        std::fs::write(gone.join("part.whl"), b"half").expect("part");
+        std::fs::write(downloads.join(".pip-4294967290.log"), b"log").expect("log");
+        let mine = downloads.join(format!(".pip-{}", std::process::id()));
+        std::fs::create_dir(&mine).expect("mine");
+        let wheel = downloads.join("pkg-1.0-py3-none-any.whl");
+        std::fs::write(&wheel, b"whole").expect("wheel");
+        remove_abandoned_staging(downloads);
+        assert!(!gone.exists() && !downloads.join(".pip-4294967290.log").exists());
+        assert!(mine.exists() && wheel.exists(), "a live download and complete wheels stay");
     }
 
     #[test]
