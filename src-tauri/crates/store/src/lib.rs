@@ -3,7 +3,7 @@
 //! audit log, the CRM outbox, and the NLU's manager-added intent examples and trained heads.
 //!
 //! Key decisions: every connection sets `busy_timeout` before switching to WAL and turns foreign
-//! keys on; the schema moves only through numbered migrations (`user_version`); a change and its
+//! keys on, and begins its transactions `IMMEDIATE` (so concurrent writers wait, never fail); the schema moves only through numbered migrations (`user_version`); a change and its
 //! audit row and outbox row are written in one transaction, so a crash loses or half-writes nothing.
 
 mod audit;
@@ -93,6 +93,10 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         let mut conn = Connection::open(&path).map_err(|e| StoreError::classify(&path, e))?;
         configure(&conn).map_err(|e| StoreError::classify(&path, e))?;
+        // Transactions take the write lock when they begin: one that read first and then wrote
+        // after another connection committed would fail at once (SQLITE_BUSY_SNAPSHOT), where
+        // `busy_timeout` cannot help; this way it waits for the lock instead.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         let found: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(|e| StoreError::classify(&path, e))?;

@@ -328,3 +328,30 @@ mod products {
         assert_eq!(all[0].attributes["vcpu"], 2);
     }
 }
+
+/// Two connections to one file (the app and the CRM relay's process, or the CLI beside the app)
+/// writing at once: every write lands, none fails with "database is locked". A transaction that
+/// reads before it writes must take the write lock when it begins — a deferred one whose snapshot
+/// another connection moved past cannot wait for the lock and fails at once (SQLITE_BUSY_SNAPSHOT,
+/// which `busy_timeout` does not retry).
+#[test]
+fn two_connections_writing_at_once_both_succeed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let a = Store::open_in(dir.path()).expect("a");
+    let b = Store::open_in(dir.path()).expect("b");
+    let (ca, cb) = (conversation(&a, "甲"), conversation(&b, "乙"));
+    let write = |store: &Store, id: i64, tag: &str| {
+        for i in 0..300i64 {
+            let event = field("budget", &format!("{tag}{i}"), FieldSource::Salesperson, 10 + i);
+            store.record(id, &event, "test").unwrap_or_else(|e| panic!("{tag} write {i}: {e}"));
+        }
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| write(&a, ca, "a"));
+        s.spawn(|| write(&b, cb, "b"));
+    });
+    for (store, id, last) in [(&a, ca, "a299"), (&b, cb, "b299")] {
+        let state = store.state(id).expect("state");
+        assert_eq!(state.lead.fields.get("budget").map(|v| v.value.as_str()), Some(last));
+    }
+}
