@@ -25,6 +25,9 @@ use crate::limits::Limits;
 use crate::server::Shared;
 use crate::{Accepted, Contact, Inbound, IngestError, Line, ToCustomer};
 
+/// How long a visitor disconnected for flooding has to acknowledge the close.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 const PAGE: &str = include_str!("../assets/chat.html");
 const SCRIPT: &str = include_str!("../assets/chat.js");
 const STYLE: &str = include_str!("../assets/chat.css");
@@ -235,6 +238,17 @@ async fn session(mut socket: WebSocket, shared: Shared, contact: Contact) {
                             send_json(&mut socket, &frame).await;
                             let close = CloseFrame { code: 1008, reason: "too many refused messages".into() };
                             let _ = socket.send(Message::Close(Some(close))).await;
+                            // Wait briefly for the visitor's side of the close, discarding what it
+                            // still sends: dropping the socket with messages unread resets the
+                            // connection, and the visitor could lose the frame above.
+                            let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                                while let Some(Ok(message)) = socket.recv().await {
+                                    if matches!(message, Message::Close(_)) {
+                                        break;
+                                    }
+                                }
+                            })
+                            .await;
                             break;
                         }
                     }
