@@ -22,6 +22,17 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
+    /// A stored message of `conversation_id` as a reply to its customer; `None` for the
+    /// customer's own messages and system lines.
+    pub fn of(conversation_id: i64, message: &closer_dialogue::Message) -> Option<Outgoing> {
+        matches!(message.role, Role::Salesperson | Role::Ai).then(|| Outgoing {
+            conversation_id,
+            text: message.text.clone(),
+            by: message.role,
+            at: message.at,
+        })
+    }
+
     /// The reply's stable id (a platform's idempotency key): the same for the same stored
     /// reply, whoever asks and however often — conversation, time, author and a digest of the
     /// text.

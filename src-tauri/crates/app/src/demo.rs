@@ -130,14 +130,9 @@ pub fn seed(store: &Store, now: Millis) -> Result<SeedReport, ApiError> {
                     ));
                 }
             };
-            if let Event::Message { role: role @ (Role::Salesperson | Role::Ai), text, at } = &event
-            {
-                replies.push(crate::deliver::Outgoing {
-                    conversation_id: id,
-                    text: text.clone(),
-                    by: *role,
-                    at: *at,
-                });
+            if let Event::Message { role, text, at } = &event {
+                let message = closer_dialogue::Message { role: *role, text: text.clone(), at: *at };
+                replies.extend(crate::deliver::Outgoing::of(id, &message));
             }
             store.record(id, &event, "demo")?;
             report.events += 1;

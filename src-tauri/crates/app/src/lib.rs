@@ -503,15 +503,8 @@ impl Api {
                 .messages
                 .into_iter()
                 .map(|m| {
-                    let reply = matches!(m.role, Role::Salesperson | Role::Ai);
-                    let delivery = replies.get(&m.at).filter(|_| reply).and_then(|rows| {
-                        let outgoing = deliver::Outgoing {
-                            conversation_id: id,
-                            text: m.text.clone(),
-                            by: m.role,
-                            at: m.at,
-                        };
-                        let reply_id = outgoing.reply_id();
+                    let delivery = replies.get(&m.at).and_then(|rows| {
+                        let reply_id = deliver::Outgoing::of(id, &m)?.reply_id();
                         rows.iter().find(|r| r.reply_id == reply_id).map(|r| DeliveryView {
                             state: r.state.clone(),
                             code: r.code.clone(),

@@ -195,6 +195,12 @@ impl Ingest {
         }
     }
 
+    /// The queue of the worker that understands `conversation_id`'s messages (conversations are
+    /// sharded over the workers by id).
+    fn queue_for(&self, conversation_id: i64) -> Option<&Mutex<Sender<StoredMessage>>> {
+        self.queues.get(conversation_id.unsigned_abs() as usize % self.queues.len().max(1))
+    }
+
     /// Queues again the customer messages a stop left un-understood (stored, but the process
     /// went away before the NLU read them): the trailing customer messages of channel
     /// conversations, at most [`RESEND_WITHIN_MS`] old, that no reply followed and no turn was
@@ -225,8 +231,7 @@ impl Ingest {
                 })
                 .collect();
             waiting.reverse();
-            let shard = id.unsigned_abs() as usize % self.queues.len().max(1);
-            let Some(queue) = self.queues.get(shard) else { return queued };
+            let Some(queue) = self.queue_for(id) else { return queued };
             let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
             for message in waiting {
                 tracing::info!(conversation_id = id, "understanding a message a stop left unread");
@@ -259,9 +264,9 @@ impl Ingest {
             let found = self.api.store.conversation(id).ok().and_then(|(_, state)| {
                 state
                     .messages
-                    .into_iter()
+                    .iter()
                     .filter(|m| m.at == row.message_at)
-                    .map(|m| Outgoing { conversation_id: id, text: m.text, by: m.role, at: m.at })
+                    .filter_map(|m| Outgoing::of(id, m))
                     .find(|o| o.reply_id() == row.reply_id)
             });
             let Some(outgoing) = found else {
@@ -350,8 +355,7 @@ impl Inbox for Ingest {
         if inbound.text.len() > crate::args::MAX_TEXT_BYTES {
             return Err(IngestError::new("too_large", "the message is too long"));
         }
-        let shard = inbound.conversation_id.unsigned_abs() as usize % self.queues.len().max(1);
-        let Some(queue) = self.queues.get(shard) else {
+        let Some(queue) = self.queue_for(inbound.conversation_id) else {
             return Err(IngestError::new("busy", "the engine is not taking messages"));
         };
         // Stored and queued under one lock: the worker sees a conversation's messages in the

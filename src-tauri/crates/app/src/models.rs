@@ -101,6 +101,13 @@ impl FetchView {
             cancelling: false,
         }
     }
+
+    /// Ends the fetch in `phase` (`done`, `failed`, `cancelled`).
+    fn finish(&mut self, phase: &str) {
+        phase.clone_into(&mut self.phase);
+        self.finished = true;
+        self.cancelling = false;
+    }
 }
 
 fn phase_name(phase: Phase) -> &'static str {
@@ -323,9 +330,7 @@ impl Api {
             Ok(installed) => {
                 tracing::info!(model = id, path = %installed.path.display(), "model fetched");
                 update(&mut |v| {
-                    v.phase = "done".into();
-                    v.finished = true;
-                    v.cancelling = false;
+                    v.finish("done");
                     v.done = v.total.max(v.done);
                 });
                 // A chosen model that could not load for want of this one loads now.
@@ -342,20 +347,14 @@ impl Api {
             }
             Err(closer_llm::LlmError::Cancelled(_)) => {
                 tracing::info!(model = id, "fetch cancelled");
-                update(&mut |v| {
-                    v.phase = "cancelled".into();
-                    v.finished = true;
-                    v.cancelling = false;
-                });
+                update(&mut |v| v.finish("cancelled"));
             }
             Err(e) => {
                 tracing::warn!(model = id, "fetch failed: {e}");
                 let message = e.to_string();
                 update(&mut |v| {
-                    v.phase = "failed".into();
+                    v.finish("failed");
                     v.error = Some(message.clone());
-                    v.finished = true;
-                    v.cancelling = false;
                 });
             }
         }

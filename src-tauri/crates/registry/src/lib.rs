@@ -85,8 +85,7 @@ pub fn download_cancellable(
     downloads: &Path,
     cancel: &AtomicBool,
 ) -> Result<PathBuf, RegistryError> {
-    let python = std::env::var_os(PYTHON_ENV).unwrap_or_else(|| "python3".into());
-    fetch_distribution(package, Distribution::Wheel, downloads, &python, cancel)
+    fetch_distribution(package, Distribution::Wheel, downloads, &python(), cancel)
 }
 
 /// The wheel or sdist of `package` in `downloads`, downloaded with pip unless it is already
@@ -96,8 +95,12 @@ pub fn download_distribution(
     kind: Distribution,
     downloads: &Path,
 ) -> Result<PathBuf, RegistryError> {
-    let python = std::env::var_os(PYTHON_ENV).unwrap_or_else(|| "python3".into());
-    fetch_distribution(package, kind, downloads, &python, &AtomicBool::new(false))
+    fetch_distribution(package, kind, downloads, &python(), &AtomicBool::new(false))
+}
+
+/// The Python that runs pip: [`PYTHON_ENV`], else `python3`.
+fn python() -> std::ffi::OsString {
+    std::env::var_os(PYTHON_ENV).unwrap_or_else(|| "python3".into())
 }
 
 /// How often a running pip is checked for its end or a cancellation.

@@ -15,3 +15,6 @@ CREATE TABLE webhook_replies (
 ) STRICT;
 
 CREATE INDEX webhook_replies_pending ON webhook_replies (updated_at) WHERE state = 'pending';
+
+-- A conversation's replies (the console's view of a conversation; erasing the conversation).
+CREATE INDEX webhook_replies_conversation ON webhook_replies (conversation_id, message_at);
