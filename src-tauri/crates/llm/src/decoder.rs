@@ -9,6 +9,8 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{D, DType, Device, IndexOp, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
+use crate::q8::{self, PackedQ8};
+
 type CResult<T> = candle_core::Result<T>;
 
 /// Hyper-parameters read from the GGUF metadata.
@@ -220,11 +222,21 @@ impl Decoder {
 
         let tensor = |reader: &mut R, name: &str| ct.tensor(reader, name, device);
         let embed_q = Arc::new(tensor(reader, "token_embd.weight")?);
-        let embed = QuantizedEmbedding::new(embed_q.clone(), embedding_length)?;
-        let output = match tensor(reader, "output.weight") {
-            Ok(w) => Linear::new(w, kernels)?,
+        let (embed, output) = match tensor(reader, "output.weight") {
+            Ok(w) => {
+                (QuantizedEmbedding::new(embed_q, embedding_length)?, Linear::new(w, kernels)?)
+            }
             // Tied embeddings (SmolLM2, small Qwens): the table is also the output matrix.
-            Err(_) => Linear::shared(embed_q, kernels)?,
+            Err(_) => {
+                let output = Linear::shared(embed_q.clone(), kernels)?;
+                let embed = match output.packed() {
+                    Some(packed) if packed.dims().1 == embedding_length => {
+                        QuantizedEmbedding::tied(packed.clone())
+                    }
+                    _ => QuantizedEmbedding::new(embed_q, embedding_length)?,
+                };
+                (embed, output)
+            }
         };
         let norm = RmsNorm::from_qtensor(tensor(reader, "output_norm.weight")?, rms_eps)?;
 
@@ -390,6 +402,10 @@ impl Decoder {
 /// Which matrix-vector kernels run the Q8_0 weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernels {
+    /// Closer's own AVX-512 VNNI kernel (`q8`) for every Q8_0 matrix of whole 16-row tiles, at
+    /// its stored size: activations quantized per 32 values as llama.cpp does, so no padding.
+    /// Other matrices as [`Kernels::Vnni`].
+    Packed,
     /// Q8_0 matrices whose inner size is not a multiple of 256 get zero columns up to one, so
     /// candle takes its repacked int8 AVX-512 VNNI / AVX-VNNI kernels for every matrix (it only
     /// has them for inner sizes in whole 256-blocks). The padding costs a little bandwidth and
@@ -400,20 +416,28 @@ pub enum Kernels {
 }
 
 impl Kernels {
-    /// The environment variable that overrides the choice (`vnni` or `stored`).
+    /// The environment variable that overrides the choice (`packed`, `vnni` or `stored`).
     pub const ENV: &'static str = "CLOSER_LLM_KERNELS";
 
     /// Padding costs bandwidth; above this fraction of extra columns the stored form is kept.
     const MAX_PADDING: f64 = 0.20;
 
-    /// `vnni` where candle has VNNI kernels on this CPU, else `stored`; [`Kernels::ENV`] overrides.
+    /// `packed` where the CPU has AVX-512 VNNI, else `vnni` where candle has VNNI kernels on
+    /// this CPU (AVX-VNNI), else `stored`; [`Kernels::ENV`] overrides.
     pub fn detect() -> Self {
         match std::env::var(Self::ENV).as_deref() {
+            Ok("packed") if crate::q8::available() => return Self::Packed,
             Ok("vnni") => return Self::Vnni,
             Ok("stored") => return Self::Stored,
             _ => {}
         }
-        if crate::cpu::has_vnni() { Self::Vnni } else { Self::Stored }
+        if crate::q8::available() {
+            Self::Packed
+        } else if crate::cpu::has_vnni() {
+            Self::Vnni
+        } else {
+            Self::Stored
+        }
     }
 }
 
@@ -423,12 +447,19 @@ const QK8_0: usize = 32;
 /// The inner size candle's repacked kernels need a multiple of.
 const REPACK_BLOCK: usize = 256;
 
-/// A weight matrix, `x · wᵀ`, maybe padded with zero columns (see [`Kernels::Vnni`]).
+/// A weight matrix, `x · wᵀ`: packed for Closer's kernel, or candle's, maybe padded with zero
+/// columns (see [`Kernels`]).
 #[derive(Debug)]
 struct Linear {
-    w: QMatMul,
+    w: Weights,
     /// Zero columns appended to the stored matrix (and to every input).
     pad: usize,
+}
+
+#[derive(Debug)]
+enum Weights {
+    Candle(QMatMul),
+    Packed(Arc<PackedQ8>),
 }
 
 impl Linear {
@@ -437,10 +468,16 @@ impl Linear {
     }
 
     fn shared(w: Arc<QTensor>, kernels: Kernels) -> CResult<Self> {
+        if kernels == Kernels::Packed
+            && let Some(packed) = PackedQ8::pack(&w)?
+        {
+            return Ok(Self { w: Weights::Packed(Arc::new(packed)), pad: 0 });
+        }
         let (n, k) = w.shape().dims2()?;
         let pad = k.next_multiple_of(REPACK_BLOCK) - k;
         let worth = pad as f64 <= Kernels::MAX_PADDING * k as f64;
-        if kernels == Kernels::Vnni && w.dtype() == GgmlDType::Q8_0 && pad > 0 && worth {
+        let vnni = matches!(kernels, Kernels::Vnni | Kernels::Packed);
+        if vnni && w.dtype() == GgmlDType::Q8_0 && pad > 0 && worth {
             // Each row gets whole zero blocks (scale 0, values 0) appended: exact, no
             // re-quantization.
             let block = GgmlDType::Q8_0.type_size();
@@ -458,9 +495,16 @@ impl Linear {
                 vec![n, k + pad],
                 &Device::Cpu,
             )?;
-            return Ok(Self { w: QMatMul::from_qtensor(padded)?, pad });
+            return Ok(Self { w: Weights::Candle(QMatMul::from_qtensor(padded)?), pad });
         }
-        Ok(Self { w: QMatMul::from_arc(w)?, pad: 0 })
+        Ok(Self { w: Weights::Candle(QMatMul::from_arc(w)?), pad: 0 })
+    }
+
+    fn packed(&self) -> Option<&Arc<PackedQ8>> {
+        match &self.w {
+            Weights::Packed(p) => Some(p),
+            Weights::Candle(_) => None,
+        }
     }
 
     fn input(&self, x: &Tensor) -> CResult<Tensor> {
@@ -468,17 +512,31 @@ impl Linear {
     }
 
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        self.w.forward(&self.input(x)?)
+        match &self.w {
+            Weights::Packed(p) => {
+                let [y] = packed_forward([p], x)?;
+                Ok(y)
+            }
+            Weights::Candle(w) => w.forward(&self.input(x)?),
+        }
     }
 
-    /// Several matrices applied to the same input (query / key / value, gate / up): for one
-    /// row, candle's fused kernel quantizes the input once and runs them in one parallel region.
+    /// Several matrices applied to the same input (query / key / value, gate / up): the input is
+    /// quantized once and the matrices run in one parallel region, by Closer's kernel when all
+    /// are packed, else by candle's fused kernel for one row.
     fn forward_shared<const N: usize>(ws: [&Self; N], x: &Tensor) -> CResult<[Tensor; N]> {
+        if let Some(packed) = ws.iter().map(|w| w.packed()).collect::<Option<Vec<_>>>()
+            && packed.iter().all(|p| p.dims().1 == packed[0].dims().1)
+        {
+            let packed: [&Arc<PackedQ8>; N] =
+                packed.try_into().unwrap_or_else(|_| unreachable!("N matrices"));
+            return packed_forward(packed, x);
+        }
         let pad = ws[0].pad;
         let qtensors: Option<Vec<&QTensor>> = ws
             .iter()
             .map(|w| match &w.w {
-                QMatMul::QTensor(t) if w.pad == pad => Some(t.as_ref()),
+                Weights::Candle(QMatMul::QTensor(t)) if w.pad == pad => Some(t.as_ref()),
                 _ => None,
             })
             .collect();
@@ -498,14 +556,41 @@ impl Linear {
     }
 }
 
+/// `x · wᵀ` for packed matrices of one inner size: `x` is `[.., k]` f32, each result `[.., n]`.
+fn packed_forward<const N: usize>(ws: [&Arc<PackedQ8>; N], x: &Tensor) -> CResult<[Tensor; N]> {
+    let mut dims = x.dims().to_vec();
+    let k = ws[0].dims().1;
+    if dims.last() != Some(&k) {
+        candle_core::bail!("input {:?} for a matrix of {k} columns", x.shape());
+    }
+    let m = x.elem_count() / k;
+    let data = x.flatten_all()?.to_vec1::<f32>()?;
+    let refs: Vec<&PackedQ8> = ws.iter().map(|w| w.as_ref()).collect();
+    let outs = q8::matmul(&refs, &data, m);
+    let mut tensors = Vec::with_capacity(N);
+    for (w, out) in ws.iter().zip(outs) {
+        if let Some(last) = dims.last_mut() {
+            *last = w.dims().0;
+        }
+        tensors.push(Tensor::from_vec(out, dims.as_slice(), x.device())?);
+    }
+    Ok(tensors.try_into().unwrap_or_else(|_| unreachable!("N outputs")))
+}
+
 /// The token embedding table kept in its stored (quantized) type; a lookup dequantizes only
-/// the rows it needs, instead of holding the whole table in f32.
+/// the rows it needs, instead of holding the whole table in f32. With tied embeddings and a
+/// packed output matrix the rows are read from that matrix, so the table is held once.
 #[derive(Debug)]
 struct QuantizedEmbedding {
-    table: Arc<QTensor>,
+    table: Table,
     rows: usize,
     dim: usize,
-    row_bytes: usize,
+}
+
+#[derive(Debug)]
+enum Table {
+    Stored { table: Arc<QTensor>, row_bytes: usize },
+    Packed(Arc<PackedQ8>),
 }
 
 impl QuantizedEmbedding {
@@ -516,26 +601,37 @@ impl QuantizedEmbedding {
         }
         let dtype = table.dtype();
         let row_bytes = dim / dtype.block_size() * dtype.type_size();
-        Ok(Self { table, rows, dim, row_bytes })
+        Ok(Self { table: Table::Stored { table, row_bytes }, rows, dim })
+    }
+
+    /// The same table, read from the packed output matrix it is tied to.
+    fn tied(packed: Arc<PackedQ8>) -> Self {
+        let (rows, dim) = packed.dims();
+        Self { table: Table::Packed(packed), rows, dim }
     }
 
     /// `[1, tokens.len(), dim]` f32.
     fn forward(&self, tokens: &[u32]) -> CResult<Tensor> {
-        let data = self.table.data()?;
         let mut out = Vec::with_capacity(tokens.len() * self.dim);
         for &t in tokens {
             let t = t as usize;
             if t >= self.rows {
                 candle_core::bail!("token {t} is outside the vocabulary of {}", self.rows);
             }
-            let raw = &data[t * self.row_bytes..(t + 1) * self.row_bytes];
-            let row = candle_core::quantized::ggml_file::qtensor_from_ggml(
-                self.table.dtype(),
-                raw,
-                vec![self.dim],
-                &Device::Cpu,
-            )?;
-            out.extend(row.dequantize(&Device::Cpu)?.to_vec1::<f32>()?);
+            match &self.table {
+                Table::Stored { table, row_bytes } => {
+                    let data = table.data()?;
+                    let raw = &data[t * row_bytes..(t + 1) * row_bytes];
+                    let row = candle_core::quantized::ggml_file::qtensor_from_ggml(
+                        table.dtype(),
+                        raw,
+                        vec![self.dim],
+                        &Device::Cpu,
+                    )?;
+                    out.extend(row.dequantize(&Device::Cpu)?.to_vec1::<f32>()?);
+                }
+                Table::Packed(packed) => out.extend(packed.row(t)),
+            }
         }
         Tensor::from_vec(out, (1, tokens.len(), self.dim), &Device::Cpu)
     }
@@ -574,10 +670,23 @@ mod tests {
         (first, out)
     }
 
-    /// The default model's Q8_0 matrices (inner size 896) padded for the VNNI kernels compute
-    /// what the stored ones do: the same greedy continuation, logits within quantization noise.
+    /// Logits for the prompt and then for each of `forced` fed in turn.
+    fn forced(d: &Decoder, prompt: &[u32], forced: &[u32]) -> Vec<Vec<f32>> {
+        let mut cache = KvCache::new(d.cfg.n_layer);
+        let mut logits = vec![d.forward(prompt, &mut cache).expect("prefill")];
+        for &t in forced {
+            logits.push(d.forward(&[t], &mut cache).expect("decode"));
+        }
+        logits.iter().map(|l| l.to_vec1::<f32>().expect("logits")).collect()
+    }
+
+    /// The default model's Q8_0 matrices (inner size 896) packed for Closer's kernel, and padded
+    /// for candle's VNNI kernels, compute what the stored ones do. Fed the stored weights' greedy
+    /// continuation token by token, every step's logits stay within quantization noise (a tenth of the largest), and the
+    /// top token is the same wherever the stored weights' choice is clear (a margin over the
+    /// runner-up above 0.5; a near tie may go either way with any rounding).
     #[test]
-    fn padded_matrices_decode_like_the_stored_ones() {
+    fn packed_and_padded_matrices_decode_like_the_stored_ones() {
         let path = crate::catalog::installed_model("qwen2.5-coder-0.5b-instruct")
             .expect("run `closer models fetch qwen2.5-coder-0.5b-instruct`");
         let mut f = std::fs::File::open(&path).expect("open");
@@ -585,22 +694,79 @@ mod tests {
         let load = |f: &mut std::fs::File, kernels| {
             Decoder::from_gguf_with(&ct, f, &Device::Cpu, kernels, &mut |_, _| {}).expect("load")
         };
-        let padded = load(&mut f, Kernels::Vnni);
-        assert!(padded.layers[0].up.pad > 0 && padded.output.pad > 0, "896 columns get padded");
-        assert_eq!(padded.layers[0].down.pad, 0, "4864 columns are whole 256-blocks already");
-        let (a, tokens_a) = greedy(&padded, &(9707..9747).collect::<Vec<u32>>(), 16);
-        drop(padded);
+        let prompt: Vec<u32> = (9707..9747).collect();
         let stored = load(&mut f, Kernels::Stored);
         assert_eq!(stored.layers[0].up.pad, 0);
-        let (b, tokens_b) = greedy(&stored, &(9707..9747).collect::<Vec<u32>>(), 16);
-        assert_eq!(tokens_a, tokens_b);
-        let diff: f32 = (&a - &b)
-            .and_then(|t| t.abs())
-            .and_then(|t| t.max(0))
-            .and_then(|t| t.to_scalar())
-            .expect("diff");
-        let spread: f32 = b.abs().and_then(|t| t.max(0)).and_then(|t| t.to_scalar()).expect("max");
-        assert!(diff < 0.05 * spread, "max |Δlogit| {diff} vs max |logit| {spread}");
+        assert!(stored.layers[0].up.packed().is_none());
+        let (_, continuation) = greedy(&stored, &prompt, 16);
+        let want = forced(&stored, &prompt, &continuation);
+        drop(stored);
+        let argmax = |l: &[f32]| (0..l.len()).max_by(|&a, &b| l[a].total_cmp(&l[b])).unwrap_or(0);
+        let margin = |l: &[f32]| {
+            let top = argmax(l);
+            let second = (0..l.len()).filter(|&i| i != top).map(|i| l[i]).fold(f32::MIN, f32::max);
+            l[top] - second
+        };
+        let clear: Vec<usize> = (0..want.len()).filter(|&i| margin(&want[i]) > 0.5).collect();
+        assert!(clear.len() >= 10, "only {} of 17 steps have a clear top token", clear.len());
+        let mut kernels = vec![Kernels::Vnni];
+        if crate::q8::available() {
+            kernels.push(Kernels::Packed);
+        } else {
+            eprintln!("this CPU has no AVX-512 VNNI: the packed kernel is not compared");
+        }
+        for kernel in kernels {
+            let d = load(&mut f, kernel);
+            match kernel {
+                Kernels::Packed => {
+                    let l = &d.layers[0];
+                    for w in [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &d.output] {
+                        assert!(
+                            w.packed().is_some() && w.pad == 0,
+                            "Q8_0 matrices packed as stored"
+                        );
+                    }
+                    assert!(l.down.packed().is_none(), "Q4_K / Q6_K stay with candle");
+                }
+                _ => {
+                    assert!(d.layers[0].up.pad > 0 && d.output.pad > 0, "896 columns get padded");
+                    assert_eq!(d.layers[0].down.pad, 0, "4864 columns are whole 256-blocks");
+                }
+            }
+            let got = forced(&d, &prompt, &continuation);
+            for (step, (g, w)) in got.iter().zip(&want).enumerate() {
+                let spread = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                let diff = g.iter().zip(w).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+                assert!(diff < 0.1 * spread, "{kernel:?} step {step}: |Δlogit| {diff} of {spread}");
+            }
+            for &step in &clear {
+                assert_eq!(argmax(&got[step]), argmax(&want[step]), "{kernel:?} step {step}");
+            }
+        }
+    }
+
+    /// A tied output matrix (SmolLM2) that is packed also serves the token embeddings: the
+    /// table is held once, and gives the same logits as the stored table.
+    #[test]
+    fn a_tied_packed_table_embeds_like_the_stored_one() {
+        if !crate::q8::available() {
+            eprintln!("skipped: this CPU has no AVX-512 VNNI, and nothing is packed");
+            return;
+        }
+        let path = crate::catalog::installed_model("smollm2-135m-instruct")
+            .expect("run `closer models fetch smollm2-135m-instruct`");
+        let mut f = std::fs::File::open(&path).expect("open");
+        let ct = gguf_file::Content::read(&mut f).expect("read");
+        let d = Decoder::from_gguf_with(&ct, &mut f, &Device::Cpu, Kernels::Packed, &mut |_, _| {})
+            .expect("load");
+        assert!(matches!(d.embed.table, Table::Packed(_)), "the embedding reads the output matrix");
+        let table = Arc::new(ct.tensor(&mut f, "token_embd.weight", &Device::Cpu).expect("table"));
+        let stored = QuantizedEmbedding::new(table, d.embed.dim).expect("stored");
+        let tokens = [0, 1, 15, 16, 17, 2_000, 49_151];
+        let a =
+            d.embed.forward(&tokens).and_then(|t| t.flatten_all()?.to_vec1::<f32>()).expect("a");
+        let b = stored.forward(&tokens).and_then(|t| t.flatten_all()?.to_vec1::<f32>()).expect("b");
+        assert_eq!(a, b);
     }
 
     /// Split on row-group boundaries, a prefix from the cache plus a batch of new tokens gives

@@ -14,6 +14,7 @@ mod decoder;
 mod error;
 pub mod fetch;
 pub mod gguf;
+mod q8;
 pub mod remote;
 pub mod requant;
 mod request;

@@ -1,0 +1,423 @@
+//! Q8_0 weight matrices packed for AVX-512 VNNI, at any inner size that is whole Q8_0 blocks.
+//!
+//! candle's repacked int8 kernels quantize the activations to Q8_K, one scale per 256 values, so
+//! they only take matrices whose inner size is whole 256-value superblocks. Qwen2.5-0.5B's hidden
+//! size is 896 (3.5 superblocks): padding its matrices to 1,024 columns made every decode step
+//! read 12 % more bytes than the file holds, and decode is bound by memory bandwidth. Here the
+//! activations are quantized per 32 values with an f16 scale, as llama.cpp does for its Q8_0
+//! dot products, so every Q8_0 matrix runs as stored: no padding, no second copy.
+//!
+//! Layout: tiles of 16 rows × 32 columns (one Q8_0 block per row),
+//! `[row tile][block][group of 4 columns][row][4 values]`, the values stored `+128` as bytes
+//! (`vpdpbusd` multiplies unsigned bytes by signed ones; the `128 · Σa` it adds is taken off per
+//! block). One 64-byte load is then 4 columns of 16 rows, and one `vpdpbusd` against 4 broadcast
+//! activation bytes gives 16 partial sums. The scales are kept beside as f16 bits,
+//! `[row tile][block][row]`, so the matrix takes exactly the bytes of the file (34 per 32 values).
+//!
+//! The one place in Closer that uses `unsafe` for speed (see the workspace lints): the intrinsics,
+//! called only after the CPU was checked for them, and writes of disjoint output tiles from the
+//! compute threads.
+#![allow(unsafe_code)]
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use half::f16;
+use rayon::prelude::*;
+
+/// Rows per tile: one 512-bit vector of 32-bit sums.
+pub(crate) const ROWS: usize = 16;
+/// Values per Q8_0 block.
+const QK: usize = 32;
+/// Bytes per stored Q8_0 block: an f16 scale and 32 signed bytes.
+const BLOCK_BYTES: usize = 34;
+/// Groups of 4 columns per block: 64-byte lines per tile block.
+const GROUPS: usize = QK / 4;
+/// Activation rows computed against one weight tile while it is in L1 (prefill).
+const MT: usize = 4;
+
+/// One 64-byte line of a tile: 4 columns of 16 rows.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+/// Whether this CPU has what the kernel needs (AVX-512 F/BW and VNNI). `MISTRALRS_FORCE_AVX2=1`
+/// says no, as it does for candle's own int8 kernels.
+pub(crate) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::env::var("MISTRALRS_FORCE_AVX2").as_deref() != Ok("1")
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// A Q8_0 matrix `[n, k]` packed for [`matmul`]: `y = x · wᵀ`.
+pub(crate) struct PackedQ8 {
+    n: usize,
+    k: usize,
+    qs: Vec<Line>,
+    d: Vec<u16>,
+}
+
+impl std::fmt::Debug for PackedQ8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackedQ8").field("n", &self.n).field("k", &self.k).finish_non_exhaustive()
+    }
+}
+
+impl PackedQ8 {
+    /// Packs `w` if it is a Q8_0 matrix of whole tiles and this CPU runs the kernel; `None`
+    /// leaves it to candle.
+    pub(crate) fn pack(w: &QTensor) -> candle_core::Result<Option<Self>> {
+        if w.dtype() != GgmlDType::Q8_0 || !available() {
+            return Ok(None);
+        }
+        let (n, k) = w.shape().dims2()?;
+        if n == 0 || k == 0 || !n.is_multiple_of(ROWS) || !k.is_multiple_of(QK) {
+            return Ok(None);
+        }
+        Ok(Some(Self::from_blocks(&w.data()?, n, k)))
+    }
+
+    /// From the stored Q8_0 blocks, row after row.
+    fn from_blocks(data: &[u8], n: usize, k: usize) -> Self {
+        let kb = k / QK;
+        debug_assert_eq!(data.len(), n * kb * BLOCK_BYTES);
+        let mut qs = vec![Line([0; 64]); n / ROWS * kb * GROUPS];
+        let mut d = vec![0u16; n * kb];
+        let tile_rows = data.par_chunks_exact(ROWS * kb * BLOCK_BYTES);
+        qs.par_chunks_exact_mut(kb * GROUPS)
+            .zip(d.par_chunks_exact_mut(kb * ROWS))
+            .zip(tile_rows)
+            .for_each(|((qs, d), rows)| {
+                for (r, row) in rows.chunks_exact(kb * BLOCK_BYTES).enumerate() {
+                    for (b, block) in row.chunks_exact(BLOCK_BYTES).enumerate() {
+                        d[b * ROWS + r] = u16::from_le_bytes([block[0], block[1]]);
+                        for g in 0..GROUPS {
+                            let line = &mut qs[b * GROUPS + g].0[r * 4..r * 4 + 4];
+                            for (j, v) in line.iter_mut().enumerate() {
+                                *v = (block[2 + g * 4 + j] as i8 as i16 + 128) as u8;
+                            }
+                        }
+                    }
+                }
+            });
+        Self { n, k, qs, d }
+    }
+
+    /// `(rows, columns)`.
+    pub(crate) fn dims(&self) -> (usize, usize) {
+        (self.n, self.k)
+    }
+
+    fn blocks(&self) -> usize {
+        self.k / QK
+    }
+
+    /// Row `r`, dequantized (a lookup in a token embedding table that is also the output matrix).
+    pub(crate) fn row(&self, r: usize) -> Vec<f32> {
+        let (kb, t, rr) = (self.blocks(), r / ROWS, r % ROWS);
+        let mut out = Vec::with_capacity(self.k);
+        for b in 0..kb {
+            let d = f16::from_bits(self.d[(t * kb + b) * ROWS + rr]).to_f32();
+            for g in 0..GROUPS {
+                let line = &self.qs[(t * kb + b) * GROUPS + g].0;
+                out.extend(line[rr * 4..rr * 4 + 4].iter().map(|&q| d * (q as i16 - 128) as f32));
+            }
+        }
+        out
+    }
+}
+
+/// One block of 32 activations quantized like llama.cpp's `quantize_row_q8_0`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct ABlock {
+    qs: [i8; QK],
+    /// The scale, rounded through f16 as the stored block keeps it.
+    d: f32,
+    /// `128 · Σ qs`: what the `+128` of the weights adds to a block's integer sum.
+    corr: f32,
+}
+
+const ZERO_BLOCK: ABlock = ABlock { qs: [0; QK], d: 0.0, corr: 0.0 };
+
+fn quantize_block(x: &[f32], out: &mut ABlock) {
+    let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let d = amax / 127.0;
+    let id = if d == 0.0 { 0.0 } else { 1.0 / d };
+    let mut sum = 0i32;
+    for (q, v) in out.qs.iter_mut().zip(x) {
+        *q = (v * id).round() as i8;
+        sum += i32::from(*q);
+    }
+    out.d = f16::from_f32(d).to_f32();
+    out.corr = 128.0 * sum as f32;
+}
+
+/// `m` rows of `k` values, quantized; rows in parallel when there are several.
+fn quantize(x: &[f32], m: usize, k: usize) -> Vec<ABlock> {
+    let kb = k / QK;
+    let mut out = vec![ZERO_BLOCK; m * kb];
+    let row = |(blocks, x): (&mut [ABlock], &[f32])| {
+        for (b, x) in blocks.iter_mut().zip(x.chunks_exact(QK)) {
+            quantize_block(x, b);
+        }
+    };
+    if m == 1 {
+        row((&mut out, x));
+    } else {
+        out.par_chunks_exact_mut(kb).zip(x.par_chunks_exact(k)).for_each(row);
+    }
+    out
+}
+
+/// A raw output pointer shared by the compute threads, each writing its own tiles.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+// SAFETY: every unit of work writes a distinct set of output elements (its row tile of its rows),
+// and the buffers outlive the parallel region, which returns only when every unit is done.
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+/// `x · wᵀ` for each of `ws` (same inner size `k`), `x` being `m` rows of `k` values: one
+/// quantization of `x` and one parallel region for all of them (query / key / value, gate / up).
+/// Each result is `m` rows of that matrix's `n` values.
+///
+/// # Panics
+/// If `ws` is empty, the inner sizes differ or `x` is not `m · k` values: the decoder's shapes.
+pub(crate) fn matmul(ws: &[&PackedQ8], x: &[f32], m: usize) -> Vec<Vec<f32>> {
+    let k = ws[0].k;
+    assert!(ws.iter().all(|w| w.k == k), "matrices of one product share their inner size");
+    assert_eq!(x.len(), m * k, "{m} rows of {k} values");
+    let kb = k / QK;
+    let acts = quantize(x, m, k);
+    let mut outs: Vec<Vec<f32>> = ws.iter().map(|w| vec![0.0; m * w.n]).collect();
+    let ptrs: Vec<Out> = outs.iter_mut().map(|o| Out(o.as_mut_ptr())).collect();
+    let m_units = m.div_ceil(MT);
+    // Unit `u` of matrix `i`, for `starts[i] <= u < starts[i + 1]`: its row tile `u / m_units`
+    // against activation rows from `(u % m_units) · MT`. Consecutive units share a tile, so
+    // prefill reads it from L1 for every group of rows.
+    let mut starts = Vec::with_capacity(ws.len() + 1);
+    let mut total = 0;
+    for w in ws {
+        starts.push(total);
+        total += w.n / ROWS * m_units;
+    }
+    starts.push(total);
+    let acts = &acts;
+    candle_core::utils::barrier_pool().execute_chunked(total, |range| {
+        for u in range {
+            let i = starts.partition_point(|&s| s <= u) - 1;
+            let (w, out, local) = (ws[i], ptrs[i], u - starts[i]);
+            let (t, m0) = (local / m_units, local % m_units * MT);
+            let mt = MT.min(m - m0);
+            let rows: [&[ABlock]; MT] =
+                std::array::from_fn(|j| &acts[(m0 + j.min(mt - 1)) * kb..][..kb]);
+            let mut tile = [[0.0f32; ROWS]; MT];
+            // SAFETY: `PackedQ8::pack` only exists where `available()` holds.
+            unsafe {
+                match mt {
+                    1 => kernel::tile::<1>(w, t, &rows, &mut tile),
+                    2 => kernel::tile::<2>(w, t, &rows, &mut tile),
+                    3 => kernel::tile::<3>(w, t, &rows, &mut tile),
+                    _ => kernel::tile::<4>(w, t, &rows, &mut tile),
+                }
+            }
+            for (j, values) in tile.iter().take(mt).enumerate() {
+                // SAFETY: row `m0 + j` < m, columns `t·16..t·16+16` <= n of a buffer of `m · n`;
+                // no other unit writes them (see `Out`).
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        values.as_ptr(),
+                        out.0.add((m0 + j) * w.n + t * ROWS),
+                        ROWS,
+                    );
+                }
+            }
+        }
+    });
+    outs
+}
+
+#[cfg(target_arch = "x86_64")]
+mod kernel {
+    use super::{ABlock, GROUPS, MT, PackedQ8, ROWS};
+    use core::arch::x86_64::*;
+
+    #[inline(always)]
+    unsafe fn bcast4(qs: &[i8; 32], g: usize) -> __m512i {
+        // SAFETY (caller): g < 8, so the 4 bytes are inside the block.
+        unsafe { _mm512_set1_epi32(std::ptr::read_unaligned(qs.as_ptr().add(g * 4) as *const i32)) }
+    }
+
+    /// Row tile `t` of `w` against the first `N` of `rows` (quantized activation rows), into
+    /// `out[..N]`. Blocks go two at a time with separate integer sums, so two `vpdpbusd` chains
+    /// run side by side even for one row (decode).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F, BW and VNNI ([`super::available`]); `t` < `w.n / 16`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn tile<const N: usize>(
+        w: &PackedQ8,
+        t: usize,
+        rows: &[&[ABlock]; MT],
+        out: &mut [[f32; ROWS]; MT],
+    ) {
+        let kb = w.blocks();
+        let lines = &w.qs[t * kb * GROUPS..(t + 1) * kb * GROUPS];
+        let scales = &w.d[t * kb * ROWS..(t + 1) * kb * ROWS];
+        let mut acc = [_mm512_setzero_ps(); N];
+        let mut b = 0;
+        // SAFETY: every load is within `lines` / `scales` (64-byte aligned lines, 16 scales per
+        // block), every activation read within a block; the features are the caller's promise.
+        unsafe {
+            while b + 2 <= kb {
+                let mut ia = [_mm512_setzero_si512(); N];
+                let mut ib = [_mm512_setzero_si512(); N];
+                for g in 0..GROUPS {
+                    let wa = _mm512_load_si512(lines[b * GROUPS + g].0.as_ptr() as *const _);
+                    let wb = _mm512_load_si512(lines[(b + 1) * GROUPS + g].0.as_ptr() as *const _);
+                    for j in 0..N {
+                        ia[j] = _mm512_dpbusd_epi32(ia[j], wa, bcast4(&rows[j][b].qs, g));
+                        ib[j] = _mm512_dpbusd_epi32(ib[j], wb, bcast4(&rows[j][b + 1].qs, g));
+                    }
+                }
+                let da =
+                    _mm512_cvtph_ps(_mm256_loadu_si256(scales[b * ROWS..].as_ptr() as *const _));
+                let db = _mm512_cvtph_ps(_mm256_loadu_si256(
+                    scales[(b + 1) * ROWS..].as_ptr() as *const _
+                ));
+                for j in 0..N {
+                    let (x, y) = (&rows[j][b], &rows[j][b + 1]);
+                    let fa = _mm512_sub_ps(_mm512_cvtepi32_ps(ia[j]), _mm512_set1_ps(x.corr));
+                    acc[j] = _mm512_fmadd_ps(fa, _mm512_mul_ps(da, _mm512_set1_ps(x.d)), acc[j]);
+                    let fb = _mm512_sub_ps(_mm512_cvtepi32_ps(ib[j]), _mm512_set1_ps(y.corr));
+                    acc[j] = _mm512_fmadd_ps(fb, _mm512_mul_ps(db, _mm512_set1_ps(y.d)), acc[j]);
+                }
+                b += 2;
+            }
+            if b < kb {
+                let mut ia = [_mm512_setzero_si512(); N];
+                for g in 0..GROUPS {
+                    let wa = _mm512_load_si512(lines[b * GROUPS + g].0.as_ptr() as *const _);
+                    for j in 0..N {
+                        ia[j] = _mm512_dpbusd_epi32(ia[j], wa, bcast4(&rows[j][b].qs, g));
+                    }
+                }
+                let da =
+                    _mm512_cvtph_ps(_mm256_loadu_si256(scales[b * ROWS..].as_ptr() as *const _));
+                for j in 0..N {
+                    let x = &rows[j][b];
+                    let fa = _mm512_sub_ps(_mm512_cvtepi32_ps(ia[j]), _mm512_set1_ps(x.corr));
+                    acc[j] = _mm512_fmadd_ps(fa, _mm512_mul_ps(da, _mm512_set1_ps(x.d)), acc[j]);
+                }
+            }
+            for j in 0..N {
+                _mm512_storeu_ps(out[j].as_mut_ptr(), acc[j]);
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod kernel {
+    use super::{ABlock, MT, PackedQ8, ROWS};
+
+    /// Never called: [`super::available`] is false off x86-64, so nothing is packed.
+    pub(super) unsafe fn tile<const N: usize>(
+        _: &PackedQ8,
+        _: usize,
+        _: &[&[ABlock]; MT],
+        _: &mut [[f32; ROWS]; MT],
+    ) {
+        unreachable!("packed Q8_0 matrices exist only on x86-64 with AVX-512 VNNI")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Tensor};
+
+    /// A random Q8_0 matrix through candle's own quantizer, and its dequantized values.
+    fn matrix(n: usize, k: usize, seed: u64) -> (QTensor, Vec<f32>) {
+        let mut state = seed;
+        let values: Vec<f32> = (0..n * k)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 33) as f32 / (1u64 << 31) as f32 - 0.5) * 2.0
+            })
+            .collect();
+        let t = Tensor::from_vec(values, (n, k), &Device::Cpu).expect("tensor");
+        let q = QTensor::quantize(&t, GgmlDType::Q8_0).expect("quantize");
+        let dq = q.dequantize(&Device::Cpu).expect("dequantize");
+        (q, dq.flatten_all().and_then(|t| t.to_vec1()).expect("values"))
+    }
+
+    fn reference(w: &[f32], n: usize, k: usize, x: &[f32], m: usize) -> Vec<f32> {
+        let mut y = vec![0.0; m * n];
+        for i in 0..m {
+            for r in 0..n {
+                y[i * n + r] = (0..k).map(|c| x[i * k + c] * w[r * k + c]).sum();
+            }
+        }
+        y
+    }
+
+    /// Against an f32 product with the dequantized weights, for decode (one row), every tail of
+    /// the row groups, an odd number of blocks, and two matrices in one region; only the
+    /// activations' 8-bit rounding separates them.
+    #[test]
+    fn products_match_the_dequantized_weights() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512 VNNI, and nothing is packed");
+            return;
+        }
+        for (n, k, m) in [(32, 896, 1), (48, 576, 5), (16, 96, 7), (64, 4864, 2), (16, 32, 3)] {
+            let (qa, wa) = matrix(n, k, n as u64 * 31 + k as u64);
+            let (qb, wb) = matrix(2 * n, k, 7);
+            let pa = PackedQ8::pack(&qa).expect("pack").expect("packable");
+            let pb = PackedQ8::pack(&qb).expect("pack").expect("packable");
+            let (_, x) = matrix(m, k, 99);
+            let got = matmul(&[&pa, &pb], &x, m);
+            for (got, want) in
+                got.iter().zip([reference(&wa, n, k, &x, m), reference(&wb, 2 * n, k, &x, m)])
+            {
+                assert_eq!(got.len(), want.len());
+                let scale = want.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+                let worst = got.iter().zip(&want).fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
+                assert!(worst < 0.02 * scale, "{n}×{k}, {m} rows: off by {worst} (max {scale})");
+            }
+        }
+    }
+
+    /// A row read back from the packed form is the stored row.
+    #[test]
+    fn rows_read_back_as_stored() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512 VNNI, and nothing is packed");
+            return;
+        }
+        let (q, w) = matrix(48, 160, 3);
+        let p = PackedQ8::pack(&q).expect("pack").expect("packable");
+        assert_eq!(p.dims(), (48, 160));
+        for r in [0, 15, 16, 47] {
+            assert_eq!(p.row(r), w[r * 160..(r + 1) * 160]);
+        }
+    }
+
+    /// Only Q8_0 matrices of whole tiles are packed.
+    #[test]
+    fn other_shapes_and_types_stay_with_candle() {
+        let (q, _) = matrix(24, 64, 1);
+        assert!(PackedQ8::pack(&q).expect("pack").is_none(), "24 rows are not whole tiles");
+        let t = Tensor::zeros((32, 256), candle_core::DType::F32, &Device::Cpu).expect("zeros");
+        let q4 = QTensor::quantize(&t, GgmlDType::Q4K).expect("quantize");
+        assert!(PackedQ8::pack(&q4).expect("pack").is_none(), "Q4_K stays with candle");
+    }
+}
