@@ -78,7 +78,12 @@ pub fn describe() -> String {
     );
     #[cfg(not(target_arch = "x86_64"))]
     let cpu = String::from("non-x86");
-    format!("{built}; CPU {cpu}; {} threads", candle_core::utils::get_num_threads())
+    let q8_0 = match crate::decoder::Kernels::detect() {
+        crate::decoder::Kernels::Packed => "Q8_0 by Closer's AVX-512 VNNI kernel",
+        crate::decoder::Kernels::Vnni => "Q8_0 padded for candle's VNNI kernels",
+        crate::decoder::Kernels::Stored => "Q8_0 by candle's kernels as stored",
+    };
+    format!("{built}; {q8_0}; CPU {cpu}; {} threads", candle_core::utils::get_num_threads())
 }
 
 #[cfg(test)]

@@ -133,7 +133,7 @@ impl PackedQ8 {
     }
 }
 
-/// One block of 32 activations quantized like llama.cpp's `quantize_row_q8_0`.
+/// One block of 32 activations, quantized as llama.cpp quantizes them for its Q8_0 products.
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct ABlock {
@@ -146,13 +146,15 @@ struct ABlock {
 
 const ZERO_BLOCK: ABlock = ABlock { qs: [0; QK], d: 0.0, corr: 0.0 };
 
+/// As llama.cpp's x86 `quantize_row_q8_0` does it: `127 / max |x|` as the multiplier, rounding
+/// half to even, so the two runtimes feed their dot products the same bytes.
 fn quantize_block(x: &[f32], out: &mut ABlock) {
     let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let d = amax / 127.0;
-    let id = if d == 0.0 { 0.0 } else { 1.0 / d };
+    let id = if amax == 0.0 { 0.0 } else { 127.0 / amax };
     let mut sum = 0i32;
     for (q, v) in out.qs.iter_mut().zip(x) {
-        *q = (v * id).round() as i8;
+        *q = (v * id).round_ties_even() as i8;
         sum += i32::from(*q);
     }
     out.d = f16::from_f32(d).to_f32();
