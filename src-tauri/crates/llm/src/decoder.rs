@@ -95,6 +95,114 @@ impl KvCache {
     }
 }
 
+impl KvCache {
+    /// Writes one position's keys and values (`[kv_heads · head_dim]` each) of one layer.
+    fn write_one(
+        &mut self,
+        layer: usize,
+        pos: usize,
+        k: &[f32],
+        v: &[f32],
+        (heads, d): (usize, usize),
+    ) -> CResult<()> {
+        debug_assert!(pos < self.capacity, "reserve before write");
+        let slot = &mut self.layers[layer];
+        if slot.is_none() {
+            let zeros = || Tensor::zeros((1, heads, self.capacity, d), DType::F32, &Device::Cpu);
+            *slot = Some((zeros()?, zeros()?));
+        }
+        let Some((ck, cv)) = slot.as_ref() else { unreachable!("just filled") };
+        ck.slice_set(&Tensor::from_slice(k, (1, heads, 1, d), &Device::Cpu)?, 2, pos)?;
+        cv.slice_set(&Tensor::from_slice(v, (1, heads, 1, d), &Device::Cpu)?, 2, pos)?;
+        Ok(())
+    }
+
+    /// Attention of one position's queries (`[heads · head_dim]`) over the first `len`
+    /// positions of one layer, into `y` (`[heads · head_dim]`). The query heads that share a
+    /// key/value head read the same rows.
+    fn attend(
+        &self,
+        layer: usize,
+        len: usize,
+        q: &[f32],
+        (n_head, n_kv, d): (usize, usize, usize),
+        y: &mut [f32],
+    ) -> CResult<()> {
+        let Some((ck, cv)) = self.layers[layer].as_ref() else {
+            candle_core::bail!("layer {layer} has no keys yet");
+        };
+        let (k_store, k_layout) = ck.storage_and_layout();
+        let (v_store, v_layout) = cv.storage_and_layout();
+        let (candle_core::Storage::Cpu(k_cpu), candle_core::Storage::Cpu(v_cpu)) =
+            (&*k_store, &*v_store)
+        else {
+            candle_core::bail!("the KV cache lives on the CPU");
+        };
+        let (Some((k0, _)), Some((v0, _))) =
+            (k_layout.contiguous_offsets(), v_layout.contiguous_offsets())
+        else {
+            candle_core::bail!("the KV cache buffers are contiguous");
+        };
+        let (keys, values) = (&k_cpu.as_slice::<f32>()?[k0..], &v_cpu.as_slice::<f32>()?[v0..]);
+        let (n_rep, capacity, scale) = (n_head / n_kv, self.capacity, 1.0 / (d as f32).sqrt());
+        q8::par_chunks_mut(y, d, |h, out| {
+            let g = h / n_rep;
+            let (keys, values) =
+                (&keys[g * capacity * d..][..len * d], &values[g * capacity * d..][..len * d]);
+            let q = &q[h * d..(h + 1) * d];
+            let mut scores: Vec<f32> = keys.chunks_exact(d).map(|k| dot(q, k) * scale).collect();
+            let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+            let mut sum = 0.0;
+            for s in &mut scores {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            out.fill(0.0);
+            for (s, v) in scores.iter().zip(values.chunks_exact(d)) {
+                let w = s / sum;
+                for (o, v) in out.iter_mut().zip(v) {
+                    *o += w * v;
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+/// `a · b`, in 16 lanes so it vectorizes.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    let mut acc = [0.0f32; 16];
+    for (x, y) in ca.zip(cb) {
+        for i in 0..16 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `x += y`.
+fn add(x: &mut [f32], y: &[f32]) {
+    for (x, y) in x.iter_mut().zip(y) {
+        *x += y;
+    }
+}
+
+/// Rotary embedding of one position, in place, for each head of `x` (`cos`/`sin`: `head_dim / 2`
+/// values of that position); NeoX style rotates halves, the other style adjacent pairs.
+fn rope_one(x: &mut [f32], d: usize, cos: &[f32], sin: &[f32], neox: bool) {
+    let half = d / 2;
+    for head in x.chunks_exact_mut(d) {
+        for i in 0..half {
+            let (a, b) = if neox { (i, i + half) } else { (2 * i, 2 * i + 1) };
+            let (x1, x2) = (head[a], head[b]);
+            head[a] = x1 * cos[i] - x2 * sin[i];
+            head[b] = x1 * sin[i] + x2 * cos[i];
+        }
+    }
+}
+
 /// A buffer of `capacity` positions holding the first `len` of `t`.
 fn regrow(t: &Tensor, len: usize, capacity: usize) -> CResult<Tensor> {
     let (b, heads, _, d) = t.dims4()?;
@@ -133,16 +241,53 @@ struct Layer {
     wk: Linear,
     wv: Linear,
     wo: Linear,
-    bq: Option<Tensor>,
-    bk: Option<Tensor>,
-    bv: Option<Tensor>,
-    q_norm: Option<RmsNorm>,
-    k_norm: Option<RmsNorm>,
-    attn_norm: RmsNorm,
-    ffn_norm: RmsNorm,
+    bq: Option<Bias>,
+    bk: Option<Bias>,
+    bv: Option<Bias>,
+    q_norm: Option<Norm>,
+    k_norm: Option<Norm>,
+    attn_norm: Norm,
+    ffn_norm: Norm,
     gate: Linear,
     up: Linear,
     down: Linear,
+}
+
+/// An RMS norm: candle's for whole tensors, and its weights for [`Decoder::step`].
+#[derive(Debug)]
+struct Norm {
+    candle: RmsNorm,
+    w: Vec<f32>,
+    eps: f32,
+}
+
+impl Norm {
+    fn new(w: QTensor, eps: f64) -> CResult<Self> {
+        let weights = w.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1()?;
+        Ok(Self { candle: RmsNorm::from_qtensor(w, eps)?, w: weights, eps: eps as f32 })
+    }
+
+    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        self.candle.forward(x)
+    }
+
+    /// `x` normalized in place, in pieces of the weights' length (one per head for q/k norms).
+    fn apply(&self, x: &mut [f32]) {
+        for x in x.chunks_exact_mut(self.w.len()) {
+            let mean = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+            let r = 1.0 / (mean + self.eps).sqrt();
+            for (v, w) in x.iter_mut().zip(&self.w) {
+                *v = *v * r * w;
+            }
+        }
+    }
+}
+
+/// A bias: the tensor for whole batches, its values for [`Decoder::step`].
+#[derive(Debug)]
+struct Bias {
+    t: Tensor,
+    v: Vec<f32>,
 }
 
 /// The weights of a loaded model; immutable once loaded.
@@ -151,7 +296,7 @@ pub(crate) struct Decoder {
     pub cfg: DecoderConfig,
     embed: QuantizedEmbedding,
     layers: Vec<Layer>,
-    norm: RmsNorm,
+    norm: Norm,
     output: Linear,
     cos: Tensor,
     sin: Tensor,
@@ -238,7 +383,7 @@ impl Decoder {
                 (embed, output)
             }
         };
-        let norm = RmsNorm::from_qtensor(tensor(reader, "output_norm.weight")?, rms_eps)?;
+        let norm = Norm::new(tensor(reader, "output_norm.weight")?, rms_eps)?;
 
         let mut layers = Vec::with_capacity(n_layer);
         for i in 0..n_layer {
@@ -246,18 +391,21 @@ impl Decoder {
             let q = |reader: &mut R, n: &str| -> CResult<Linear> {
                 Linear::new(tensor(reader, &format!("{p}.{n}.weight"))?, kernels)
             };
-            let bias = |reader: &mut R, n: &str| -> CResult<Option<Tensor>> {
+            let bias = |reader: &mut R, n: &str| -> CResult<Option<Bias>> {
                 match tensor(reader, &format!("{p}.{n}.bias")) {
-                    Ok(t) => Ok(Some(t.dequantize(device)?)),
+                    Ok(t) => {
+                        let t = t.dequantize(device)?;
+                        Ok(Some(Bias { v: t.to_vec1()?, t }))
+                    }
                     Err(_) => Ok(None),
                 }
             };
-            let norm = |reader: &mut R, n: &str| -> CResult<RmsNorm> {
-                RmsNorm::from_qtensor(tensor(reader, &format!("{p}.{n}.weight"))?, rms_eps)
+            let norm = |reader: &mut R, n: &str| -> CResult<Norm> {
+                Norm::new(tensor(reader, &format!("{p}.{n}.weight"))?, rms_eps)
             };
-            let optional_norm = |reader: &mut R, n: &str| -> CResult<Option<RmsNorm>> {
+            let optional_norm = |reader: &mut R, n: &str| -> CResult<Option<Norm>> {
                 match tensor(reader, &format!("{p}.{n}.weight")) {
-                    Ok(t) => Ok(Some(RmsNorm::from_qtensor(t, rms_eps)?)),
+                    Ok(t) => Ok(Some(Norm::new(t, rms_eps)?)),
                     Err(_) => Ok(None),
                 }
             };
@@ -327,6 +475,61 @@ impl Decoder {
         logits.squeeze(0)?.to_dtype(DType::F32)
     }
 
+    /// One decode step: appends `token` to `cache` and returns the logits after it (f32,
+    /// `[vocab]`). The same computation as `forward(&[token], cache)`, done on plain vectors:
+    /// for one position, candle's per-operation cost (a new tensor, a dispatch, for each of some
+    /// twenty small operations a layer) took more than a quarter of a decode step. The matrices
+    /// still go through their kernels; attention runs one head per unit on the compute threads.
+    pub(crate) fn step(&self, token: u32, cache: &mut KvCache) -> CResult<Tensor> {
+        let pos = cache.len;
+        if pos + 1 > self.cfg.context_length {
+            candle_core::bail!(
+                "{} tokens exceed the context of {}",
+                pos + 1,
+                self.cfg.context_length
+            );
+        }
+        let (n_head, n_kv, d) = (self.cfg.n_head, self.cfg.n_kv_head, self.cfg.head_dim);
+        let cos = self.cos.i(pos)?.to_vec1::<f32>()?;
+        let sin = self.sin.i(pos)?.to_vec1::<f32>()?;
+        let mut x = self.embed.forward(&[token])?.flatten_all()?.to_vec1::<f32>()?;
+        cache.reserve(pos + 1, self.cfg.context_length)?;
+        let mut y = vec![0.0f32; n_head * d];
+        for (i, l) in self.layers.iter().enumerate() {
+            let mut h = x.clone();
+            l.attn_norm.apply(&mut h);
+            let [mut q, mut k, mut v] = Linear::forward_vec([&l.wq, &l.wk, &l.wv], &h)?;
+            for (t, bias) in [(&mut q, &l.bq), (&mut k, &l.bk), (&mut v, &l.bv)] {
+                if let Some(bias) = bias {
+                    add(t, &bias.v);
+                }
+            }
+            if let Some(norm) = &l.q_norm {
+                norm.apply(&mut q);
+            }
+            if let Some(norm) = &l.k_norm {
+                norm.apply(&mut k);
+            }
+            rope_one(&mut q, d, &cos, &sin, self.cfg.rope_neox);
+            rope_one(&mut k, d, &cos, &sin, self.cfg.rope_neox);
+            cache.write_one(i, pos, &k, &v, (n_kv, d))?;
+            cache.attend(i, pos + 1, &q, (n_head, n_kv, d), &mut y)?;
+            add(&mut x, &l.wo.forward_one(&y)?);
+            let mut h = x.clone();
+            l.ffn_norm.apply(&mut h);
+            let [mut gate, up] = Linear::forward_vec([&l.gate, &l.up], &h)?;
+            for (g, u) in gate.iter_mut().zip(&up) {
+                *g = *g / (1.0 + (-*g).exp()) * u;
+            }
+            add(&mut x, &l.down.forward_one(&gate)?);
+        }
+        cache.len = pos + 1;
+        self.norm.apply(&mut x);
+        let logits = self.output.forward_one(&x)?;
+        let n = logits.len();
+        Tensor::from_vec(logits, n, &self.device)
+    }
+
     fn layer_forward(
         &self,
         l: &Layer,
@@ -340,9 +543,9 @@ impl Decoder {
         let (n_head, n_kv, d) = (self.cfg.n_head, self.cfg.n_kv_head, self.cfg.head_dim);
         let h = l.attn_norm.forward(x)?;
         let [q, k, v] = Linear::forward_shared([&l.wq, &l.wk, &l.wv], &h)?;
-        let project = |t: Tensor, bias: &Option<Tensor>, heads: usize| -> CResult<Tensor> {
+        let project = |t: Tensor, bias: &Option<Bias>, heads: usize| -> CResult<Tensor> {
             let t = match bias {
-                Some(bias) => t.broadcast_add(bias)?,
+                Some(bias) => t.broadcast_add(&bias.t)?,
                 None => t,
             };
             t.reshape((b, seq, heads, d))?.transpose(1, 2)?.contiguous()
@@ -556,6 +759,32 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// `x · wᵀ` for one row.
+    fn forward_one(&self, x: &[f32]) -> CResult<Vec<f32>> {
+        let [y] = Self::forward_vec([self], x)?;
+        Ok(y)
+    }
+
+    /// [`Linear::forward_shared`] for one row given as values.
+    fn forward_vec<const N: usize>(ws: [&Self; N], x: &[f32]) -> CResult<[Vec<f32>; N]> {
+        if let Some(packed) = ws.iter().map(|w| w.packed()).collect::<Option<Vec<_>>>()
+            && packed.iter().all(|p| p.dims().1 == x.len())
+        {
+            let refs: Vec<&PackedQ8> = packed.iter().map(|p| p.as_ref()).collect();
+            let outs = q8::matmul(&refs, x, 1);
+            return Ok(outs.try_into().unwrap_or_else(|_| unreachable!("N outputs")));
+        }
+        let t = Tensor::from_slice(x, (1, 1, x.len()), &Device::Cpu)?;
+        let outs = Self::forward_shared(ws, &t)?;
+        let mut vecs = Vec::with_capacity(N);
+        for o in outs {
+            vecs.push(o.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Ok(vecs.try_into().unwrap_or_else(|_| unreachable!("N outputs")))
+    }
+}
+
 /// `x · wᵀ` for packed matrices of one inner size: `x` is `[.., k]` f32, each result `[.., n]`.
 fn packed_forward<const N: usize>(ws: [&Arc<PackedQ8>; N], x: &Tensor) -> CResult<[Tensor; N]> {
     let mut dims = x.dims().to_vec();
@@ -741,6 +970,137 @@ mod tests {
             }
             for &step in &clear {
                 assert_eq!(argmax(&got[step]), argmax(&want[step]), "{kernel:?} step {step}");
+            }
+        }
+    }
+
+    /// A decode step on plain vectors computes what a one-token forward pass does, on both
+    /// models (Qwen: rotated halves, query/key biases, grouped heads; SmolLM2: llama's adjacent
+    /// pairs), each step from the same cache as the pass it is compared with. Not to the bit:
+    /// attention sums run in another order, and an activation a rounding apart can land on the
+    /// other side of an 8-bit step in the next product (a one-token pass and a batch differ as
+    /// much). So logits within a tenth of the largest (a wrong rotation or head would be off by
+    /// the whole scale), the same top token wherever it is clear, and the keys and values written
+    /// alike. The parts are checked exactly below.
+    #[test]
+    fn a_decode_step_computes_what_a_one_token_forward_does() {
+        let largest = |t: &Tensor| -> f32 {
+            t.abs().and_then(|t| t.flatten_all()?.max(0)?.to_scalar()).expect("max")
+        };
+        let top = |l: &[f32]| (0..l.len()).max_by(|&i, &j| l[i].total_cmp(&l[j])).unwrap_or(0);
+        let margin = |l: &[f32]| {
+            let t = top(l);
+            l[t] - (0..l.len()).filter(|&i| i != t).map(|i| l[i]).fold(f32::MIN, f32::max)
+        };
+        for id in ["qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct"] {
+            let path = crate::catalog::installed_model(id)
+                .unwrap_or_else(|e| panic!("{e}: run `closer models fetch {id}`"));
+            let mut f = std::fs::File::open(&path).expect("open");
+            let ct = gguf_file::Content::read(&mut f).expect("read");
+            let d = Decoder::from_gguf(&ct, &mut f, &Device::Cpu, &mut |_, _| {}).expect("load");
+            let mut cache = KvCache::new(d.cfg.n_layer);
+            d.forward(&(300..337).collect::<Vec<u32>>(), &mut cache).expect("prefill");
+            let mut clear = 0;
+            for token in [400u32, 401, 17, 9, 1000, 3, 5, 8] {
+                let mut by_step = cache.fork().expect("fork");
+                let b = d.step(token, &mut by_step).expect("step");
+                let a = d.forward(&[token], &mut cache).expect("forward");
+                let diff = largest(&(&a - &b).expect("diff"));
+                let spread = largest(&a);
+                assert!(diff < 0.1 * spread, "{id} after {token}: |Δlogit| {diff} of {spread}");
+                let (a, b) = (a.to_vec1::<f32>().expect("a"), b.to_vec1::<f32>().expect("b"));
+                if margin(&a) > 1.0 {
+                    clear += 1;
+                    assert_eq!(top(&a), top(&b), "{id} after {token}");
+                }
+                assert_eq!(by_step.len, cache.len);
+                let n = cache.len;
+                for (x, y) in cache.layers.iter().flatten().zip(by_step.layers.iter().flatten()) {
+                    for (x, y) in [(&x.0, &y.0), (&x.1, &y.1)] {
+                        let (x, y) = (x.narrow(2, 0, n).expect("x"), y.narrow(2, 0, n).expect("y"));
+                        let diff = largest(&(&x - &y).expect("diff"));
+                        assert!(diff < 0.1 * largest(&x), "{id}: keys/values differ by {diff}");
+                    }
+                }
+            }
+            assert!(clear >= 2, "{id}: only {clear} of 8 steps have a clear top token");
+        }
+    }
+
+    /// Pseudo-random values in [-1, 1).
+    fn noise(n: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 33) as f32 / (1u64 << 31) as f32 - 0.5) * 2.0
+            })
+            .collect()
+    }
+
+    /// The step's rotary embedding is candle's, both styles, at any position.
+    #[test]
+    fn one_position_rotates_as_candle_does() {
+        let (heads, d) = (3, 64);
+        let (cos, sin) = rope_tables(d, 10_000.0, 64, &Device::Cpu).expect("tables");
+        for (pos, neox) in [(0, true), (5, true), (63, true), (7, false), (40, false)] {
+            let x = noise(heads * d, pos as u64 + 1);
+            let t = Tensor::from_slice(&x, (1, heads, 1, d), &Device::Cpu).expect("t");
+            let (c, s) = (cos.narrow(0, pos, 1).expect("c"), sin.narrow(0, pos, 1).expect("s"));
+            let want = if neox {
+                candle_nn::rotary_emb::rope(&t, &c, &s)
+            } else {
+                candle_nn::rotary_emb::rope_i(&t, &c, &s)
+            };
+            let want = want.and_then(|t| t.flatten_all()?.to_vec1::<f32>()).expect("want");
+            let mut got = x.clone();
+            let (c, s) = (
+                c.flatten_all().and_then(|t| t.to_vec1()),
+                s.flatten_all().and_then(|t| t.to_vec1()),
+            );
+            rope_one(&mut got, d, &c.expect("c"), &s.expect("s"), neox);
+            let diff = got.iter().zip(&want).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(diff < 1e-6, "position {pos}, neox {neox}: off by {diff}");
+        }
+    }
+
+    /// The step's attention over the cache, with grouped heads, is softmax(q·kᵀ/√d)·v computed
+    /// in f64, at lengths on both sides of the 16-lane blocks.
+    #[test]
+    fn one_position_attends_as_the_formula_says() {
+        let (n_head, n_kv, d) = (6, 2, 64);
+        for len in [1, 15, 16, 39, 100] {
+            let mut cache = KvCache::new(1);
+            cache.reserve(len, 4096).expect("reserve");
+            let keys = noise(len * n_kv * d, len as u64);
+            let values = noise(len * n_kv * d, len as u64 + 100);
+            for p in 0..len {
+                let row = |all: &[f32]| -> Vec<f32> {
+                    (0..n_kv).flat_map(|g| all[(g * len + p) * d..][..d].to_vec()).collect()
+                };
+                cache.write_one(0, p, &row(&keys), &row(&values), (n_kv, d)).expect("write");
+            }
+            let q = noise(n_head * d, 7);
+            let mut y = vec![0.0; n_head * d];
+            cache.attend(0, len, &q, (n_head, n_kv, d), &mut y).expect("attend");
+            for h in 0..n_head {
+                let g = h / (n_head / n_kv);
+                let key = |p: usize, i: usize| f64::from(keys[(g * len + p) * d + i]);
+                let scores: Vec<f64> = (0..len)
+                    .map(|p| (0..d).map(|i| f64::from(q[h * d + i]) * key(p, i)).sum::<f64>())
+                    .map(|s| s / (d as f64).sqrt())
+                    .collect();
+                let max = scores.iter().cloned().fold(f64::MIN, f64::max);
+                let sum: f64 = scores.iter().map(|s| (s - max).exp()).sum();
+                for i in 0..d {
+                    let want: f64 = (0..len)
+                        .map(|p| {
+                            (scores[p] - max).exp() / sum * f64::from(values[(g * len + p) * d + i])
+                        })
+                        .sum();
+                    let got = f64::from(y[h * d + i]);
+                    assert!((got - want).abs() < 1e-5, "len {len}, head {h}, {i}: {got} vs {want}");
+                }
             }
         }
     }

@@ -15,8 +15,8 @@
 //! `[row tile][block][row]`, so the matrix takes exactly the bytes of the file (34 per 32 values).
 //!
 //! The one place in Closer that uses `unsafe` for speed (see the workspace lints): the intrinsics,
-//! called only after the CPU was checked for them, and writes of disjoint output tiles from the
-//! compute threads.
+//! called only after the CPU was checked for them, and writes of disjoint output parts from the
+//! compute threads (also lent to the decoder's attention, [`par_chunks_mut`]).
 #![allow(unsafe_code)]
 
 use candle_core::quantized::{GgmlDType, QTensor};
@@ -178,13 +178,36 @@ fn quantize(x: &[f32], m: usize, k: usize) -> Vec<ABlock> {
     out
 }
 
-/// A raw output pointer shared by the compute threads, each writing its own tiles.
+/// A raw output pointer shared by the compute threads, each writing its own part.
 #[derive(Clone, Copy)]
 struct Out(*mut f32);
-// SAFETY: every unit of work writes a distinct set of output elements (its row tile of its rows),
-// and the buffers outlive the parallel region, which returns only when every unit is done.
+// SAFETY: every unit of work writes a distinct set of output elements (its row tile of its rows,
+// or its chunk), and the buffers outlive the parallel region, which returns only when every unit
+// is done.
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
+
+impl Out {
+    /// The element `at` (a method, so closures capture the whole `Out`, which is `Sync`).
+    fn at(self, at: usize) -> *mut f32 {
+        self.0.wrapping_add(at)
+    }
+}
+
+/// Runs `f(i, part)` for each `chunk`-sized part `i` of `out` (the last may be shorter) on
+/// candle's compute threads, the ones the matrix products use.
+pub(crate) fn par_chunks_mut(out: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let len = out.len();
+    let ptr = Out(out.as_mut_ptr());
+    candle_core::utils::barrier_pool().execute_chunked(len.div_ceil(chunk), |range| {
+        for i in range {
+            let (start, end) = (i * chunk, ((i + 1) * chunk).min(len));
+            // SAFETY: the parts are disjoint and inside `out`, borrowed for the whole region.
+            let part = unsafe { std::slice::from_raw_parts_mut(ptr.at(start), end - start) };
+            f(i, part);
+        }
+    });
+}
 
 /// `x · wᵀ` for each of `ws` (same inner size `k`), `x` being `m` rows of `k` values: one
 /// quantization of `x` and one parallel region for all of them (query / key / value, gate / up).
@@ -236,7 +259,7 @@ pub(crate) fn matmul(ws: &[&PackedQ8], x: &[f32], m: usize) -> Vec<Vec<f32>> {
                 unsafe {
                     std::ptr::copy_nonoverlapping(
                         values.as_ptr(),
-                        out.0.add((m0 + j) * w.n + t * ROWS),
+                        out.at((m0 + j) * w.n + t * ROWS),
                         ROWS,
                     );
                 }

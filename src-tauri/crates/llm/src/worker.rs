@@ -386,7 +386,7 @@ impl Worker {
                     finish(s, FinishReason::Length, tail);
                     continue;
                 }
-                s.logits = self.decoder.forward(&[token], &mut s.kv)?;
+                s.logits = self.decoder.step(token, &mut s.kv)?;
             }
         }
         stats.decode_ms = decode_started.elapsed().as_secs_f64() * 1000.0;
