@@ -80,18 +80,31 @@ impl KvCache {
     /// Writes the keys and values of positions `len..len + seq` of one layer and returns views
     /// of positions `0..len + seq`.
     fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> CResult<(Tensor, Tensor)> {
-        let (b, heads, seq, d) = k.dims4()?;
-        let end = self.len + seq;
+        let (_, heads, seq, d) = k.dims4()?;
+        let (start, end) = (self.len, self.len + seq);
         debug_assert!(end <= self.capacity, "reserve before append");
-        let slot = &mut self.layers[layer];
-        if slot.is_none() {
-            let zeros = || Tensor::zeros((b, heads, self.capacity, d), DType::F32, k.device());
-            *slot = Some((zeros()?, zeros()?));
-        }
-        let Some((ck, cv)) = slot.as_ref() else { unreachable!("just filled") };
-        ck.slice_set(&k.contiguous()?, 2, self.len)?;
-        cv.slice_set(&v.contiguous()?, 2, self.len)?;
+        let (ck, cv) = self.buffers(layer, heads, d, k.device())?;
+        ck.slice_set(&k.contiguous()?, 2, start)?;
+        cv.slice_set(&v.contiguous()?, 2, start)?;
         Ok((ck.narrow(2, 0, end)?, cv.narrow(2, 0, end)?))
+    }
+
+    /// One layer's key and value buffers (`[1, heads, capacity, d]`), zeros at its first write.
+    fn buffers(
+        &mut self,
+        layer: usize,
+        heads: usize,
+        d: usize,
+        device: &Device,
+    ) -> CResult<&(Tensor, Tensor)> {
+        if self.layers[layer].is_none() {
+            let zeros = || Tensor::zeros((1, heads, self.capacity, d), DType::F32, device);
+            self.layers[layer] = Some((zeros()?, zeros()?));
+        }
+        match &self.layers[layer] {
+            Some(buffers) => Ok(buffers),
+            None => unreachable!("just filled"),
+        }
     }
 }
 
@@ -106,12 +119,7 @@ impl KvCache {
         (heads, d): (usize, usize),
     ) -> CResult<()> {
         debug_assert!(pos < self.capacity, "reserve before write");
-        let slot = &mut self.layers[layer];
-        if slot.is_none() {
-            let zeros = || Tensor::zeros((1, heads, self.capacity, d), DType::F32, &Device::Cpu);
-            *slot = Some((zeros()?, zeros()?));
-        }
-        let Some((ck, cv)) = slot.as_ref() else { unreachable!("just filled") };
+        let (ck, cv) = self.buffers(layer, heads, d, &Device::Cpu)?;
         ck.slice_set(&Tensor::from_slice(k, (1, heads, 1, d), &Device::Cpu)?, 2, pos)?;
         cv.slice_set(&Tensor::from_slice(v, (1, heads, 1, d), &Device::Cpu)?, 2, pos)?;
         Ok(())
@@ -479,13 +487,7 @@ impl Decoder {
         if seq == 0 {
             candle_core::bail!("forward needs at least one token");
         }
-        if index_pos + seq > self.cfg.context_length {
-            candle_core::bail!(
-                "{} tokens exceed the context of {}",
-                index_pos + seq,
-                self.cfg.context_length
-            );
-        }
+        self.check_context(index_pos + seq)?;
         let mask = if seq == 1 {
             None
         } else {
@@ -504,28 +506,31 @@ impl Decoder {
         logits.squeeze(0)?.to_dtype(DType::F32)
     }
 
+    fn check_context(&self, tokens: usize) -> CResult<()> {
+        if tokens > self.cfg.context_length {
+            candle_core::bail!("{tokens} tokens exceed the context of {}", self.cfg.context_length);
+        }
+        Ok(())
+    }
+
     /// One decode step: appends `token` to `cache` and returns the logits after it (f32,
     /// `[vocab]`). The same computation as `forward(&[token], cache)`, done on plain vectors:
     /// for one position, candle's per-operation cost (a new tensor, a dispatch, for each of some
     /// twenty small operations a layer) took more than a quarter of a decode step. The matrices
-    /// still go through their kernels; attention runs one head per unit on the compute threads.
+    /// still go through their kernels; attention runs a key/value head per unit on the compute
+    /// threads.
     pub(crate) fn step(&self, token: u32, cache: &mut KvCache) -> CResult<Tensor> {
         let pos = cache.len;
-        if pos + 1 > self.cfg.context_length {
-            candle_core::bail!(
-                "{} tokens exceed the context of {}",
-                pos + 1,
-                self.cfg.context_length
-            );
-        }
+        self.check_context(pos + 1)?;
         let (n_head, n_kv, d) = (self.cfg.n_head, self.cfg.n_kv_head, self.cfg.head_dim);
         let cos = self.cos.i(pos)?.to_vec1::<f32>()?;
         let sin = self.sin.i(pos)?.to_vec1::<f32>()?;
         let mut x = self.embed.forward(&[token])?.flatten_all()?.to_vec1::<f32>()?;
         cache.reserve(pos + 1, self.cfg.context_length)?;
         let mut y = vec![0.0f32; n_head * d];
+        let mut h = vec![0.0f32; x.len()];
         for (i, l) in self.layers.iter().enumerate() {
-            let mut h = x.clone();
+            h.copy_from_slice(&x);
             l.attn_norm.apply(&mut h);
             let [mut q, mut k, mut v] = Linear::forward_vec([&l.wq, &l.wk, &l.wv], &h)?;
             for (t, bias) in [(&mut q, &l.bq), (&mut k, &l.bk), (&mut v, &l.bv)] {
@@ -544,7 +549,7 @@ impl Decoder {
             cache.write_one(i, pos, &k, &v, (n_kv, d))?;
             cache.attend(i, pos + 1, &q, (n_head, n_kv, d), &mut y)?;
             add(&mut x, &l.wo.forward_one(&y)?);
-            let mut h = x.clone();
+            h.copy_from_slice(&x);
             l.ffn_norm.apply(&mut h);
             let [mut gate, up] = Linear::forward_vec([&l.gate, &l.up], &h)?;
             for (g, u) in gate.iter_mut().zip(&up) {
@@ -739,6 +744,13 @@ impl Linear {
         }
     }
 
+    /// The packed matrices, when all of `ws` are packed and take inputs of `k` values.
+    fn all_packed<const N: usize>(ws: [&Self; N], k: usize) -> Option<[&PackedQ8; N]> {
+        let packed: Vec<&PackedQ8> =
+            ws.iter().map(|w| w.packed().map(|p| p.as_ref())).collect::<Option<_>>()?;
+        if packed.iter().all(|p| p.dims().1 == k) { packed.try_into().ok() } else { None }
+    }
+
     fn input(&self, x: &Tensor) -> CResult<Tensor> {
         if self.pad == 0 { Ok(x.clone()) } else { x.pad_with_zeros(D::Minus1, 0, self.pad) }
     }
@@ -746,7 +758,7 @@ impl Linear {
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
         match &self.w {
             Weights::Packed(p) => {
-                let [y] = packed_forward([p], x)?;
+                let [y] = packed_forward([p.as_ref()], x)?;
                 Ok(y)
             }
             Weights::Candle(w) => w.forward(&self.input(x)?),
@@ -757,11 +769,7 @@ impl Linear {
     /// quantized once and the matrices run in one parallel region, by Closer's kernel when all
     /// are packed, else by candle's fused kernel for one row.
     fn forward_shared<const N: usize>(ws: [&Self; N], x: &Tensor) -> CResult<[Tensor; N]> {
-        if let Some(packed) = ws.iter().map(|w| w.packed()).collect::<Option<Vec<_>>>()
-            && packed.iter().all(|p| p.dims().1 == packed[0].dims().1)
-        {
-            let packed: [&Arc<PackedQ8>; N] =
-                packed.try_into().unwrap_or_else(|_| unreachable!("N matrices"));
+        if let Some(packed) = Self::all_packed(ws, x.dim(D::Minus1)?) {
             return packed_forward(packed, x);
         }
         let pad = ws[0].pad;
@@ -797,11 +805,8 @@ impl Linear {
 
     /// [`Linear::forward_shared`] for one row given as values.
     fn forward_vec<const N: usize>(ws: [&Self; N], x: &[f32]) -> CResult<[Vec<f32>; N]> {
-        if let Some(packed) = ws.iter().map(|w| w.packed()).collect::<Option<Vec<_>>>()
-            && packed.iter().all(|p| p.dims().1 == x.len())
-        {
-            let refs: Vec<&PackedQ8> = packed.iter().map(|p| p.as_ref()).collect();
-            let outs = q8::matmul(&refs, x, 1);
+        if let Some(packed) = Self::all_packed(ws, x.len()) {
+            let outs = q8::matmul(&packed, x, 1);
             return Ok(outs.try_into().unwrap_or_else(|_| unreachable!("N outputs")));
         }
         let t = Tensor::from_slice(x, (1, 1, x.len()), &Device::Cpu)?;
@@ -815,7 +820,7 @@ impl Linear {
 }
 
 /// `x · wᵀ` for packed matrices of one inner size: `x` is `[.., k]` f32, each result `[.., n]`.
-fn packed_forward<const N: usize>(ws: [&Arc<PackedQ8>; N], x: &Tensor) -> CResult<[Tensor; N]> {
+fn packed_forward<const N: usize>(ws: [&PackedQ8; N], x: &Tensor) -> CResult<[Tensor; N]> {
     let mut dims = x.dims().to_vec();
     let k = ws[0].dims().1;
     if dims.last() != Some(&k) {
@@ -823,8 +828,7 @@ fn packed_forward<const N: usize>(ws: [&Arc<PackedQ8>; N], x: &Tensor) -> CResul
     }
     let m = x.elem_count() / k;
     let data = x.flatten_all()?.to_vec1::<f32>()?;
-    let refs: Vec<&PackedQ8> = ws.iter().map(|w| w.as_ref()).collect();
-    let outs = q8::matmul(&refs, &data, m);
+    let outs = q8::matmul(&ws, &data, m);
     let mut tensors = Vec::with_capacity(N);
     for (w, out) in ws.iter().zip(outs) {
         if let Some(last) = dims.last_mut() {
@@ -868,17 +872,23 @@ impl QuantizedEmbedding {
         Self { table: Table::Packed(packed), rows, dim }
     }
 
+    /// The table row of token `t`, which must be in the vocabulary.
+    fn row(&self, t: u32) -> CResult<usize> {
+        let t = t as usize;
+        if t >= self.rows {
+            candle_core::bail!("token {t} is outside the vocabulary of {}", self.rows);
+        }
+        Ok(t)
+    }
+
     /// `[1, tokens.len(), dim]` f32.
     fn forward(&self, tokens: &[u32]) -> CResult<Tensor> {
         let mut out = Vec::with_capacity(tokens.len() * self.dim);
-        for &t in tokens {
-            let t = t as usize;
-            if t >= self.rows {
-                candle_core::bail!("token {t} is outside the vocabulary of {}", self.rows);
-            }
-            match &self.table {
-                Table::Stored { table, row_bytes } => {
-                    let data = table.data()?;
+        match &self.table {
+            Table::Stored { table, row_bytes } => {
+                let data = table.data()?;
+                for &t in tokens {
+                    let t = self.row(t)?;
                     let raw = &data[t * row_bytes..(t + 1) * row_bytes];
                     let row = candle_core::quantized::ggml_file::qtensor_from_ggml(
                         table.dtype(),
@@ -888,7 +898,11 @@ impl QuantizedEmbedding {
                     )?;
                     out.extend(row.dequantize(&Device::Cpu)?.to_vec1::<f32>()?);
                 }
-                Table::Packed(packed) => out.extend(packed.row(t)),
+            }
+            Table::Packed(packed) => {
+                for &t in tokens {
+                    out.extend(packed.row(self.row(t)?));
+                }
             }
         }
         Tensor::from_vec(out, (1, tokens.len(), self.dim), &Device::Cpu)
@@ -940,9 +954,10 @@ mod tests {
 
     /// The default model's Q8_0 matrices (inner size 896) packed for Closer's kernel, and padded
     /// for candle's VNNI kernels, compute what the stored ones do. Fed the stored weights' greedy
-    /// continuation token by token, every step's logits stay within quantization noise (a tenth of the largest), and the
-    /// top token is the same wherever the stored weights' choice is clear (a margin over the
-    /// runner-up above 0.5; a near tie may go either way with any rounding).
+    /// continuation token by token, every step's logits stay within quantization noise (a tenth
+    /// of the largest), and the top token is the same wherever the stored weights' choice is
+    /// clear (a margin over the runner-up above 0.5; a near tie may go either way with any
+    /// rounding).
     #[test]
     fn packed_and_padded_matrices_decode_like_the_stored_ones() {
         let path = crate::catalog::installed_model("qwen2.5-coder-0.5b-instruct")
