@@ -79,7 +79,7 @@ pub fn describe() -> String {
     #[cfg(not(target_arch = "x86_64"))]
     let cpu = String::from("non-x86");
     let q8_0 = match crate::decoder::Kernels::detect() {
-        crate::decoder::Kernels::Packed => "Q8_0 by Closer's AVX-512 VNNI kernel",
+        crate::decoder::Kernels::Packed => "Q8_0, Q4_K and Q6_K by Closer's AVX-512 VNNI kernels",
         crate::decoder::Kernels::Vnni => "Q8_0 padded for candle's VNNI kernels",
         crate::decoder::Kernels::Stored => "Q8_0 by candle's kernels as stored",
     };

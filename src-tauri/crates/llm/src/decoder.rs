@@ -9,7 +9,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{D, DType, Device, IndexOp, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
-use crate::q8::{self, PackedQ8};
+use crate::packed::{self, Packed};
 
 type CResult<T> = candle_core::Result<T>;
 
@@ -154,7 +154,7 @@ impl KvCache {
         let (keys, values) = (&k_cpu.as_slice::<f32>()?[k0..], &v_cpu.as_slice::<f32>()?[v0..]);
         let (n_rep, capacity, scale) = (n_head / n_kv, self.capacity, 1.0 / (d as f32).sqrt());
         // One unit per key/value head: its rows are read once for the query heads sharing it.
-        q8::par_chunks_mut(y, n_rep * d, |g, out| {
+        packed::par_chunks_mut(y, n_rep * d, |g, out| {
             let (keys, values) =
                 (&keys[g * capacity * d..][..len * d], &values[g * capacity * d..][..len * d]);
             let q = &q[g * n_rep * d..(g + 1) * n_rep * d];
@@ -636,12 +636,12 @@ impl Decoder {
     }
 }
 
-/// Which matrix-vector kernels run the Q8_0 weights.
+/// Which matrix kernels run the quantized weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernels {
-    /// Closer's own AVX-512 VNNI kernel (`q8`) for every Q8_0 matrix of whole 16-row tiles, at
-    /// its stored size: activations quantized per 32 values as llama.cpp does, so no padding.
-    /// Other matrices as [`Kernels::Vnni`].
+    /// Closer's own AVX-512 VNNI kernels (`packed`) for every Q8_0, Q4_K and Q6_K matrix of whole
+    /// 16-row tiles, at its stored size: activations quantized per 32 values (Q8_0) or 256
+    /// (k-quants) as llama.cpp does, so no padding. Other matrices as [`Kernels::Vnni`].
     Packed,
     /// Q8_0 matrices whose inner size is not a multiple of 256 get zero columns up to one, so
     /// candle takes its repacked int8 AVX-512 VNNI / AVX-VNNI kernels for every matrix (it only
@@ -663,12 +663,12 @@ impl Kernels {
     /// this CPU (AVX-VNNI), else `stored`; [`Kernels::ENV`] overrides.
     pub fn detect() -> Self {
         match std::env::var(Self::ENV).as_deref() {
-            Ok("packed") if crate::q8::available() => return Self::Packed,
+            Ok("packed") if crate::packed::available() => return Self::Packed,
             Ok("vnni") => return Self::Vnni,
             Ok("stored") => return Self::Stored,
             _ => {}
         }
-        if crate::q8::available() {
+        if crate::packed::available() {
             Self::Packed
         } else if crate::cpu::has_vnni() {
             Self::Vnni
@@ -696,7 +696,7 @@ struct Linear {
 #[derive(Debug)]
 enum Weights {
     Candle(QMatMul),
-    Packed(Arc<PackedQ8>),
+    Packed(Arc<Packed>),
 }
 
 impl Linear {
@@ -706,7 +706,7 @@ impl Linear {
 
     fn shared(w: Arc<QTensor>, kernels: Kernels) -> CResult<Self> {
         if kernels == Kernels::Packed
-            && let Some(packed) = PackedQ8::pack(&w)?
+            && let Some(packed) = Packed::pack(&w)?
         {
             return Ok(Self { w: Weights::Packed(Arc::new(packed)), pad: 0 });
         }
@@ -737,7 +737,7 @@ impl Linear {
         Ok(Self { w: Weights::Candle(QMatMul::from_arc(w)?), pad: 0 })
     }
 
-    fn packed(&self) -> Option<&Arc<PackedQ8>> {
+    fn packed(&self) -> Option<&Arc<Packed>> {
         match &self.w {
             Weights::Packed(p) => Some(p),
             Weights::Candle(_) => None,
@@ -745,8 +745,8 @@ impl Linear {
     }
 
     /// The packed matrices, when all of `ws` are packed and take inputs of `k` values.
-    fn all_packed<const N: usize>(ws: [&Self; N], k: usize) -> Option<[&PackedQ8; N]> {
-        let packed: Vec<&PackedQ8> =
+    fn all_packed<const N: usize>(ws: [&Self; N], k: usize) -> Option<[&Packed; N]> {
+        let packed: Vec<&Packed> =
             ws.iter().map(|w| w.packed().map(|p| p.as_ref())).collect::<Option<_>>()?;
         if packed.iter().all(|p| p.dims().1 == k) { packed.try_into().ok() } else { None }
     }
@@ -806,7 +806,7 @@ impl Linear {
     /// [`Linear::forward_shared`] for one row given as values.
     fn forward_vec<const N: usize>(ws: [&Self; N], x: &[f32]) -> CResult<[Vec<f32>; N]> {
         if let Some(packed) = Self::all_packed(ws, x.len()) {
-            let outs = q8::matmul(&packed, x, 1);
+            let outs = packed::matmul(&packed, x, 1);
             return Ok(outs.try_into().unwrap_or_else(|_| unreachable!("N outputs")));
         }
         let t = Tensor::from_slice(x, (1, 1, x.len()), &Device::Cpu)?;
@@ -820,7 +820,7 @@ impl Linear {
 }
 
 /// `x · wᵀ` for packed matrices of one inner size: `x` is `[.., k]` f32, each result `[.., n]`.
-fn packed_forward<const N: usize>(ws: [&PackedQ8; N], x: &Tensor) -> CResult<[Tensor; N]> {
+fn packed_forward<const N: usize>(ws: [&Packed; N], x: &Tensor) -> CResult<[Tensor; N]> {
     let mut dims = x.dims().to_vec();
     let k = ws[0].dims().1;
     if dims.last() != Some(&k) {
@@ -828,7 +828,7 @@ fn packed_forward<const N: usize>(ws: [&PackedQ8; N], x: &Tensor) -> CResult<[Te
     }
     let m = x.elem_count() / k;
     let data = x.flatten_all()?.to_vec1::<f32>()?;
-    let outs = q8::matmul(&ws, &data, m);
+    let outs = packed::matmul(&ws, &data, m);
     let mut tensors = Vec::with_capacity(N);
     for (w, out) in ws.iter().zip(outs) {
         if let Some(last) = dims.last_mut() {
@@ -852,7 +852,7 @@ struct QuantizedEmbedding {
 #[derive(Debug)]
 enum Table {
     Stored { table: Arc<QTensor>, row_bytes: usize },
-    Packed(Arc<PackedQ8>),
+    Packed(Arc<Packed>),
 }
 
 impl QuantizedEmbedding {
@@ -867,7 +867,7 @@ impl QuantizedEmbedding {
     }
 
     /// The same table, read from the packed output matrix it is tied to.
-    fn tied(packed: Arc<PackedQ8>) -> Self {
+    fn tied(packed: Arc<Packed>) -> Self {
         let (rows, dim) = packed.dims();
         Self { table: Table::Packed(packed), rows, dim }
     }
@@ -983,7 +983,7 @@ mod tests {
         let clear: Vec<usize> = (0..want.len()).filter(|&i| margin(&want[i]) > 0.5).collect();
         assert!(clear.len() >= 10, "only {} of 17 steps have a clear top token", clear.len());
         let mut kernels = vec![Kernels::Vnni];
-        if crate::q8::available() {
+        if crate::packed::available() {
             kernels.push(Kernels::Packed);
         } else {
             eprintln!("this CPU has no AVX-512 VNNI: the packed kernel is not compared");
@@ -993,13 +993,18 @@ mod tests {
             match kernel {
                 Kernels::Packed => {
                     let l = &d.layers[0];
-                    for w in [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &d.output] {
-                        assert!(
-                            w.packed().is_some() && w.pad == 0,
-                            "Q8_0 matrices packed as stored"
-                        );
+                    for w in [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down, &d.output] {
+                        assert!(w.packed().is_some() && w.pad == 0, "all packed as stored");
                     }
-                    assert!(l.down.packed().is_none(), "Q4_K / Q6_K stay with candle");
+                    let types: Vec<_> = d
+                        .layers
+                        .iter()
+                        .map(|l| l.down.packed().map(|p| matches!(p.as_ref(), Packed::Q4K(_))))
+                        .collect();
+                    assert!(
+                        types.contains(&Some(true)) && types.contains(&Some(false)),
+                        "Q4_K and Q6_K down projections both packed: {types:?}"
+                    );
                 }
                 _ => {
                     assert!(d.layers[0].up.pad > 0 && d.output.pad > 0, "896 columns get padded");
@@ -1168,7 +1173,7 @@ mod tests {
     /// table is held once, and gives the same logits as the stored table.
     #[test]
     fn a_tied_packed_table_embeds_like_the_stored_one() {
-        if !crate::q8::available() {
+        if !crate::packed::available() {
             eprintln!("skipped: this CPU has no AVX-512 VNNI, and nothing is packed");
             return;
         }

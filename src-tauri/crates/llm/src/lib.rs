@@ -14,7 +14,7 @@ mod decoder;
 mod error;
 pub mod fetch;
 pub mod gguf;
-mod q8;
+mod packed;
 pub mod remote;
 pub mod requant;
 mod request;

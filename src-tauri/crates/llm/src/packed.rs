@@ -1,13 +1,18 @@
-//! Q8_0 weight matrices packed for AVX-512 VNNI, at any inner size that is whole Q8_0 blocks.
+//! Weight matrices packed for Closer's own AVX-512 VNNI kernels, at their stored size: Q8_0 at
+//! any inner size that is whole Q8_0 blocks (here), Q4_K and Q6_K at whole 256-value
+//! superblocks ([`kquants`]).
 //!
-//! candle's repacked int8 kernels quantize the activations to Q8_K, one scale per 256 values, so
-//! they only take matrices whose inner size is whole 256-value superblocks. Qwen2.5-0.5B's hidden
-//! size is 896 (3.5 superblocks): padding its matrices to 1,024 columns made every decode step
-//! read 12 % more bytes than the file holds, and decode is bound by memory bandwidth. Here the
-//! activations are quantized per 32 values with an f16 scale, as llama.cpp does for its Q8_0
-//! dot products, so every Q8_0 matrix runs as stored: no padding, no second copy.
+//! Decode is bound by memory bandwidth, so what matters is reading each weight byte once, at
+//! full speed. candle's repacked int8 kernels quantize the activations to Q8_K, one scale per 256
+//! values, so they only take Q8_0 matrices whose inner size is whole 256-value superblocks.
+//! Qwen2.5-0.5B's hidden size is 896 (3.5 superblocks): padding its matrices to 1,024 columns
+//! made every decode step read 12 % more bytes than the file holds. Here the activations of a
+//! Q8_0 product are quantized per 32 values with an f16 scale, as llama.cpp does for its Q8_0
+//! dot products, so every Q8_0 matrix runs as stored: no padding, no second copy. The k-quant
+//! matrices (a Q4_K_M file's `ffn_down`, for one) ran through candle at about 60 % of the
+//! bandwidth the Q8_0 ones reach; they share the tiles and the parallel region here.
 //!
-//! Layout: tiles of 16 rows × 32 columns (one Q8_0 block per row),
+//! Q8_0 layout: tiles of 16 rows × 32 columns (one Q8_0 block per row),
 //! `[row tile][block][group of 4 columns][row][4 values]`, the values stored `+128` as bytes
 //! (`vpdpbusd` multiplies unsigned bytes by signed ones; the `128 · Σa` it adds is taken off per
 //! block). One 64-byte load is then 4 columns of 16 rows, and one `vpdpbusd` against 4 broadcast
@@ -19,8 +24,11 @@
 //! compute threads (also lent to the decoder's attention, [`par_chunks_mut`]).
 #![allow(unsafe_code)]
 
+mod kquants;
+
 use candle_core::quantized::{GgmlDType, QTensor};
 use half::f16;
+use kquants::{AK, PackedQ4K, PackedQ6K, QK_K, ZERO_AK};
 use rayon::prelude::*;
 
 /// Rows per tile: one 512-bit vector of 32-bit sums.
@@ -55,7 +63,61 @@ pub(crate) fn available() -> bool {
     }
 }
 
-/// A Q8_0 matrix `[n, k]` packed for [`matmul`]: `y = x · wᵀ`.
+/// A matrix `[n, k]` packed for [`matmul`]: `y = x · wᵀ`.
+#[derive(Debug)]
+pub(crate) enum Packed {
+    Q8_0(PackedQ8),
+    Q4K(PackedQ4K),
+    Q6K(PackedQ6K),
+}
+
+impl Packed {
+    /// Packs `w` if it is a Q8_0 matrix of whole 16-row tiles and 32-value blocks, or a Q4_K or
+    /// Q6_K one of whole tiles and 256-value superblocks, and this CPU runs the kernels; `None`
+    /// leaves it to candle.
+    pub(crate) fn pack(w: &QTensor) -> candle_core::Result<Option<Self>> {
+        if !available() {
+            return Ok(None);
+        }
+        let (n, k) = w.shape().dims2()?;
+        if n == 0 || k == 0 || !n.is_multiple_of(ROWS) {
+            return Ok(None);
+        }
+        Ok(match w.dtype() {
+            GgmlDType::Q8_0 if k.is_multiple_of(QK) => {
+                Some(Self::Q8_0(PackedQ8::from_blocks(&w.data()?, n, k)))
+            }
+            GgmlDType::Q4K if k.is_multiple_of(QK_K) => {
+                Some(Self::Q4K(PackedQ4K::from_blocks(&w.data()?, n, k)))
+            }
+            GgmlDType::Q6K if k.is_multiple_of(QK_K) => {
+                Some(Self::Q6K(PackedQ6K::from_blocks(&w.data()?, n, k)))
+            }
+            _ => None,
+        })
+    }
+
+    /// `(rows, columns)`.
+    pub(crate) fn dims(&self) -> (usize, usize) {
+        match self {
+            Self::Q8_0(w) => (w.n, w.k),
+            Self::Q4K(w) => (w.n, w.k),
+            Self::Q6K(w) => (w.n, w.k),
+        }
+    }
+
+    /// Row `r`, dequantized as candle dequantizes the stored type (a lookup in a token embedding
+    /// table that is also the output matrix).
+    pub(crate) fn row(&self, r: usize) -> Vec<f32> {
+        match self {
+            Self::Q8_0(w) => w.row(r),
+            Self::Q4K(w) => w.row(r),
+            Self::Q6K(w) => w.row(r),
+        }
+    }
+}
+
+/// A Q8_0 matrix, packed.
 pub(crate) struct PackedQ8 {
     n: usize,
     k: usize,
@@ -69,20 +131,19 @@ impl std::fmt::Debug for PackedQ8 {
     }
 }
 
-impl PackedQ8 {
-    /// Packs `w` if it is a Q8_0 matrix of whole tiles and this CPU runs the kernel; `None`
-    /// leaves it to candle.
-    pub(crate) fn pack(w: &QTensor) -> candle_core::Result<Option<Self>> {
-        if w.dtype() != GgmlDType::Q8_0 || !available() {
-            return Ok(None);
-        }
-        let (n, k) = w.shape().dims2()?;
-        if n == 0 || k == 0 || !n.is_multiple_of(ROWS) || !k.is_multiple_of(QK) {
-            return Ok(None);
-        }
-        Ok(Some(Self::from_blocks(&w.data()?, n, k)))
+impl std::fmt::Debug for PackedQ4K {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackedQ4K").field("n", &self.n).field("k", &self.k).finish_non_exhaustive()
     }
+}
 
+impl std::fmt::Debug for PackedQ6K {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackedQ6K").field("n", &self.n).field("k", &self.k).finish_non_exhaustive()
+    }
+}
+
+impl PackedQ8 {
     /// From the stored Q8_0 blocks, row after row.
     fn from_blocks(data: &[u8], n: usize, k: usize) -> Self {
         let kb = k / QK;
@@ -109,17 +170,12 @@ impl PackedQ8 {
         Self { n, k, qs, d }
     }
 
-    /// `(rows, columns)`.
-    pub(crate) fn dims(&self) -> (usize, usize) {
-        (self.n, self.k)
-    }
-
     fn blocks(&self) -> usize {
         self.k / QK
     }
 
-    /// Row `r`, dequantized (a lookup in a token embedding table that is also the output matrix).
-    pub(crate) fn row(&self, r: usize) -> Vec<f32> {
+    /// Row `r`, dequantized.
+    fn row(&self, r: usize) -> Vec<f32> {
         let (kb, t, rr) = (self.blocks(), r / ROWS, r % ROWS);
         let mut out = Vec::with_capacity(self.k);
         for b in 0..kb {
@@ -209,19 +265,46 @@ pub(crate) fn par_chunks_mut(out: &mut [f32], chunk: usize, f: impl Fn(usize, &m
     });
 }
 
+/// `m` rows of `k` values quantized per superblock for the k-quant kernels.
+fn quantize_k(x: &[f32], m: usize, k: usize) -> Vec<AK> {
+    let kb = k / QK_K;
+    let mut out = vec![ZERO_AK; m * kb];
+    let row = |(blocks, x): (&mut [AK], &[f32])| {
+        for (b, x) in blocks.iter_mut().zip(x.chunks_exact(QK_K)) {
+            kquants::quantize_block(x, b);
+        }
+    };
+    if m == 1 {
+        row((&mut out, x));
+    } else {
+        out.par_chunks_exact_mut(kb).zip(x.par_chunks_exact(k)).for_each(row);
+    }
+    out
+}
+
 /// `x · wᵀ` for each of `ws` (same inner size `k`), `x` being `m` rows of `k` values: one
-/// quantization of `x` and one parallel region for all of them (query / key / value, gate / up).
-/// Each result is `m` rows of that matrix's `n` values.
+/// quantization of `x` (per 32 values for Q8_0 matrices, per 256 for k-quants) and one parallel
+/// region for all of them (query / key / value, gate / up). Each result is `m` rows of that
+/// matrix's `n` values.
 ///
 /// # Panics
 /// If `ws` is empty, the inner sizes differ or `x` is not `m · k` values: the decoder's shapes.
-pub(crate) fn matmul(ws: &[&PackedQ8], x: &[f32], m: usize) -> Vec<Vec<f32>> {
-    let k = ws[0].k;
-    assert!(ws.iter().all(|w| w.k == k), "matrices of one product share their inner size");
+pub(crate) fn matmul(ws: &[&Packed], x: &[f32], m: usize) -> Vec<Vec<f32>> {
+    let k = ws[0].dims().1;
+    assert!(ws.iter().all(|w| w.dims().1 == k), "matrices of one product share their inner size");
     assert_eq!(x.len(), m * k, "{m} rows of {k} values");
-    let kb = k / QK;
-    let acts = quantize(x, m, k);
-    let mut outs: Vec<Vec<f32>> = ws.iter().map(|w| vec![0.0; m * w.n]).collect();
+    let (kb, kbk) = (k / QK, k / QK_K);
+    let acts = if ws.iter().any(|w| matches!(w, Packed::Q8_0(_))) {
+        quantize(x, m, k)
+    } else {
+        Vec::new()
+    };
+    let acts_k = if ws.iter().any(|w| !matches!(w, Packed::Q8_0(_))) {
+        quantize_k(x, m, k)
+    } else {
+        Vec::new()
+    };
+    let mut outs: Vec<Vec<f32>> = ws.iter().map(|w| vec![0.0; m * w.dims().0]).collect();
     let ptrs: Vec<Out> = outs.iter_mut().map(|o| Out(o.as_mut_ptr())).collect();
     let m_units = m.div_ceil(MT);
     // Unit `u` of matrix `i`, for `starts[i] <= u < starts[i + 1]`: its row tile `u / m_units`
@@ -231,35 +314,60 @@ pub(crate) fn matmul(ws: &[&PackedQ8], x: &[f32], m: usize) -> Vec<Vec<f32>> {
     let mut total = 0;
     for w in ws {
         starts.push(total);
-        total += w.n / ROWS * m_units;
+        total += w.dims().0 / ROWS * m_units;
     }
     starts.push(total);
-    let acts = &acts;
+    let (acts, acts_k) = (&acts, &acts_k);
     candle_core::utils::barrier_pool().execute_chunked(total, |range| {
         for u in range {
             let i = starts.partition_point(|&s| s <= u) - 1;
             let (w, out, local) = (ws[i], ptrs[i], u - starts[i]);
             let (t, m0) = (local / m_units, local % m_units * MT);
             let mt = MT.min(m - m0);
-            let rows: [&[ABlock]; MT] =
-                std::array::from_fn(|j| &acts[(m0 + j.min(mt - 1)) * kb..][..kb]);
             let mut tile = [[0.0f32; ROWS]; MT];
-            // SAFETY: `PackedQ8::pack` only exists where `available()` holds.
+            // SAFETY: `Packed::pack` only packs where `available()` holds.
             unsafe {
-                match mt {
-                    1 => kernel::tile::<1>(w, t, &rows, &mut tile),
-                    2 => kernel::tile::<2>(w, t, &rows, &mut tile),
-                    3 => kernel::tile::<3>(w, t, &rows, &mut tile),
-                    _ => kernel::tile::<4>(w, t, &rows, &mut tile),
+                match w {
+                    Packed::Q8_0(w) => {
+                        let rows: [&[ABlock]; MT] =
+                            std::array::from_fn(|j| &acts[(m0 + j.min(mt - 1)) * kb..][..kb]);
+                        match mt {
+                            1 => kernel::tile::<1>(w, t, &rows, &mut tile),
+                            2 => kernel::tile::<2>(w, t, &rows, &mut tile),
+                            3 => kernel::tile::<3>(w, t, &rows, &mut tile),
+                            _ => kernel::tile::<4>(w, t, &rows, &mut tile),
+                        }
+                    }
+                    Packed::Q4K(w) => {
+                        let rows: [&[AK]; MT] =
+                            std::array::from_fn(|j| &acts_k[(m0 + j.min(mt - 1)) * kbk..][..kbk]);
+                        match mt {
+                            1 => kquants::kernel::q4k::<1>(w, t, &rows, &mut tile),
+                            2 => kquants::kernel::q4k::<2>(w, t, &rows, &mut tile),
+                            3 => kquants::kernel::q4k::<3>(w, t, &rows, &mut tile),
+                            _ => kquants::kernel::q4k::<4>(w, t, &rows, &mut tile),
+                        }
+                    }
+                    Packed::Q6K(w) => {
+                        let rows: [&[AK]; MT] =
+                            std::array::from_fn(|j| &acts_k[(m0 + j.min(mt - 1)) * kbk..][..kbk]);
+                        match mt {
+                            1 => kquants::kernel::q6k::<1>(w, t, &rows, &mut tile),
+                            2 => kquants::kernel::q6k::<2>(w, t, &rows, &mut tile),
+                            3 => kquants::kernel::q6k::<3>(w, t, &rows, &mut tile),
+                            _ => kquants::kernel::q6k::<4>(w, t, &rows, &mut tile),
+                        }
+                    }
                 }
             }
+            let n = w.dims().0;
             for (j, values) in tile.iter().take(mt).enumerate() {
                 // SAFETY: row `m0 + j` < m, columns `t·16..t·16+16` <= n of a buffer of `m · n`;
                 // no other unit writes them (see `Out`).
                 unsafe {
                     std::ptr::copy_nonoverlapping(
                         values.as_ptr(),
-                        out.at((m0 + j) * w.n + t * ROWS),
+                        out.at((m0 + j) * n + t * ROWS),
                         ROWS,
                     );
                 }
@@ -369,8 +477,8 @@ mod tests {
     use super::*;
     use candle_core::{Device, Tensor};
 
-    /// A random Q8_0 matrix through candle's own quantizer, and its dequantized values.
-    fn matrix(n: usize, k: usize, seed: u64) -> (QTensor, Vec<f32>) {
+    /// A random matrix through candle's own quantizer, and its dequantized values.
+    fn matrix(n: usize, k: usize, seed: u64, dtype: GgmlDType) -> (QTensor, Vec<f32>) {
         let mut state = seed;
         let values: Vec<f32> = (0..n * k)
             .map(|_| {
@@ -379,7 +487,7 @@ mod tests {
             })
             .collect();
         let t = Tensor::from_vec(values, (n, k), &Device::Cpu).expect("tensor");
-        let q = QTensor::quantize(&t, GgmlDType::Q8_0).expect("quantize");
+        let q = QTensor::quantize(&t, dtype).expect("quantize");
         let dq = q.dequantize(&Device::Cpu).expect("dequantize");
         (q, dq.flatten_all().and_then(|t| t.to_vec1()).expect("values"))
     }
@@ -394,55 +502,109 @@ mod tests {
         y
     }
 
-    /// Against an f32 product with the dequantized weights, for decode (one row), every tail of
-    /// the row groups, an odd number of blocks, and two matrices in one region; only the
-    /// activations' 8-bit rounding separates them.
+    fn pack(q: &QTensor) -> Packed {
+        Packed::pack(q).expect("pack").expect("packable")
+    }
+
+    /// `matmul` of `ws` against `m` random rows is the f32 product with the dequantized weights,
+    /// up to the activations' 8-bit rounding.
+    fn check(ws: &[(QTensor, Vec<f32>)], k: usize, m: usize) {
+        let packed: Vec<Packed> = ws.iter().map(|(q, _)| pack(q)).collect();
+        let (_, x) = matrix(m, k, 99, GgmlDType::F32);
+        let got = matmul(&packed.iter().collect::<Vec<_>>(), &x, m);
+        for ((got, (q, w)), p) in got.iter().zip(ws).zip(&packed) {
+            let n = p.dims().0;
+            let want = reference(w, n, k, &x, m);
+            assert_eq!(got.len(), want.len());
+            let scale = want.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            let worst = got.iter().zip(&want).fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
+            let t = q.dtype();
+            assert!(worst < 0.02 * scale, "{t:?} {n}×{k}, {m} rows: off by {worst} (max {scale})");
+        }
+    }
+
+    /// Q8_0: decode (one row), every tail of the row groups, an odd number of blocks, and two
+    /// matrices in one region.
     #[test]
-    fn products_match_the_dequantized_weights() {
+    fn q8_0_products_match_the_dequantized_weights() {
         if !available() {
             eprintln!("skipped: this CPU has no AVX-512 VNNI, and nothing is packed");
             return;
         }
         for (n, k, m) in [(32, 896, 1), (48, 576, 5), (16, 96, 7), (64, 4864, 2), (16, 32, 3)] {
-            let (qa, wa) = matrix(n, k, n as u64 * 31 + k as u64);
-            let (qb, wb) = matrix(2 * n, k, 7);
-            let pa = PackedQ8::pack(&qa).expect("pack").expect("packable");
-            let pb = PackedQ8::pack(&qb).expect("pack").expect("packable");
-            let (_, x) = matrix(m, k, 99);
-            let got = matmul(&[&pa, &pb], &x, m);
-            for (got, want) in
-                got.iter().zip([reference(&wa, n, k, &x, m), reference(&wb, 2 * n, k, &x, m)])
-            {
-                assert_eq!(got.len(), want.len());
-                let scale = want.iter().fold(0.0f32, |a, v| a.max(v.abs()));
-                let worst = got.iter().zip(&want).fold(0.0f32, |a, (g, w)| a.max((g - w).abs()));
-                assert!(worst < 0.02 * scale, "{n}×{k}, {m} rows: off by {worst} (max {scale})");
-            }
+            let a = matrix(n, k, n as u64 * 31 + k as u64, GgmlDType::Q8_0);
+            check(&[a, matrix(2 * n, k, 7, GgmlDType::Q8_0)], k, m);
         }
     }
 
-    /// A row read back from the packed form is the stored row.
+    /// Q4_K and Q6_K, alone and in one region with a Q8_0 matrix (each with its own activation
+    /// quantization), for decode and every tail of the row groups.
+    #[test]
+    fn k_quant_products_match_the_dequantized_weights() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512 VNNI, and nothing is packed");
+            return;
+        }
+        for (n, k, m) in [(16, 256, 1), (32, 4864, 1), (48, 512, 5), (16, 768, 6), (32, 256, 7)] {
+            let seed = n as u64 * 17 + k as u64;
+            check(&[matrix(n, k, seed, GgmlDType::Q4K)], k, m);
+            check(&[matrix(n, k, seed, GgmlDType::Q6K)], k, m);
+            let mixed = [
+                matrix(n, k, seed + 1, GgmlDType::Q6K),
+                matrix(2 * n, k, seed + 2, GgmlDType::Q8_0),
+                matrix(n, k, seed + 3, GgmlDType::Q4K),
+            ];
+            check(&mixed, k, m);
+        }
+    }
+
+    /// With weights far from zero-mean (a large Q4_K minimum, Q6_K values near the ends of their
+    /// range), the minimum and offset corrections carry the result: a sign or a factor wrong in
+    /// either is far outside the tolerance.
+    #[test]
+    fn k_quant_offsets_are_applied() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512 VNNI, and nothing is packed");
+            return;
+        }
+        let (n, k, m) = (16, 512, 2);
+        for dtype in [GgmlDType::Q4K, GgmlDType::Q6K] {
+            let values: Vec<f32> =
+                (0..n * k).map(|i| 3.0 + ((i * 7919) % 97) as f32 / 97.0).collect();
+            let t = Tensor::from_vec(values, (n, k), &Device::Cpu).expect("tensor");
+            let q = QTensor::quantize(&t, dtype).expect("quantize");
+            let w = q.dequantize(&Device::Cpu).and_then(|t| t.flatten_all()?.to_vec1()).expect("w");
+            check(&[(q, w)], k, m);
+        }
+    }
+
+    /// A row read back from the packed form is the stored row, to the bit.
     #[test]
     fn rows_read_back_as_stored() {
         if !available() {
             eprintln!("skipped: this CPU has no AVX-512 VNNI, and nothing is packed");
             return;
         }
-        let (q, w) = matrix(48, 160, 3);
-        let p = PackedQ8::pack(&q).expect("pack").expect("packable");
-        assert_eq!(p.dims(), (48, 160));
-        for r in [0, 15, 16, 47] {
-            assert_eq!(p.row(r), w[r * 160..(r + 1) * 160]);
+        for (dtype, k) in [(GgmlDType::Q8_0, 160), (GgmlDType::Q4K, 512), (GgmlDType::Q6K, 768)] {
+            let (q, w) = matrix(48, k, 3, dtype);
+            let p = pack(&q);
+            assert_eq!(p.dims(), (48, k));
+            for r in [0, 15, 16, 47] {
+                assert_eq!(p.row(r), w[r * k..(r + 1) * k], "{dtype:?} row {r}");
+            }
         }
     }
 
-    /// Only Q8_0 matrices of whole tiles are packed.
+    /// Only whole tiles of the three types are packed.
     #[test]
     fn other_shapes_and_types_stay_with_candle() {
-        let (q, _) = matrix(24, 64, 1);
-        assert!(PackedQ8::pack(&q).expect("pack").is_none(), "24 rows are not whole tiles");
-        let t = Tensor::zeros((32, 256), candle_core::DType::F32, &Device::Cpu).expect("zeros");
-        let q4 = QTensor::quantize(&t, GgmlDType::Q4K).expect("quantize");
-        assert!(PackedQ8::pack(&q4).expect("pack").is_none(), "Q4_K stays with candle");
+        let (q, _) = matrix(24, 64, 1, GgmlDType::Q8_0);
+        assert!(Packed::pack(&q).expect("pack").is_none(), "24 rows are not whole tiles");
+        let (q, _) = matrix(24, 256, 1, GgmlDType::Q4K);
+        assert!(Packed::pack(&q).expect("pack").is_none(), "24 rows are not whole tiles");
+        for dtype in [GgmlDType::Q4_0, GgmlDType::Q5K, GgmlDType::F32] {
+            let (q, _) = matrix(32, 256, 1, dtype);
+            assert!(Packed::pack(&q).expect("pack").is_none(), "{dtype:?} stays with candle");
+        }
     }
 }
