@@ -9,7 +9,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{D, DType, Device, IndexOp, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
-use crate::packed::{self, Packed};
+use crate::packed::{self, MatRef, Packed};
 
 type CResult<T> = candle_core::Result<T>;
 
@@ -154,6 +154,9 @@ impl KvCache {
         let (keys, values) = (&k_cpu.as_slice::<f32>()?[k0..], &v_cpu.as_slice::<f32>()?[v0..]);
         let (n_rep, capacity, scale) = (n_head / n_kv, self.capacity, 1.0 / (d as f32).sqrt());
         // One unit per key/value head: its rows are read once for the query heads sharing it.
+        // The weighted values are a small matrix product (`gemm`). The scores stay dot products
+        // summed in the order below: a matrix product sums them in another order, and that alone
+        // turned a SmolLM2 step of margin 0.26 the other way from llama.cpp's.
         packed::par_chunks_mut(y, n_rep * d, |g, out| {
             let (keys, values) =
                 (&keys[g * capacity * d..][..len * d], &values[g * capacity * d..][..len * d]);
@@ -174,15 +177,9 @@ impl KvCache {
                     *s /= sum;
                 }
             }
-            out.fill(0.0);
-            for (p, v) in values.chunks_exact(d).enumerate() {
-                for (r, out) in out.chunks_exact_mut(d).enumerate() {
-                    let w = scores[r * len + p];
-                    for (o, v) in out.iter_mut().zip(v) {
-                        *o += w * v;
-                    }
-                }
-            }
+            let p = MatRef { data: &scores, rows: n_rep, cols: len, rs: len, cs: 1 };
+            let v = MatRef { data: values, rows: len, cols: d, rs: d, cs: 1 };
+            packed::gemm_f32(out, p, v, 1.0);
         });
         Ok(())
     }

@@ -282,6 +282,92 @@ fn quantize_k(x: &[f32], m: usize, k: usize) -> Vec<AK> {
     out
 }
 
+/// A read-only f32 matrix of `rows × cols` in `data`, element `(i, j)` at `i · rs + j · cs`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MatRef<'a> {
+    pub(crate) data: &'a [f32],
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) rs: usize,
+    pub(crate) cs: usize,
+}
+
+impl MatRef<'_> {
+    /// Whether every element is inside `data`.
+    fn fits(&self) -> bool {
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// `c = scale · a · b` into row-major `c` (`a.rows × b.cols`), on the calling thread, by the
+/// `gemm` crate that candle's own f32 products use. For small products inside a parallel unit
+/// (a decode step's attention): a dot product per score summed its 16 lanes one after another.
+///
+/// # Panics
+/// If the shapes do not agree or an element lies outside its slice.
+pub(crate) fn gemm_f32(c: &mut [f32], a: MatRef<'_>, b: MatRef<'_>, scale: f32) {
+    assert_eq!(a.cols, b.rows, "inner sizes agree");
+    assert_eq!(c.len(), a.rows * b.cols, "the product is a.rows × b.cols");
+    assert!(a.fits() && b.fits(), "elements inside their slices");
+    if c.is_empty() {
+        return;
+    }
+    let s = |v: usize| v as isize;
+    // SAFETY: the shapes agree and every element `gemm` reads or writes is inside its slice
+    // (checked above); `c` is borrowed mutably and does not alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            a.rows,
+            b.cols,
+            a.cols,
+            c.as_mut_ptr(),
+            1,
+            s(b.cols),
+            false,
+            a.data.as_ptr(),
+            s(a.cs),
+            s(a.rs),
+            b.data.as_ptr(),
+            s(b.cs),
+            s(b.rs),
+            0.0,
+            scale,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// Runs `f(u)` for every unit `u < total` on candle's compute threads. Each thread takes a
+/// contiguous share in order, so its weights stream from memory as one run the prefetchers
+/// follow; a thread done with its share then takes what is left of the others'. (candle's
+/// `execute_chunked` hands out chunks from one cursor, so each thread's reads jump every
+/// sixteenth of the product.)
+fn run_units(total: usize, f: impl Fn(usize) + Sync) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let pool = candle_core::utils::barrier_pool();
+    let threads = pool.n_workers() + 1;
+    let share = total.div_ceil(threads);
+    let next: Vec<AtomicUsize> = (0..threads).map(|t| AtomicUsize::new(t * share)).collect();
+    pool.execute(|tid| {
+        for k in 0..threads {
+            let owner = (tid + k) % threads;
+            let end = ((owner + 1) * share).min(total);
+            loop {
+                let u = next[owner].fetch_add(1, Ordering::Relaxed);
+                if u >= end {
+                    break;
+                }
+                f(u);
+            }
+        }
+    });
+}
+
 /// `x · wᵀ` for each of `ws` (same inner size `k`), `x` being `m` rows of `k` values: one
 /// quantization of `x` (per 32 values for Q8_0 matrices, per 256 for k-quants) and one parallel
 /// region for all of them (query / key / value, gate / up). Each result is `m` rows of that
@@ -318,8 +404,8 @@ pub(crate) fn matmul(ws: &[&Packed], x: &[f32], m: usize) -> Vec<Vec<f32>> {
     }
     starts.push(total);
     let (acts, acts_k) = (&acts, &acts_k);
-    candle_core::utils::barrier_pool().execute_chunked(total, |range| {
-        for u in range {
+    run_units(total, |u| {
+        {
             let i = starts.partition_point(|&s| s <= u) - 1;
             let (w, out, local) = (ws[i], ptrs[i], u - starts[i]);
             let (t, m0) = (local / m_units, local % m_units * MT);
@@ -606,5 +692,31 @@ mod tests {
             let (q, _) = matrix(32, 256, 1, dtype);
             assert!(Packed::pack(&q).expect("pack").is_none(), "{dtype:?} stays with candle");
         }
+    }
+
+    /// The product by strides: a row-major `a` against a `b` read transposed from a row-major
+    /// buffer, scaled; a matrix reaching past its slice is refused before any read.
+    #[test]
+    fn gemm_follows_the_strides() {
+        let (m, k, n) = (3, 5, 4);
+        let a: Vec<f32> = (0..m * k).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let bt: Vec<f32> = (0..n * k).map(|i| (i as f32).sin()).collect();
+        let mut c = vec![0.0; m * n];
+        let am = MatRef { data: &a, rows: m, cols: k, rs: k, cs: 1 };
+        let bm = MatRef { data: &bt, rows: k, cols: n, rs: 1, cs: k };
+        gemm_f32(&mut c, am, bm, 0.25);
+        for i in 0..m {
+            for j in 0..n {
+                let want: f32 = (0..k).map(|l| a[i * k + l] * bt[j * k + l]).sum::<f32>() * 0.25;
+                assert!(
+                    (c[i * n + j] - want).abs() < 1e-5,
+                    "({i}, {j}): {} vs {want}",
+                    c[i * n + j]
+                );
+            }
+        }
+        let short = MatRef { data: &bt[1..], ..bm };
+        let refused = std::panic::catch_unwind(|| gemm_f32(&mut vec![0.0; m * n], am, short, 1.0));
+        assert!(refused.is_err(), "a matrix past its slice is refused");
     }
 }
