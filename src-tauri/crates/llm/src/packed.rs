@@ -349,16 +349,20 @@ pub(crate) fn gemm_f32(c: &mut [f32], a: MatRef<'_>, b: MatRef<'_>, scale: f32) 
 /// sixteenth of the product.)
 fn run_units(total: usize, f: impl Fn(usize) + Sync) {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    /// A thread's cursor, on a cache line of its own: cursors sharing one made every unit's
+    /// `fetch_add` move the line between the cores.
+    #[repr(align(128))]
+    struct Cursor(AtomicUsize);
     let pool = candle_core::utils::barrier_pool();
     let threads = pool.n_workers() + 1;
     let share = total.div_ceil(threads);
-    let next: Vec<AtomicUsize> = (0..threads).map(|t| AtomicUsize::new(t * share)).collect();
+    let next: Vec<Cursor> = (0..threads).map(|t| Cursor(AtomicUsize::new(t * share))).collect();
     pool.execute(|tid| {
         for k in 0..threads {
             let owner = (tid + k) % threads;
             let end = ((owner + 1) * share).min(total);
             loop {
-                let u = next[owner].fetch_add(1, Ordering::Relaxed);
+                let u = next[owner].0.fetch_add(1, Ordering::Relaxed);
                 if u >= end {
                     break;
                 }
@@ -498,6 +502,14 @@ mod kernel {
             while b + 2 <= kb {
                 let mut ia = [_mm512_setzero_si512(); N];
                 let mut ib = [_mm512_setzero_si512(); N];
+                // Ask for the lines 8 blocks ahead (4 KB, into the next tile near the end of
+                // this one, which is most often this thread's next unit): measured 3 % faster
+                // decode products than leaving it to the hardware prefetchers alone. A prefetch
+                // of an address outside the matrix is harmless (no fault, no read).
+                let ahead = lines.as_ptr().wrapping_add((b + 8) * GROUPS) as *const i8;
+                for l in 0..2 * GROUPS {
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(l * 64));
+                }
                 for g in 0..GROUPS {
                     let wa = _mm512_load_si512(lines[b * GROUPS + g].0.as_ptr() as *const _);
                     let wb = _mm512_load_si512(lines[(b + 1) * GROUPS + g].0.as_ptr() as *const _);
@@ -522,6 +534,14 @@ mod kernel {
             }
             if b < kb {
                 let mut ia = [_mm512_setzero_si512(); N];
+                // Ask for the lines 8 blocks ahead (4 KB, into the next tile near the end of
+                // this one, which is most often this thread's next unit): measured 3 % faster
+                // decode products than leaving it to the hardware prefetchers alone. A prefetch
+                // of an address outside the matrix is harmless (no fault, no read).
+                let ahead = lines.as_ptr().wrapping_add((b + 8) * GROUPS) as *const i8;
+                for l in 0..2 * GROUPS {
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(l * 64));
+                }
                 for g in 0..GROUPS {
                     let wa = _mm512_load_si512(lines[b * GROUPS + g].0.as_ptr() as *const _);
                     for j in 0..N {
