@@ -1,6 +1,7 @@
 //! `closer bench llm` on the real SmolLM2 (installed in the default models directory by
 //! `closer models fetch smollm2-135m-instruct`, which the test command runs first), without the
-//! llama.cpp peer: a short run must write a report whose figures are all measured.
+//! llama.cpp peer: a short run must write a report whose figures are all measured, the bandwidth
+//! before each cold run (a child process's pass) included.
 
 use std::process::Command;
 
@@ -23,6 +24,7 @@ fn bench_llm_without_the_peer_writes_positive_figures() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}\n{stdout}\n{stderr}", out.status);
     assert!(stdout.contains("targets") && stdout.contains("decode, greedy (tok/s)"), "{stdout}");
+    assert!(stdout.contains("bandwidth before each run"), "the paired roofline target: {stdout}");
 
     let text = std::fs::read_to_string(&json).expect("the JSON report");
     let report: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
@@ -38,6 +40,8 @@ fn bench_llm_without_the_peer_writes_positive_figures() {
         "/closer/ttft_warm_ms_p90",
         "/closer/peak_rss_bytes",
         "/closer/roofline_fraction",
+        "/closer/roofline_fraction_paired",
+        "/closer/samples/cold/0/bandwidth_gb_s",
         "/roofline/tokens_per_s",
         "/roofline/bytes_per_token",
         "/roofline/bandwidth/bytes_per_s",

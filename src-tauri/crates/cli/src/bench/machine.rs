@@ -144,6 +144,34 @@ pub struct Bandwidth {
     pub passes_gb_s: Vec<f64>,
 }
 
+impl Bandwidth {
+    /// The passes of another measurement, on the same buffer size and threads, join these; the
+    /// best of all counts.
+    pub fn add(&mut self, other: Bandwidth) {
+        self.passes_gb_s.extend(other.passes_gb_s);
+        self.bytes_per_s = self.bytes_per_s.max(other.bytes_per_s);
+    }
+}
+
+/// One pass of [`measure_bandwidth`] in a child process (`closer bench bandwidth`), so its
+/// buffer does not count in this process's peak memory; GB/s, or `None` (said on stderr) when
+/// the child cannot run.
+pub fn bandwidth_in_child(mib: usize, threads: usize) -> Option<f64> {
+    let exe = std::env::current_exe().ok()?;
+    let args = ["bench", "bandwidth", "--mib", &mib.to_string(), "--threads", &threads.to_string()];
+    match std::process::Command::new(exe).args(args).output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().parse().ok(),
+        Ok(out) => {
+            eprintln!("bench: bandwidth pass failed: {}", String::from_utf8_lossy(&out.stderr));
+            None
+        }
+        Err(e) => {
+            eprintln!("bench: bandwidth pass could not start: {e}");
+            None
+        }
+    }
+}
+
 pub fn measure_bandwidth(mib: usize, threads: usize, passes: usize) -> Bandwidth {
     let words = (mib.max(1) << 20) / 8;
     // Written, not zeroed: untouched zero pages would all map to one page and read from cache.
