@@ -346,7 +346,8 @@ pub(crate) fn gemm_f32(c: &mut [f32], a: MatRef<'_>, b: MatRef<'_>, scale: f32) 
 /// contiguous share in order, so its weights stream from memory as one run the prefetchers
 /// follow; a thread done with its share then takes what is left of the others'. (candle's
 /// `execute_chunked` hands out chunks from one cursor, so each thread's reads jump every
-/// sixteenth of the product.)
+/// sixteenth of the product.) Not for use inside a unit of candle's pool, which would then wait
+/// for itself: the decoder calls it from its own worker thread only.
 fn run_units(total: usize, f: impl Fn(usize) + Sync) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     /// A thread's cursor, on a cache line of its own: cursors sharing one made every unit's
