@@ -232,15 +232,8 @@ impl Figures {
             samples.cold.iter().map(|r| per_s(r.generated_tokens, r.decode_ms)).collect();
         let warm: Vec<f64> = samples.warm.iter().map(|r| r.ms).collect();
         let decode_tok_s = percentile(&decode, 0.5);
-        let paired: Vec<f64> = samples
-            .cold
-            .iter()
-            .zip(&decode)
-            .filter_map(|(r, tok_s)| {
-                let roof = r.bandwidth_gb_s? * 1e9 / roofline.bytes_per_token as f64;
-                (roof > 0.0).then(|| tok_s / roof)
-            })
-            .collect();
+        let paired: Vec<f64> =
+            paired_fractions(&samples.cold, roofline.bytes_per_token).map(|(_, f)| f).collect();
         let roofline = roofline.tokens_per_s;
         Self {
             runtime,
@@ -257,6 +250,16 @@ impl Figures {
             samples,
         }
     }
+}
+
+/// For each cold run with a bandwidth measured just before it: that bandwidth (GB/s) and the
+/// run's decode speed ÷ the roofline at it.
+fn paired_fractions(cold: &[ColdRun], bytes_per_token: u64) -> impl Iterator<Item = (f64, f64)> {
+    cold.iter().filter_map(move |r| {
+        let gb_s = r.bandwidth_gb_s?;
+        let roof = gb_s * 1e9 / bytes_per_token as f64;
+        (roof > 0.0).then(|| (gb_s, per_s(r.generated_tokens, r.decode_ms) / roof))
+    })
 }
 
 fn per_s(tokens: usize, ms: f64) -> f64 {
@@ -860,17 +863,8 @@ fn print_report(r: &Report) {
         },
         roof.kv_bytes_per_token_f32 as f64 / 1e6
     );
-    let paired: Vec<(f64, f64)> = r
-        .closer
-        .samples
-        .cold
-        .iter()
-        .filter_map(|c| {
-            let gb_s = c.bandwidth_gb_s?;
-            let roof = gb_s * 1e9 / roof.bytes_per_token as f64;
-            Some((gb_s, per_s(c.generated_tokens, c.decode_ms) / roof))
-        })
-        .collect();
+    let paired: Vec<(f64, f64)> =
+        paired_fractions(&r.closer.samples.cold, roof.bytes_per_token).collect();
     if let Some(median) = r.closer.roofline_fraction_paired {
         println!(
             "  closer's cold runs: bandwidth just before each {} GB/s; decode ÷ that run's \

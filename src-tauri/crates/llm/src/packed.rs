@@ -28,7 +28,7 @@ mod kquants;
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use half::f16;
-use kquants::{AK, PackedQ4K, PackedQ6K, QK_K, ZERO_AK};
+use kquants::{PackedQ4K, PackedQ6K, QK_K, ZERO_AK};
 use rayon::prelude::*;
 
 /// Rows per tile: one 512-bit vector of 32-bit sums.
@@ -217,13 +217,19 @@ fn quantize_block(x: &[f32], out: &mut ABlock) {
     out.corr = 128.0 * sum as f32;
 }
 
-/// `m` rows of `k` values, quantized; rows in parallel when there are several.
-fn quantize(x: &[f32], m: usize, k: usize) -> Vec<ABlock> {
-    let kb = k / QK;
-    let mut out = vec![ZERO_BLOCK; m * kb];
-    let row = |(blocks, x): (&mut [ABlock], &[f32])| {
-        for (b, x) in blocks.iter_mut().zip(x.chunks_exact(QK)) {
-            quantize_block(x, b);
+/// `m` rows of `k` values, quantized in blocks of `len` by `block` (from `zero`); rows in
+/// parallel when there are several.
+fn quantize<B: Copy + Send>(
+    x: &[f32],
+    (m, k): (usize, usize),
+    (len, zero): (usize, B),
+    block: impl Fn(&[f32], &mut B) + Sync,
+) -> Vec<B> {
+    let kb = k / len;
+    let mut out = vec![zero; m * kb];
+    let row = |(blocks, x): (&mut [B], &[f32])| {
+        for (b, x) in blocks.iter_mut().zip(x.chunks_exact(len)) {
+            block(x, b);
         }
     };
     if m == 1 {
@@ -263,23 +269,6 @@ pub(crate) fn par_chunks_mut(out: &mut [f32], chunk: usize, f: impl Fn(usize, &m
             f(i, part);
         }
     });
-}
-
-/// `m` rows of `k` values quantized per superblock for the k-quant kernels.
-fn quantize_k(x: &[f32], m: usize, k: usize) -> Vec<AK> {
-    let kb = k / QK_K;
-    let mut out = vec![ZERO_AK; m * kb];
-    let row = |(blocks, x): (&mut [AK], &[f32])| {
-        for (b, x) in blocks.iter_mut().zip(x.chunks_exact(QK_K)) {
-            kquants::quantize_block(x, b);
-        }
-    };
-    if m == 1 {
-        row((&mut out, x));
-    } else {
-        out.par_chunks_exact_mut(kb).zip(x.par_chunks_exact(k)).for_each(row);
-    }
-    out
 }
 
 /// A read-only f32 matrix of `rows × cols` in `data`, element `(i, j)` at `i · rs + j · cs`.
@@ -385,15 +374,16 @@ pub(crate) fn matmul(ws: &[&Packed], x: &[f32], m: usize) -> Vec<Vec<f32>> {
     assert!(ws.iter().all(|w| w.dims().1 == k), "matrices of one product share their inner size");
     assert_eq!(x.len(), m * k, "{m} rows of {k} values");
     let (kb, kbk) = (k / QK, k / QK_K);
-    let acts = if ws.iter().any(|w| matches!(w, Packed::Q8_0(_))) {
-        quantize(x, m, k)
+    let q8_0 = |w: &&Packed| matches!(w, Packed::Q8_0(_));
+    let acts = if ws.iter().any(q8_0) {
+        quantize(x, (m, k), (QK, ZERO_BLOCK), quantize_block)
     } else {
         Vec::new()
     };
-    let acts_k = if ws.iter().any(|w| !matches!(w, Packed::Q8_0(_))) {
-        quantize_k(x, m, k)
-    } else {
+    let acts_k = if ws.iter().all(q8_0) {
         Vec::new()
+    } else {
+        quantize(x, (m, k), (QK_K, ZERO_AK), kquants::quantize_block)
     };
     let mut outs: Vec<Vec<f32>> = ws.iter().map(|w| vec![0.0; m * w.dims().0]).collect();
     let ptrs: Vec<Out> = outs.iter_mut().map(|o| Out(o.as_mut_ptr())).collect();
@@ -408,60 +398,51 @@ pub(crate) fn matmul(ws: &[&Packed], x: &[f32], m: usize) -> Vec<Vec<f32>> {
         total += w.dims().0 / ROWS * m_units;
     }
     starts.push(total);
-    let (acts, acts_k) = (&acts, &acts_k);
+    // The activation rows of a unit: `MT` of them, the last repeated past `m`.
+    fn rows<A>(acts: &[A], m0: usize, mt: usize, kb: usize) -> [&[A]; MT] {
+        std::array::from_fn(|j| &acts[(m0 + j.min(mt - 1)) * kb..][..kb])
+    }
+    // The kernel `$f` instantiated for the unit's number of rows.
+    macro_rules! by_rows {
+        ($mt:expr, $($f:ident)::+ ($($arg:expr),*)) => {
+            match $mt {
+                1 => $($f)::+::<1>($($arg),*),
+                2 => $($f)::+::<2>($($arg),*),
+                3 => $($f)::+::<3>($($arg),*),
+                _ => $($f)::+::<4>($($arg),*),
+            }
+        };
+    }
     run_units(total, |u| {
-        {
-            let i = starts.partition_point(|&s| s <= u) - 1;
-            let (w, out, local) = (ws[i], ptrs[i], u - starts[i]);
-            let (t, m0) = (local / m_units, local % m_units * MT);
-            let mt = MT.min(m - m0);
-            let mut tile = [[0.0f32; ROWS]; MT];
-            // SAFETY: `Packed::pack` only packs where `available()` holds.
-            unsafe {
-                match w {
-                    Packed::Q8_0(w) => {
-                        let rows: [&[ABlock]; MT] =
-                            std::array::from_fn(|j| &acts[(m0 + j.min(mt - 1)) * kb..][..kb]);
-                        match mt {
-                            1 => kernel::tile::<1>(w, t, &rows, &mut tile),
-                            2 => kernel::tile::<2>(w, t, &rows, &mut tile),
-                            3 => kernel::tile::<3>(w, t, &rows, &mut tile),
-                            _ => kernel::tile::<4>(w, t, &rows, &mut tile),
-                        }
-                    }
-                    Packed::Q4K(w) => {
-                        let rows: [&[AK]; MT] =
-                            std::array::from_fn(|j| &acts_k[(m0 + j.min(mt - 1)) * kbk..][..kbk]);
-                        match mt {
-                            1 => kquants::kernel::q4k::<1>(w, t, &rows, &mut tile),
-                            2 => kquants::kernel::q4k::<2>(w, t, &rows, &mut tile),
-                            3 => kquants::kernel::q4k::<3>(w, t, &rows, &mut tile),
-                            _ => kquants::kernel::q4k::<4>(w, t, &rows, &mut tile),
-                        }
-                    }
-                    Packed::Q6K(w) => {
-                        let rows: [&[AK]; MT] =
-                            std::array::from_fn(|j| &acts_k[(m0 + j.min(mt - 1)) * kbk..][..kbk]);
-                        match mt {
-                            1 => kquants::kernel::q6k::<1>(w, t, &rows, &mut tile),
-                            2 => kquants::kernel::q6k::<2>(w, t, &rows, &mut tile),
-                            3 => kquants::kernel::q6k::<3>(w, t, &rows, &mut tile),
-                            _ => kquants::kernel::q6k::<4>(w, t, &rows, &mut tile),
-                        }
-                    }
+        let i = starts.partition_point(|&s| s <= u) - 1;
+        let (w, out, local) = (ws[i], ptrs[i], u - starts[i]);
+        let (t, m0) = (local / m_units, local % m_units * MT);
+        let mt = MT.min(m - m0);
+        let mut tile = [[0.0f32; ROWS]; MT];
+        // SAFETY: `Packed::pack` only packs where `available()` holds.
+        unsafe {
+            match w {
+                Packed::Q8_0(w) => {
+                    by_rows!(mt, kernel::tile(w, t, &rows(&acts, m0, mt, kb), &mut tile))
+                }
+                Packed::Q4K(w) => {
+                    by_rows!(mt, kquants::kernel::q4k(w, t, &rows(&acts_k, m0, mt, kbk), &mut tile))
+                }
+                Packed::Q6K(w) => {
+                    by_rows!(mt, kquants::kernel::q6k(w, t, &rows(&acts_k, m0, mt, kbk), &mut tile))
                 }
             }
-            let n = w.dims().0;
-            for (j, values) in tile.iter().take(mt).enumerate() {
-                // SAFETY: row `m0 + j` < m, columns `t·16..t·16+16` <= n of a buffer of `m · n`;
-                // no other unit writes them (see `Out`).
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        values.as_ptr(),
-                        out.at((m0 + j) * n + t * ROWS),
-                        ROWS,
-                    );
-                }
+        }
+        let n = w.dims().0;
+        for (j, values) in tile.iter().take(mt).enumerate() {
+            // SAFETY: row `m0 + j` < m, columns `t·16..t·16+16` <= n of a buffer of `m · n`;
+            // no other unit writes them (see `Out`).
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    values.as_ptr(),
+                    out.at((m0 + j) * n + t * ROWS),
+                    ROWS,
+                );
             }
         }
     });
@@ -535,14 +516,6 @@ mod kernel {
             }
             if b < kb {
                 let mut ia = [_mm512_setzero_si512(); N];
-                // Ask for the lines 8 blocks ahead (4 KB, into the next tile near the end of
-                // this one, which is most often this thread's next unit): measured 3 % faster
-                // decode products than leaving it to the hardware prefetchers alone. A prefetch
-                // of an address outside the matrix is harmless (no fault, no read).
-                let ahead = lines.as_ptr().wrapping_add((b + 8) * GROUPS) as *const i8;
-                for l in 0..2 * GROUPS {
-                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(l * 64));
-                }
                 for g in 0..GROUPS {
                     let wa = _mm512_load_si512(lines[b * GROUPS + g].0.as_ptr() as *const _);
                     for j in 0..N {
