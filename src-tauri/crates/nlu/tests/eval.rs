@@ -3,7 +3,8 @@
 //!
 //! The acceptance targets of issue 4 are macro-F1 ≥ 0.92 (CrossWOZ act+domain; the sales set in
 //! each language) and sentiment accuracy ≥ 0.90. The encoder's upper layers are fine-tuned for
-//! each intent training set first (cached in `<models dir>/tuned`: minutes once, then seconds).
+//! the sales training set first (cached in `<models dir>/tuned`: minutes once, then seconds);
+//! CrossWOZ, on which tuning did not help, reads the encoder as published.
 //! The sentiment head meets its target and is held to it; the intent heads do not reach theirs
 //! (see ARCHITECTURE.md, "NLU accuracy"); the floors below are the figures measured when this test was
 //! written, minus a small margin, so that a change that makes the NLU worse fails here. Raise them
@@ -50,18 +51,24 @@ fn set(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(name)
 }
 
-fn intents_by_language(train: &Path, test: &Path) -> Vec<(String, f64, f64)> {
+/// Trains a head on `train` and scores it on `test`, overall and per language; with `tuned`, the
+/// encoder's upper layers are first tuned for the training set (cached in the models directory),
+/// else the encoder is the one the app runs.
+fn intents_by_language(train: &Path, test: &Path, tuned: bool) -> Vec<(String, f64, f64)> {
     let train: Vec<IntentLine> = data::read_jsonl(train).expect("train set");
     let test: Vec<IntentLine> = data::read_jsonl(test).expect("test set");
-    // The encoder's upper layers tuned for the training set (cached in the models directory).
-    let encoder = tune::tuned_for_intents(
-        encoder(),
-        &models_dir(),
-        &train,
-        &TuneOptions::default(),
-        &mut |_, _| {},
-    )
-    .expect("tune");
+    let encoder = if tuned {
+        tune::tuned_for_intents(
+            encoder(),
+            &models_dir(),
+            &train,
+            &TuneOptions::default(),
+            &mut |_, _| {},
+        )
+        .expect("tune")
+    } else {
+        encoder()
+    };
     let mut featurizer =
         Featurizer::new(Some(&encoder), Some(&models_dir().join("embedding-cache")))
             .expect("cache");
@@ -89,7 +96,7 @@ fn intents_by_language(train: &Path, test: &Path) -> Vec<(String, f64, f64)> {
 
 #[test]
 fn sales_set_intents_per_language() {
-    let scores = intents_by_language(&set("sales/train.jsonl"), &set("sales/test.jsonl"));
+    let scores = intents_by_language(&set("sales/train.jsonl"), &set("sales/test.jsonl"), true);
     // Measured 2026-11-21 (layers 10-12 fine-tuned on the training set, mean12+mean9 pooling,
     // neighbour vote, 3,471 training lines): zh macro-F1 0.890, en 0.857 (frozen encoder: 0.874,
     // 0.830; target 0.92, not met). The floors catch a regression.
@@ -108,13 +115,15 @@ fn crosswoz_act_and_domain() {
         "{} has no converted CrossWOZ: run `closer data fetch crosswoz` first",
         dir.display()
     );
-    let scores = intents_by_language(&train, &test);
+    // The encoder as published (the app's): tuning it on a 6,000-line sample of the training set
+    // made CrossWOZ worse (macro-F1 0.892, micro 0.903; its test holds unseen act combinations),
+    // and cost a cold CI run over half an hour on 2 cores.
+    let scores = intents_by_language(&train, &test, false);
     let (_, macro_f1, micro_f1) = scores.first().expect("scored");
-    // Measured 2026-11-21 with e5-small fine-tuned on a 6,000-line sample of the training set
-    // (mean12+mean9) + n-grams: macro-F1 0.892, micro 0.903; the frozen encoder gave 0.902 /
-    // 0.910 (target 0.92, not met either way).
-    assert!(*macro_f1 >= 0.88, "macro-F1 {macro_f1:.4}");
-    assert!(*micro_f1 >= 0.89, "micro-F1 {micro_f1:.4}");
+    // Measured 2026-11-21 with e5-small as published (mean12+mean9) + n-grams + neighbour vote:
+    // macro-F1 0.902, micro 0.910 (target 0.92, not met).
+    assert!(*macro_f1 >= 0.89, "macro-F1 {macro_f1:.4}");
+    assert!(*micro_f1 >= 0.90, "micro-F1 {micro_f1:.4}");
 }
 
 #[test]
